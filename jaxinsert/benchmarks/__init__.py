@@ -1,0 +1,1 @@
+"""D4RL reference tables and normalisation; speed benchmarks."""

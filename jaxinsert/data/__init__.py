@@ -1,0 +1,1 @@
+"""Datasets: RLDS builders and readers, transition views, on-device samplers, converters."""

@@ -1,0 +1,1 @@
+"""Functional environments (insertion family, probe MDPs) and their wrappers."""

@@ -1,0 +1,1 @@
+"""Real-robot adapters (Sawyer, KUKA iiwa), a safety layer, and a simulated robot server."""

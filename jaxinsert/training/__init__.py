@@ -1,0 +1,1 @@
+"""Where agents, data and environments meet: training loops, evaluation, checkpoints, logging."""
