@@ -13,6 +13,15 @@ from jaxinsert.agents import get_agent
 
 
 def offline_run_config(agent_name: str) -> ml_collections.ConfigDict:
+  config = _run_fields(agent_name)
+  # The IQL actor's cosine decay runs over the whole offline budget (a live reference, so
+  # --config.max_steps moves it too).
+  if "cosine_decay_steps" in config.agent:
+    config.agent.cosine_decay_steps = config.get_ref("max_steps")
+  return config
+
+
+def _run_fields(agent_name: str) -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict()
   config.agent_name = agent_name              # one of jaxinsert.agents.AGENT_NAMES
   config.agent = get_agent(agent_name).get_config()
@@ -37,15 +46,11 @@ def offline_run_config(agent_name: str) -> ml_collections.ConfigDict:
   config.env = ml_collections.ConfigDict()
   config.env.name = "pointmass"               # jaxinsert env name, or a gymnasium id ("Hopper-v5")
   config.env.num_envs = 10                    # environments evaluated in parallel
-
-  # The IQL actor's cosine decay runs over the whole offline budget.
-  if "cosine_decay_steps" in config.agent:
-    config.agent.cosine_decay_steps = config.get_ref("max_steps")
   return config
 
 
 def online_run_config(agent_name: str) -> ml_collections.ConfigDict:
-  config = offline_run_config(agent_name)
+  config = _run_fields(agent_name)
   config.offline_steps = 25_000               # offline updates before interaction (0 = none)
   config.online_steps = 100_000               # environment steps (per environment) after that
   config.updates_per_env_step = 1             # gradient updates per environment step (UTD)
