@@ -1,0 +1,29 @@
+"""Speed benchmarks: `python experiments/bench.py --what=updates|data|env`.
+
+Each prints a human-readable table and, as its last line, one JSON object with the figures.
+"""
+
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from absl import app, flags  # noqa: E402
+
+_WHAT = flags.DEFINE_enum("what", "updates", ["updates", "data", "env"], "What to measure.")
+_AGENTS = flags.DEFINE_list("agents", None, "Agents to measure (--what=updates); default all.")
+
+
+def main(argv):
+  del argv
+  import importlib
+
+  module = importlib.import_module(f"experiments.benchmarks.{_WHAT.value}")
+  kwargs = {"agents": _AGENTS.value} if _WHAT.value == "updates" and _AGENTS.value else {}
+  results = module.run(**kwargs)
+  print(json.dumps(results, default=float))
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -1,0 +1,148 @@
+"""Run records: metrics as JSONL and TensorBoard, learning-curve plots, provenance.
+
+Everything lands in the run's workdir: `metrics.jsonl` (one JSON object per logged step, the
+source of truth), `tensorboard/` (the same scalars), `learning_curves.png` (drawn at the end
+of a run from metrics.jsonl), and `provenance.json` (config, git commit, versions, devices).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+import time
+from importlib import metadata
+from typing import Any, Dict, Iterable, List, Mapping, Optional
+
+import numpy as np
+
+_PACKAGES = ("jax", "jaxlib", "flax", "optax", "chex", "orbax-checkpoint", "tensorflow-datasets",
+             "mujoco", "mujoco-mjx", "numpy", "ml-collections", "absl-py", "gymnasium")
+
+
+def _to_python(value: Any) -> Any:
+  array = np.asarray(value)
+  if array.ndim == 0:
+    return array.item()
+  return array.tolist()
+
+
+class MetricsLogger:
+  """Appends scalar metrics (possibly per seed) to metrics.jsonl and TensorBoard."""
+
+  def __init__(self, workdir: str, tensorboard: bool = True):
+    os.makedirs(workdir, exist_ok=True)
+    self.workdir = workdir
+    self.path = os.path.join(workdir, "metrics.jsonl")
+    self._file = open(self.path, "a", buffering=1)
+    self._writer = None
+    if tensorboard:
+      from tensorboardX import SummaryWriter  # imported lazily: it is slow to import
+      self._writer = SummaryWriter(os.path.join(workdir, "tensorboard"))
+
+  def write(self, step: int, metrics: Mapping[str, Any], prefix: str = "") -> None:
+    """Writes `metrics` at `step`; arrays with a seed axis are logged per seed and as a mean."""
+    record: Dict[str, Any] = {"step": int(step), "time": time.time()}
+    for name, value in metrics.items():
+      key = f"{prefix}{name}"
+      value = _to_python(value)
+      record[key] = value
+      if self._writer is not None:
+        values = value if isinstance(value, list) else [value]
+        numeric = [v for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
+        if numeric:
+          self._writer.add_scalar(key, float(np.mean(numeric)), step)
+    self._file.write(json.dumps(record) + "\n")
+
+  def close(self) -> None:
+    self._file.close()
+    if self._writer is not None:
+      self._writer.close()
+
+
+def read_metrics(path: str) -> List[Dict[str, Any]]:
+  with open(path) as handle:
+    return [json.loads(line) for line in handle if line.strip()]
+
+
+def plot_learning_curves(metrics_path: str, output_path: str,
+                         keys: Optional[Iterable[str]] = None, title: str = "") -> Optional[str]:
+  """Draws one panel per metric (mean over seeds with min/max band) against the step."""
+  import matplotlib
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+
+  records = read_metrics(metrics_path)
+  if not records:
+    return None
+  names = list(keys) if keys else sorted({k for r in records for k in r} - {"step", "time"})
+  names = [n for n in names if any(n in r for r in records)]
+  if not names:
+    return None
+  columns = min(3, len(names))
+  rows = int(math.ceil(len(names) / columns))
+  figure, axes = plt.subplots(rows, columns, figsize=(4.5 * columns, 3.2 * rows), squeeze=False)
+  for axis, name in zip(axes.flat, names):
+    points = [(r["step"], np.atleast_1d(np.asarray(r[name], dtype=float)))
+              for r in records if name in r and r[name] is not None]
+    steps = np.array([p[0] for p in points])
+    values = [p[1] for p in points]
+    mean = np.array([v.mean() for v in values])
+    axis.plot(steps, mean, lw=1.5)
+    if max(len(v) for v in values) > 1:
+      axis.fill_between(steps, [v.min() for v in values], [v.max() for v in values], alpha=0.25)
+    axis.set_title(name, fontsize=9)
+    axis.set_xlabel("step", fontsize=8)
+    axis.grid(alpha=0.3)
+  for axis in list(axes.flat)[len(names):]:
+    axis.axis("off")
+  if title:
+    figure.suptitle(title)
+  figure.tight_layout()
+  figure.savefig(output_path, dpi=110)
+  plt.close(figure)
+  return output_path
+
+
+def git_commit(path: str = ".") -> str:
+  try:
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=path, capture_output=True,
+                            text=True, timeout=10).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=path,
+                           capture_output=True, text=True, timeout=10).stdout.strip()
+    return commit + ("-dirty" if dirty else "") if commit else "unknown"
+  except (OSError, subprocess.SubprocessError):
+    return "unknown"
+
+
+def write_provenance(workdir: str, config: Mapping[str, Any], extra: Optional[dict] = None) -> str:
+  """Writes provenance.json: what ran, from which code, with which packages, on what."""
+  import jax
+
+  versions = {}
+  for name in _PACKAGES:
+    try:
+      versions[name] = metadata.version(name)
+    except metadata.PackageNotFoundError:
+      versions[name] = None
+  record = {
+      "command": sys.argv,
+      "config": config,
+      "git_commit": git_commit(os.path.dirname(os.path.abspath(__file__))),
+      "python": sys.version,
+      "platform": platform.platform(),
+      "packages": versions,
+      "devices": [str(d) for d in jax.devices()],
+      "backend": jax.default_backend(),
+      "xla_flags": os.environ.get("XLA_FLAGS", ""),
+      "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+  }
+  record.update(extra or {})
+  os.makedirs(workdir, exist_ok=True)
+  path = os.path.join(workdir, "provenance.json")
+  with open(path, "w") as handle:
+    json.dump(record, handle, indent=2, default=str)
+  return path
