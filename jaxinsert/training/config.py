@@ -55,10 +55,13 @@ def online_run_config(agent_name: str) -> ml_collections.ConfigDict:
   config.online_steps = 100_000               # environment steps (per environment) after that
   config.updates_per_env_step = 1             # gradient updates per environment step (UTD)
   config.offline_ratio = 0.5                  # fraction of each batch drawn from offline data
+  config.initialize_replay_with_offline = False  # replay ring starts holding the offline data
+                                              # (official IQL finetuning: True, offline_ratio 0)
   config.replay_capacity = 1_000_000          # online replay ring capacity (transitions)
   config.exploration_noise = 0.0              # Gaussian std added to actions while collecting
   config.env.num_envs = 1                     # environments stepped in parallel while collecting
   config.eval_interval = 10_000               # environment steps between evaluations
+  config.checkpoint_interval = 50_000         # environment steps between online checkpoints
   if "cosine_decay_steps" in config.agent:
     # No actor learning-rate decay while finetuning (official IQL AntMaze finetune config).
     config.agent.cosine_decay_steps = 0

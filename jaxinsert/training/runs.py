@@ -80,3 +80,54 @@ def run_offline(config: ml_collections.ConfigDict, workdir: str, progress: bool 
   with open(os.path.join(workdir, "results.json"), "w") as handle:
     json.dump(results, handle, indent=2, default=float)
   return results
+
+
+def run_online(config: ml_collections.ConfigDict, workdir: str, progress: bool = True
+               ) -> Dict[str, Any]:
+  """Offline pretraining for `config.offline_steps`, then online finetuning in `config.env.name`."""
+  from jaxinsert.training import environments
+  from jaxinsert.training.online import OnlineTrainer
+
+  if not config.env.name:
+    raise ValueError("online finetuning needs an environment: set config.env.name")
+  os.makedirs(workdir, exist_ok=True)
+  started = time.time()
+  dataset, spec, data_info = load_offline_dataset(config.dataset, config.seed)
+  logging.write_provenance(workdir, config.to_dict(), {"dataset": data_info,
+                                                       "dataset_size": dataset.size})
+  agent = get_agent(config.agent_name)
+  evaluator = evaluation.make_evaluator(agent, config.env.name, config.eval_episodes,
+                                        num_envs=min(config.eval_episodes, 10),
+                                        seed=config.seed + 10_000)
+  timings = {}
+  offline_trainer = OfflineTrainer(config, os.path.join(workdir, "offline"), dataset, spec,
+                                   evaluator=None, progress=progress)
+  try:
+    stage_start = time.time()
+    offline_state = offline_trainer.train(max_steps=config.offline_steps)
+    before = evaluator(offline_state.agent, int(offline_state.step))
+    timings["offline_seconds"] = time.time() - stage_start
+  finally:
+    offline_trainer.close()
+  vec_env = environments.make_vector_env(config.env.name, config.env.num_envs)
+  online_trainer = OnlineTrainer(config, workdir, dataset, spec, vec_env, evaluator=evaluator,
+                                 progress=progress)
+  try:
+    stage_start = time.time()
+    agent_state = jax.tree_util.tree_map(lambda x: x[0], offline_state.agent)
+    state = online_trainer.initial_state(agent_state, config.seed)
+    state = online_trainer.train(state)
+    after = online_trainer.evaluate(state)
+    timings["online_seconds"] = time.time() - stage_start
+  finally:
+    online_trainer.close()
+  logging.plot_learning_curves(os.path.join(workdir, "metrics.jsonl"),
+                               os.path.join(workdir, "learning_curves.png"),
+                               title=f"{config.agent_name} finetuning in {config.env.name}")
+  results = {"agent": config.agent_name, "offline_steps": config.offline_steps,
+             "online_env_steps": int(state.env_steps), "online_episodes": int(state.episodes),
+             "before_finetuning": before, "after_finetuning": after, **timings,
+             "wall_clock_seconds": time.time() - started}
+  with open(os.path.join(workdir, "results.json"), "w") as handle:
+    json.dump(results, handle, indent=2, default=float)
+  return results
