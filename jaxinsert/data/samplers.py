@@ -1,13 +1,211 @@
-"""On-device batch samplers, usable inside a jitted `lax.scan` (no host round trip)."""
+"""On-device batch samplers, usable inside a jitted `lax.scan` (no host round trip).
+
+All samplers are pure functions of (data, key, static sizes). Batch sizes, ratios and
+fractions are Python numbers (static under jit); they decide exact row counts, so a 75/25 mix
+is exactly 192 + 64 rows of a 256 batch, not 75% on average.
+"""
 
 from __future__ import annotations
 
-import jax
+from typing import Callable, NamedTuple, Optional
 
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import struct
+
+from jaxinsert.data import replay
 from jaxinsert.types import Transition
+
+Augmentation = Callable[[Transition, jax.Array], Transition]
 
 
 def uniform(dataset: Transition, key: jax.Array, batch_size: int) -> Transition:
   """Draws `batch_size` transitions uniformly with replacement from a device-resident dataset."""
   index = jax.random.randint(key, (batch_size,), 0, dataset.reward.shape[0])
   return jax.tree_util.tree_map(lambda x: x[index], dataset)
+
+
+def _concat(first: Transition, second: Transition) -> Transition:
+  return jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a, b.astype(a.dtype)]), first, second)
+
+
+def mixed(offline: Transition, online_buffer: replay.ReplayBuffer, key: jax.Array, batch_size: int,
+          offline_ratio: float, *, offline_augment: Optional[Augmentation] = None,
+          online_augment: Optional[Augmentation] = None) -> Transition:
+  """round(batch_size * offline_ratio) offline rows first, then online rows from the buffer.
+
+  Each source has its own augmentation (LOTJ: augment the 75% offline part only). While the
+  online buffer is empty its rows are drawn from the offline data instead.
+  """
+  if not 0.0 <= offline_ratio <= 1.0:
+    raise ValueError(f"offline_ratio must be in [0, 1], got {offline_ratio}")
+  offline_rows = int(round(batch_size * offline_ratio))
+  online_rows = batch_size - offline_rows
+  offline = replay.with_ids(offline)
+  offline_key, online_key, fallback_key, offline_aug_key, online_aug_key = jax.random.split(key, 5)
+  parts = []
+  if offline_rows:
+    batch = uniform(offline, offline_key, offline_rows)
+    parts.append(offline_augment(batch, offline_aug_key) if offline_augment else batch)
+  if online_rows:
+    online = replay.sample(online_buffer, online_key, online_rows)
+    fallback = uniform(offline, fallback_key, online_rows)
+    has_online = online_buffer.size > 0
+    batch = jax.tree_util.tree_map(lambda a, b: jnp.where(has_online, a, b.astype(a.dtype)), online, fallback)
+    parts.append(online_augment(batch, online_aug_key) if online_augment else batch)
+  return parts[0] if len(parts) == 1 else _concat(parts[0], parts[1])
+
+
+# ------------------------------------------------------------------ episode and task indices
+@struct.dataclass
+class IndexedDataset:
+  """Transitions grouped by task (then episode), with the index arrays that samplers need."""
+
+  transitions: Transition
+  episode_start: jax.Array  # [N] first transition of this transition's episode
+  episode_end: jax.Array  # [N] last transition (inclusive) of this transition's episode
+  task_ids: jax.Array  # [T] task id held in each task slot
+  task_start: jax.Array  # [T] first transition of the slot
+  task_count: jax.Array  # [T] transitions in the slot
+
+  @property
+  def num_tasks(self) -> int:
+    return int(self.task_ids.shape[0])
+
+
+def index_dataset(transitions: Transition, episode_index) -> IndexedDataset:
+  """Groups transitions by task id (stable, so episodes stay contiguous) and indexes episodes.
+
+  `episode_index` is the per-transition episode number from `load_transitions(...)[2]`.
+  """
+  episode_index = np.asarray(episode_index)
+  count = episode_index.shape[0]
+  task_id = np.zeros(count, np.int32) if transitions.task_id is None else np.asarray(transitions.task_id)
+  order = np.lexsort((np.arange(count), episode_index, task_id))
+  transitions = jax.tree_util.tree_map(lambda x: x[jnp.asarray(order)], replay.with_ids(transitions))
+  episode_index, task_id = episode_index[order], task_id[order]
+  new_episode = np.ones(count, bool)
+  new_episode[1:] = (episode_index[1:] != episode_index[:-1]) | (task_id[1:] != task_id[:-1])
+  starts = np.flatnonzero(new_episode)
+  ends = np.append(starts[1:], count) - 1
+  run = np.cumsum(new_episode) - 1
+  task_ids, task_start, task_count = np.unique(task_id, return_index=True, return_counts=True)
+  as_device = lambda x: jnp.asarray(x, jnp.int32)
+  return IndexedDataset(transitions=transitions, episode_start=as_device(starts[run]),
+                        episode_end=as_device(ends[run]), task_ids=as_device(task_ids),
+                        task_start=as_device(task_start), task_count=as_device(task_count))
+
+
+class MetaBatch(NamedTuple):
+  batch: Transition  # leaves [num_tasks, batch_per_task, ...]
+  context: Transition  # leaves [num_tasks, context_size, ...]
+  context_mask: jax.Array  # [num_tasks, context_size], 0 where a window ran past its episode
+  task_ids: jax.Array  # [num_tasks]
+
+
+def meta_batch(dataset: IndexedDataset, key: jax.Array, num_tasks: int, batch_per_task: int,
+               context_size: int, *, context_mode: str = "random") -> MetaBatch:
+  """Per-task batches plus context for PEARL/ODA/SMAC-style meta-training.
+
+  Tasks are drawn without replacement when num_tasks <= the tasks present. Context is
+  `context_size` transitions of the same task: i.i.d. ("random", PEARL's permutation-invariant
+  encoder) or one contiguous window inside one episode ("window", for sequence encoders).
+  """
+  if context_mode not in ("random", "window"):
+    raise ValueError(f"context_mode must be 'random' or 'window', got {context_mode!r}")
+  task_key, batch_key, context_key = jax.random.split(key, 3)
+  available = dataset.num_tasks
+  slots = jax.random.choice(task_key, available, (num_tasks,), replace=num_tasks > available)
+  start = dataset.task_start[slots][:, None]
+  count = dataset.task_count[slots][:, None]
+  take = lambda index: jax.tree_util.tree_map(lambda x: x[index], dataset.transitions)
+  batch_index = start + jax.random.randint(batch_key, (num_tasks, batch_per_task), 0, count)
+  if context_mode == "random":
+    context_index = start + jax.random.randint(context_key, (num_tasks, context_size), 0, count)
+    context_mask = jnp.ones((num_tasks, context_size), jnp.float32)
+  else:
+    anchor = start[:, 0] + jax.random.randint(context_key, (num_tasks,), 0, count[:, 0])
+    first, last = dataset.episode_start[anchor], dataset.episode_end[anchor]
+    window_start = jnp.maximum(jnp.minimum(anchor, last - context_size + 1), first)
+    raw = window_start[:, None] + jnp.arange(context_size)[None, :]
+    context_mask = (raw <= last[:, None]).astype(jnp.float32)
+    context_index = jnp.minimum(raw, last[:, None])
+  return MetaBatch(batch=take(batch_index), context=take(context_index), context_mask=context_mask,
+                   task_ids=dataset.task_ids[slots])
+
+
+# --------------------------------------------------------------------------- goal relabelling
+def _relabel_counts(batch_size: int, next_fraction: float, future_fraction: float,
+                    random_fraction: float):
+  counts = [int(round(batch_size * fraction)) for fraction in (next_fraction, future_fraction, random_fraction)]
+  if min(next_fraction, future_fraction, random_fraction) < 0 or sum(counts) > batch_size:
+    raise ValueError(f"relabel fractions {next_fraction, future_fraction, random_fraction} must be >= 0 "
+                     "and sum to at most 1")
+  return counts
+
+
+def her_relabel(dataset: IndexedDataset, key: jax.Array, batch_size: int, *, goal_slice: slice,
+                achieved_goal_slice: slice, reward_fn: Callable[[jax.Array, jax.Array], jax.Array],
+                next_fraction: float = 0.0, future_fraction: float = 0.0, random_fraction: float = 0.0,
+                terminal_fn: Optional[Callable[[jax.Array, jax.Array], jax.Array]] = None) -> Transition:
+  """Samples a batch and replaces its goals with hindsight goals (HER; PTP's next/future mix).
+
+  Rows come in fixed blocks: the first round(B * next_fraction) rows take the goal achieved at
+  their own next state, the following round(B * future_fraction) one achieved at a uniformly
+  drawn later state of the same episode, then round(B * random_fraction) one achieved anywhere in
+  the dataset; the rest keep their goals and rewards. Goals sit at `goal_slice` of obs and
+  next_obs; a state's achieved goal is next_obs[..., achieved_goal_slice]. Relabelled rows get
+  reward_fn(achieved goal of next_obs, goal) and, with `terminal_fn`, mask = 1 - terminal_fn(...).
+  """
+  next_rows, future_rows, random_rows = _relabel_counts(batch_size, next_fraction, future_fraction,
+                                                        random_fraction)
+  index_key, future_key, random_key = jax.random.split(key, 3)
+  total = dataset.transitions.reward.shape[0]
+  index = jax.random.randint(index_key, (batch_size,), 0, total)
+  batch = jax.tree_util.tree_map(lambda x: x[index], dataset.transitions)
+  row = jnp.arange(batch_size)
+  is_next = row < next_rows
+  is_future = (row >= next_rows) & (row < next_rows + future_rows)
+  is_random = (row >= next_rows + future_rows) & (row < next_rows + future_rows + random_rows)
+  # Uniform over [index, episode_end]: scale a uniform draw by the remaining episode length.
+  remaining = dataset.episode_end[index] - index + 1
+  future = index + jnp.floor(jax.random.uniform(future_key, (batch_size,)) * remaining).astype(jnp.int32)
+  anywhere = jax.random.randint(random_key, (batch_size,), 0, total)
+  source = jnp.where(is_future, jnp.minimum(future, dataset.episode_end[index]), jnp.where(is_random, anywhere, index))
+  new_goal = dataset.transitions.next_obs[source][:, achieved_goal_slice]
+  relabelled = (is_next | is_future | is_random)[:, None]
+  goal = jnp.where(relabelled, new_goal, batch.obs[:, goal_slice])
+  obs = batch.obs.at[:, goal_slice].set(goal)
+  next_obs = batch.next_obs.at[:, goal_slice].set(goal)
+  achieved = batch.next_obs[:, achieved_goal_slice]
+  reward = jnp.where(relabelled[:, 0], reward_fn(achieved, goal).astype(batch.reward.dtype), batch.reward)
+  mask = batch.mask
+  if terminal_fn is not None:
+    mask = jnp.where(relabelled[:, 0], 1.0 - terminal_fn(achieved, goal).astype(mask.dtype), mask)
+  return batch.replace(obs=obs, next_obs=next_obs, reward=reward, mask=mask)
+
+
+# ------------------------------------------------------------------------ image augmentation
+def random_shift(images: jax.Array, key: jax.Array, pad: int = 4) -> jax.Array:
+  """DrQ's random shift: pad each image by `pad` (edge pixels repeated) and crop back at a random
+  offset. `images` is [..., H, W, C]; every image gets its own shift; dtype is kept."""
+  *leading, height, width, channels = images.shape
+  flat = images.reshape((-1, height, width, channels))
+  padded = jnp.pad(flat, ((0, 0), (pad, pad), (pad, pad), (0, 0)), mode="edge")
+  offsets = jax.random.randint(key, (flat.shape[0], 2), 0, 2 * pad + 1)
+
+  def crop(image, offset):
+    return jax.lax.dynamic_slice(image, (offset[0], offset[1], 0), (height, width, channels))
+
+  return jax.vmap(crop)(padded, offsets).reshape(images.shape)
+
+
+def shift_observations(pad: int = 4) -> Augmentation:
+  """An augmentation for `mixed`: independent random shifts of obs and next_obs images."""
+
+  def augment(batch: Transition, key: jax.Array) -> Transition:
+    obs_key, next_key = jax.random.split(key)
+    return batch.replace(obs=random_shift(batch.obs, obs_key, pad), next_obs=random_shift(batch.next_obs, next_key, pad))
+
+  return augment

@@ -1,0 +1,71 @@
+"""Converters from robot logs and public dataset formats to RLDS datasets, one module per format.
+
+Each format module exposes `episodes(path, spec, options, report)`, a generator of validated
+RLDS episodes that also fills `report` (stored as provenance), plus `DEFAULT_SPEC` (a spec name,
+or None to read the spec off the data) and `NEEDS_SPEC`. `convert` ties one to
+`rlds.write_dataset`, which writes atomically.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import itertools
+import pathlib
+import subprocess
+from typing import Any, Dict, Optional
+
+from jaxinsert.data.converters.common import ConvertOptions, file_provenance, infer_spec
+from jaxinsert.data.errors import DataError
+
+FORMATS = ("d4rl_hdf5", "minari", "robomimic", "rosbag", "npz")
+
+
+def format_module(name: str) -> Any:
+  if name not in FORMATS:
+    raise DataError(f"unknown format {name!r}; known: {', '.join(FORMATS)}", field="format")
+  return importlib.import_module(f"jaxinsert.data.converters.{name}")
+
+
+def _git_commit() -> Optional[str]:
+  try:
+    root = pathlib.Path(__file__).resolve().parents[3]
+    return subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
+                          timeout=5).stdout.strip() or None
+  except (OSError, subprocess.SubprocessError):
+    return None
+
+
+def convert(format_name: str, input_path: Any, output_dir: Any, *, spec: Any = None, overwrite: bool = False,
+            options: Optional[ConvertOptions] = None, progress: Optional[bool] = None) -> pathlib.Path:
+  """Converts `input_path` (format `format_name`) to an RLDS dataset at `output_dir`; returns it."""
+  from jaxinsert.data import rlds  # tensorflow_datasets is slow to import; load it on use
+  from jaxinsert.data.specs import load_spec
+
+  module = format_module(format_name)
+  options = options or ConvertOptions()
+  input_path = pathlib.Path(input_path)
+  if not input_path.exists():
+    raise DataError("input does not exist", file=str(input_path))
+  output = pathlib.Path(output_dir)
+  if output.exists() and not overwrite:
+    # Checked before reading any input, so a long conversion cannot fail at its very end.
+    raise DataError("output already exists; pass --overwrite to replace it", file=str(output))
+  if spec is None and module.NEEDS_SPEC:
+    raise DataError(f"format {format_name} needs --spec (which topics fill which features)", field="spec")
+  report: Dict[str, Any] = {}
+  if spec is None and module.DEFAULT_SPEC is None:
+    # The files describe themselves: read the spec off the first episode, then validate all.
+    stream = module.episodes(input_path, None, options, report)
+    first = next(stream, None)
+    if first is None:
+      raise DataError("input holds no episodes", file=str(input_path))
+    dataset_spec = infer_spec(f"{format_name}-inferred", first, f"Inferred from {input_path.name}")
+    stream = itertools.chain([first], stream)
+  else:
+    dataset_spec = load_spec(spec if spec is not None else module.DEFAULT_SPEC)
+    stream = module.episodes(input_path, dataset_spec, options, report)
+  provenance = {"converter": format_name, **file_provenance(input_path), "options": dataclasses.asdict(options),
+                "jaxinsert_commit": _git_commit(), "input_report": report}
+  return rlds.write_dataset(output, stream, dataset_spec, provenance=provenance, overwrite=overwrite,
+                            progress=progress)

@@ -1,0 +1,178 @@
+"""Pieces every converter shares: options, safe HDF5 access, provenance, spec inference, checks."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import os
+import pathlib
+from typing import Any, Dict, Iterator, Mapping, Optional
+
+import numpy as np
+
+from jaxinsert.data.errors import DataError, Location
+from jaxinsert.data.specs import DatasetSpec
+
+
+@dataclasses.dataclass(frozen=True)
+class ConvertOptions:
+  """Format-independent conversion options (CLI flags of experiments/convert.py)."""
+
+  task_id: int = 0  # written into every episode
+  domain_id: int = 0  # written into every episode
+  split_on_discontinuity: bool = False  # d4rl/npz: also end episodes where next_obs[i] != obs[i + 1]
+  max_episode_steps: Optional[int] = None  # d4rl/npz files without 'timeouts': the env's time limit
+  allow_pickle: bool = False  # npz/npy holding Python objects (rlkit path lists) run pickle on load
+  obs_feature: Optional[str] = None  # flat layouts: which spec feature receives 'observations'
+  filter_key: Optional[str] = None  # robomimic: only the demos listed in mask/<filter_key>
+  rate_hz: Optional[float] = None  # rosbag: control clock, overrides the spec's control_rate_hz
+  episode_gap_s: Optional[float] = None  # rosbag: overrides the spec's clock.episode_gap_s
+
+
+def file_provenance(path: Any, hash_limit_bytes: int = 4 * 1024 ** 3) -> Dict[str, Any]:
+  """Path, size and (for files up to `hash_limit_bytes`) SHA-256 of the input."""
+  path = pathlib.Path(path)
+  files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+  digest = hashlib.sha256()
+  total = 0
+  for file in files:
+    total += file.stat().st_size
+  if total <= hash_limit_bytes:
+    for file in files:
+      digest.update(str(file.relative_to(path) if path.is_dir() else file.name).encode())
+      with open(file, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 22), b""):
+          digest.update(block)
+  return {"input": str(path.absolute()), "input_bytes": total,
+          "input_sha256": digest.hexdigest() if total <= hash_limit_bytes else None}
+
+
+@contextlib.contextmanager
+def open_hdf5(path: Any) -> Iterator[Any]:
+  """h5py.File, with missing, truncated and non-HDF5 files reported as DataError."""
+  import h5py
+
+  path = pathlib.Path(path)
+  if not path.exists():
+    raise DataError("input file does not exist", file=str(path))
+  try:
+    handle = h5py.File(path, "r")
+  except OSError as error:
+    raise DataError(f"cannot open as HDF5 (truncated or corrupt?): {error}", file=str(path)) from None
+  with handle:
+    yield handle
+
+
+def read_array(group: Any, key: str, file: str, episode: Optional[int] = None) -> np.ndarray:
+  """group[key][()] with a missing key or an unreadable chunk reported as DataError."""
+  if key not in group:
+    have = sorted(group.keys()) if hasattr(group, "keys") else []
+    raise DataError(f"missing key '{key}' (have {have})", file=file, episode=episode, field=key)
+  try:
+    return group[key][()]
+  except (OSError, ValueError, KeyError, TypeError) as error:
+    raise DataError(f"cannot read: {error}", file=file, episode=episode, field=key) from None
+
+
+def read_group(group: Any, file: str, prefix: str = "", episode: Optional[int] = None) -> Dict[str, np.ndarray]:
+  """Every dataset under an HDF5 group as {"a/b": array} (nested groups flattened with '/')."""
+  import h5py
+
+  out: Dict[str, np.ndarray] = {}
+  for name, item in group.items():
+    key = f"{prefix}{name}"
+    if isinstance(item, h5py.Group):
+      out.update(read_group(item, file, prefix=f"{key}/", episode=episode))
+    else:
+      out[key] = read_array(group, name, file, episode)
+  return out
+
+
+def as_flags(values: Any, where: Location) -> np.ndarray:
+  """0/1 or bool arrays (D4RL stores terminals as float in old files) -> bool, else DataError."""
+  array = np.asarray(values).reshape(len(values), -1)
+  if array.shape[1] != 1:
+    raise DataError(f"flags must have one value per row, got shape {list(np.shape(values))}", where)
+  array = array[:, 0]
+  if array.dtype != np.bool_:
+    bad = np.flatnonzero(~np.isin(array, (0, 1)))
+    if bad.size:
+      raise DataError(f"flag value {array[bad[0]]} is not 0/1", where, step=int(bad[0]))
+  return array.astype(bool)
+
+
+def single_feature(spec: DatasetSpec, options: ConvertOptions) -> str:
+  """The observation feature a flat 'observations' array fills."""
+  if options.obs_feature:
+    if options.obs_feature not in spec.observation:
+      raise DataError(f"--obs_feature={options.obs_feature} is not in spec {spec.name}", file=spec.source,
+                      field=f"observation/{options.obs_feature}")
+    return options.obs_feature
+  if len(spec.observation) != 1:
+    raise DataError(f"spec {spec.name} has {len(spec.observation)} observation features; this layout has "
+                    "one 'observations' array: pass --obs_feature", file=spec.source, field="observation")
+  return next(iter(spec.observation))
+
+
+def finish_episode(spec: Optional[DatasetSpec], episode: Dict[str, Any], where: Location,
+                   options: ConvertOptions, first_row: Optional[int] = None) -> Dict[str, Any]:
+  """Sets ids and source metadata, validates; errors say which source row a step came from.
+
+  Without a spec (it is being inferred from this very data) the writer validates instead.
+  """
+  metadata = dict(episode.get("metadata") or {})
+  metadata["source_file"] = where.file
+  episode = {**episode, "task_id": options.task_id, "domain_id": options.domain_id, "metadata": metadata}
+  if spec is None:
+    return episode
+  try:
+    return spec.validate_episode(episode, where)
+  except DataError as error:
+    if first_row is None or error.step is None:
+      raise
+    raise DataError(f"{error.detail} (source row {first_row + error.step})", error.location) from None
+
+
+def rlds_steps(observation: Mapping[str, np.ndarray], action: np.ndarray, reward: np.ndarray, *,
+               final_observation: Optional[Mapping[str, np.ndarray]], terminal: bool) -> Dict[str, Any]:
+  """RLDS steps from T (obs, action, reward) rows and, when known, the observation after them.
+
+  With a final observation there are T + 1 steps, the last holding it with zero action and
+  reward; without one the T-th step is the last and its transition has no next observation.
+  """
+  rows = len(action)
+  if final_observation is not None:
+    observation = {name: np.concatenate([np.asarray(value)[:rows], np.asarray(final_observation[name])[None]])
+                   for name, value in observation.items()}
+    action = np.concatenate([action, np.zeros_like(action[:1])])
+    reward = np.concatenate([reward, np.zeros_like(reward[:1])])
+  length = len(action)
+  discount = np.ones(length, np.float32)
+  if final_observation is not None:
+    discount[-1] = 0.0
+    if terminal:
+      discount[-2] = 0.0
+  flags = np.arange(length)
+  return {"observation": dict(observation), "action": action, "reward": reward, "discount": discount,
+          "is_first": flags == 0, "is_last": flags == length - 1,
+          "is_terminal": (flags == length - 1) & bool(terminal and final_observation is not None)}
+
+
+def infer_spec(name: str, episode: Mapping[str, Any], description: str) -> DatasetSpec:
+  """A spec read off the first episode (names, shapes, dtypes; units unknown) for formats whose
+  files describe themselves and where the user passed no --spec."""
+  steps = episode["steps"]
+
+  def feature(value: Any) -> Dict[str, Any]:
+    array = np.asarray(value)
+    dtype = "uint8" if array.dtype == np.uint8 else ("bool" if array.dtype == np.bool_ else "float32")
+    return {"shape": list(array.shape[1:]), "dtype": dtype, "units": "unknown", "frame": None,
+            "description": "inferred from the input file"}
+
+  raw = {"name": name, "version": "0.1.0", "description": description, "control_rate_hz": None,
+         "observation": {key: feature(value) for key, value in steps["observation"].items()},
+         "action": {**feature(steps["action"]), "dtype": "float32", "low": None, "high": None},
+         "reward": {"dtype": "float32", "description": "as stored in the input"},
+         "episode_metadata": {"task_id": "int32", "domain_id": "int32", "source_file": "string"}}
+  return DatasetSpec.from_dict(raw, source=f"<inferred from {os.fspath(name)}>")
