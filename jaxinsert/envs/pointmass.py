@@ -9,6 +9,9 @@ after `max_episode_steps`. Reward: sparse 1 on reaching the goal, or dense -dist
 controllers head to the goal or, more often, to a decoy mirrored across the start's axis, plus
 random episodes. Behaviour cloning follows the majority to the decoy; an offline RL agent that
 weights actions by their value picks the goal branch.
+
+`load_builtin_dataset(name, key)` serves "pointmass-mixed" and "pointmass-expert" to the
+training loops; `make_env(**overrides)` is the "pointmass" environment factory.
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ import jax
 import jax.numpy as jnp
 
 from jaxinsert.envs.base import EnvSpec, EnvState
-from jaxinsert.envs.rollout import collect_episodes, uniform_behaviour
+from jaxinsert.envs.rollout import agent_spec, collect_episodes, uniform_behaviour
+from jaxinsert.types import Spec, Transition
 
 # Composition of "pointmass-mixed": fractions of goal-directed, decoy-directed and uniform
 # random episodes. The decoy branch is the majority, so cloning the data goes to the decoy;
@@ -111,10 +115,10 @@ def scripted_behaviour(target_m: jax.Array, noise: float):
 
 
 def make_dataset(key: jax.Array, num_episodes: int, noise: float = 0.3,
-                 env: PointMass = PointMass()):
+                 env: PointMass = PointMass()) -> Transition:
   """The "mixed" dataset: goal-directed, decoy-directed and random episodes (MIXED_FRACTIONS).
 
-  All scripted episodes carry Gaussian action noise of std `noise`. Returns a Transition.
+  All scripted episodes carry Gaussian action noise of std `noise`.
   """
   goal_count = int(round(num_episodes * MIXED_FRACTIONS[0]))
   decoy_count = int(round(num_episodes * MIXED_FRACTIONS[1]))
@@ -130,7 +134,31 @@ def make_dataset(key: jax.Array, num_episodes: int, noise: float = 0.3,
 
 
 def make_expert_dataset(key: jax.Array, num_episodes: int, noise: float = 0.3,
-                        env: PointMass = PointMass()):
+                        env: PointMass = PointMass()) -> Transition:
   """Goal-directed scripted episodes only (an imitation-friendly control dataset)."""
   return collect_episodes(env, scripted_behaviour(jnp.asarray(env.goal_m), noise), key,
                           num_episodes)
+
+
+def make_env(**kwargs) -> PointMass:
+  """The point mass with any field overridden (the training loops' factory for "pointmass")."""
+  return PointMass(**kwargs)
+
+
+# Built-in datasets: name -> generator(key). Generated on the fly from a key (one jitted
+# rollout, a few seconds): no files, no network.
+BUILTIN_EPISODES = 1000         # ~40k transitions for pointmass-mixed
+BUILTIN_ACTION_NOISE = 0.3      # std of the scripted controllers' Gaussian action noise
+_BUILTIN_DATASETS = {
+    "pointmass-mixed": lambda key: make_dataset(key, BUILTIN_EPISODES, BUILTIN_ACTION_NOISE),
+    "pointmass-expert": lambda key: make_expert_dataset(key, BUILTIN_EPISODES,
+                                                        BUILTIN_ACTION_NOISE),
+}
+BUILTIN_DATASETS = tuple(_BUILTIN_DATASETS)
+
+
+def load_builtin_dataset(name: str, key: jax.Array) -> Tuple[Transition, Spec]:
+  """The named built-in dataset (`config.dataset.kind=builtin`) and its agent spec."""
+  if name not in _BUILTIN_DATASETS:
+    raise ValueError(f"unknown built-in dataset {name!r}; known: {', '.join(BUILTIN_DATASETS)}")
+  return _BUILTIN_DATASETS[name](key), agent_spec(PointMass().spec)
