@@ -6,6 +6,12 @@ Insertion entry points (imported lazily so that probe-MDP users do not load MuJo
 action and frame conventions.
 """
 
+import os
+
+# Headless machines render through EGL; MuJoCo reads this when it is first imported.
+if not os.environ.get("DISPLAY"):
+  os.environ.setdefault("MUJOCO_GL", "egl")
+
 
 def make(*args, **kwargs):
   from jaxinsert.envs import factory

@@ -37,7 +37,7 @@ class MjxInsertionEnv:
     self.task = task
     self.config = task.config(reward=reward, **config_overrides)
     self.model = tasks_lib.scene.build_model(task.connector, self.config.scene)
-    self.mjx_model = mjx.put_model(self.model)
+    self.mjx_model = tasks_lib.scene.mjx_model(self.model)
     self.default_task = tasks_lib.single_task_params(task)
     self.spec = EnvSpec((insertion.OBSERVATION_DIM,), self.config.action_dim,
                         self.config.max_episode_steps)
