@@ -68,7 +68,11 @@ def _write_shards(staging: pathlib.Path, episodes: Iterable[Mapping[str, Any]], 
                   progress: Optional[bool]):
   resolved: Optional[DatasetSpec] = None
   codec: Optional[EpisodeCodec] = None
-  index: Dict[str, List[Any]] = {"num_steps": [], "task_id": [], "domain_id": [], "is_terminal": []}
+  # final_step_empty: the last step holds only the final observation (zero action and reward), as
+  # RLDS writers append it; False where the source had no next observation to append (D4RL files
+  # without next_observations), so the last step still carries the row's own action.
+  index: Dict[str, List[Any]] = {"num_steps": [], "task_id": [], "domain_id": [], "is_terminal": [],
+                                 "final_step_empty": []}
   shard_lengths: List[int] = []
   shard_bytes: List[int] = []
   writer = None
@@ -98,6 +102,7 @@ def _write_shards(staging: pathlib.Path, episodes: Iterable[Mapping[str, Any]], 
     index["task_id"].append(episode["task_id"])
     index["domain_id"].append(episode["domain_id"])
     index["is_terminal"].append(bool(steps["is_terminal"][-1]))
+    index["final_step_empty"].append(not (np.any(steps["action"][-1]) or np.any(steps["reward"][-1])))
     total_steps += index["num_steps"][-1]
     bar.set_postfix(steps=total_steps, refresh=False)
   if writer is not None:

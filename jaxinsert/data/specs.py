@@ -47,6 +47,7 @@ class FeatureSpec:
   description: str = ""
   low: Any = None
   high: Any = None
+  required: bool = True  # infos only: family specs list optional extras, a dataset's spec the ones it has
 
   @property
   def is_image(self) -> bool:
@@ -68,7 +69,7 @@ class FeatureSpec:
     return out
 
 
-def _feature_from_dict(name: str, raw: Mapping[str, Any], where: Location) -> FeatureSpec:
+def _feature_from_dict(name: str, raw: Mapping[str, Any], where: Location, required: bool = True) -> FeatureSpec:
   if not isinstance(raw, Mapping):
     raise DataError(f"feature spec must be an object, got {type(raw).__name__}", where)
   dtype = raw.get("dtype")
@@ -79,7 +80,7 @@ def _feature_from_dict(name: str, raw: Mapping[str, Any], where: Location) -> Fe
     raise DataError(f"shape must be a list of positive ints or null, got {shape!r}", where)
   return FeatureSpec(name=name, shape=tuple(shape), dtype=dtype, units=str(raw.get("units", "")),
                      frame=raw.get("frame"), description=str(raw.get("description", "")),
-                     low=raw.get("low"), high=raw.get("high"))
+                     low=raw.get("low"), high=raw.get("high"), required=bool(raw.get("required", required)))
 
 
 def _deep_merge(base: Dict[str, Any], overlay: Mapping[str, Any]) -> Dict[str, Any]:
@@ -130,7 +131,7 @@ class DatasetSpec:
                         field=f"episode_metadata/{name}")
     metadata.setdefault("task_id", "int32")
     metadata.setdefault("domain_id", "int32")
-    infos = {name: _feature_from_dict(name, feature, where.replace(field=f"infos/{name}"))
+    infos = {name: _feature_from_dict(name, feature, where.replace(field=f"infos/{name}"), required=False)
              for name, feature in raw.get("infos", {}).items()}
     rate = raw.get("control_rate_hz")
     return cls(name=str(raw["name"]), version=str(raw["version"]), description=str(raw.get("description", "")),
@@ -143,7 +144,7 @@ class DatasetSpec:
     out = copy.deepcopy(self.raw)
     out["observation"] = {name: feature.to_dict() for name, feature in self.observation.items()}
     out["action"] = self.action.to_dict()
-    out["infos"] = {name: feature.to_dict() for name, feature in self.infos.items()}
+    out["infos"] = {name: {**feature.to_dict(), "required": feature.required} for name, feature in self.infos.items()}
     out["control_rate_hz"] = self.control_rate_hz
     out.pop("variants", None)
     return out
@@ -182,9 +183,13 @@ class DatasetSpec:
     for key, feature in self.step_features().items():
       group, _, name = key.partition("/")
       array = _lookup(steps, key)
+      if group == "infos":
+        if array is None:
+          if not feature.required:
+            raw["infos"].pop(name)
+          continue
+        raw["infos"][name]["required"] = True
       if array is None:
-        if group == "infos":
-          raw["infos"].pop(name)
         continue
       if feature.is_concrete:
         continue
@@ -222,8 +227,10 @@ class DatasetSpec:
     for key, feature in self.step_features().items():
       array = _lookup(steps, key)
       if array is None:
+        if not feature.required:
+          continue
         if key.startswith("infos/"):
-          raise DataError(f"spec expects infos '{feature.name}' in every episode", location, field=f"steps/{key}")
+          raise DataError(f"this dataset has infos '{feature.name}' in every episode", location, field=f"steps/{key}")
         raise DataError("feature declared by the spec is missing", location, field=f"steps/{key}")
       checked = _check_array(array, feature, length, location.replace(field=f"steps/{key}"))
       group, _, name = key.partition("/")

@@ -64,9 +64,12 @@ class _TransitionArrays:
     self.filled = 0
 
 
-def _transitions_in(num_steps: int, is_terminal_end: bool, drop_timeout: bool) -> int:
+def _transitions_in(num_steps: int, is_terminal_end: bool, final_step_empty: bool, drop_timeout: bool) -> int:
+  """Transitions taken from an episode: consecutive step pairs, minus the one into an appended
+  final observation of a truncated episode when `drop_timeout` (d4rl.qlearning_dataset's rule)."""
   pairs = max(num_steps - 1, 0)
-  return pairs - 1 if drop_timeout and not is_terminal_end and pairs > 0 else pairs
+  drop = drop_timeout and not is_terminal_end and final_step_empty and pairs > 0
+  return pairs - 1 if drop else pairs
 
 
 def _fill(arrays: _TransitionArrays, episode: Mapping[str, Any], number: int, keys: Sequence[str],
@@ -110,8 +113,10 @@ def load_transitions(dataset_dir_or_episodes: Any, *, obs_keys: Optional[Sequenc
   reward_preprocessing: "none"; "locomotion_return_range" (IQL: r / (max episode return - min
   episode return) * 1000, returns summed over the transitions kept); "antmaze_minus_one" (r - 1).
   action_clip: clip actions to [-action_clip, action_clip] (IQL uses 1 - 1e-5).
-  drop_timeout_transitions: drop the last transition of every episode that did not terminate,
-  which is what d4rl.qlearning_dataset does; off by default because those transitions are real.
+  drop_timeout_transitions: drop the transition into the appended final observation of every
+  episode that did not terminate, which is what d4rl.qlearning_dataset does (an episode whose last
+  step still carries its own action, as from D4RL files without next_observations, has no such
+  transition). Off by default: those transitions are real (see tests/test_data_d4rl_reconcile.py).
   Returns (transitions on device, agent Spec, info) where info holds counts, per-episode
   returns, the scaling applied, the observation layout and a per-transition episode index.
   """
@@ -127,24 +132,23 @@ def load_transitions(dataset_dir_or_episodes: Any, *, obs_keys: Optional[Sequenc
     if observation_layout(other, keys)[1:3] != (obs_shape, obs_dtype) or other.action.shape != dataset_spec.action.shape:
       raise DataError(f"dataset shapes differ from {dataset_spec.source}", file=other.source, field="observation")
 
-  plans = [(source_spec, lengths, terminals, episodes) for source_spec, (lengths, terminals), episodes in sources]
-  total = sum(_transitions_in(n, t, drop_timeout_transitions) for _, lengths, terminals, _ in plans
-              for n, t in zip(lengths, terminals))
+  plans = [(source_spec, list(zip(*columns)), episodes) for source_spec, columns, episodes in sources]
+  total = sum(_transitions_in(*shape, drop_timeout_transitions) for _, shapes, _ in plans for shape in shapes)
   arrays = _TransitionArrays(total, obs_shape, obs_dtype, int(dataset_spec.action.shape[0]))
   returns: List[float] = []
   number = 0
-  for _, lengths, terminals, episodes in plans:
-    for (episode, where), length, terminal in zip(episodes(keys), lengths, terminals):
-      count = _transitions_in(length, terminal, drop_timeout_transitions)
+  for _, shapes, episodes in plans:
+    for (episode, where), shape in zip(episodes(keys), shapes):
+      count = _transitions_in(*shape, drop_timeout_transitions)
       returns.append(_fill(arrays, episode, number, keys, count, where.replace(episode=number)))
       number += 1
   if arrays.filled != total:
     raise DataError(f"read {arrays.filled} transitions, the index promised {total}")
   info = _preprocess(arrays, np.asarray(returns), reward_preprocessing, action_clip)
-  num_episodes = sum(len(lengths) for _, lengths, _, _ in plans)
+  num_episodes = sum(len(shapes) for _, shapes, _ in plans)
   info.update(num_episodes=num_episodes, num_transitions=int(total),
               num_terminal_transitions=int(np.sum(arrays.mask == 0)),
-              num_truncated_episodes=int(sum(not t for _, _, terminals, _ in plans for t in terminals)),
+              num_truncated_episodes=int(sum(not shape[1] for _, shapes, _ in plans for shape in shapes)),
               drop_timeout_transitions=drop_timeout_transitions, obs_keys=keys, obs_slices=slices,
               episode_index=arrays.episode_index, spec=dataset_spec)
   agent_spec = Spec(obs_shape=obs_shape, action_dim=int(dataset_spec.action.shape[0]), obs_dtype=obs_dtype)
@@ -152,7 +156,7 @@ def load_transitions(dataset_dir_or_episodes: Any, *, obs_keys: Optional[Sequenc
 
 
 def _episode_sources(value: Any, spec: Any):
-  """[(spec, (lengths, ends_terminal), episodes(keys) -> iterator of (episode, where))]."""
+  """[(spec, (lengths, ends_terminal, final_step_empty), episodes(keys) -> iterator of (episode, where))]."""
   from jaxinsert.data import rlds  # tensorflow_datasets is slow to import; only dataset paths need it
 
   if _is_dataset_path(value):
@@ -171,14 +175,17 @@ def _episode_sources(value: Any, spec: Any):
           where = Location(file=str(shard), episode=number)
           yield codec.parse(record, where, observation_keys=keys, with_infos=False), where
 
-      sources.append((dataset_spec, (index["num_steps"], index["is_terminal"]), episodes))
+      empty = index.get("final_step_empty", [True] * len(index["num_steps"]))
+      sources.append((dataset_spec, (index["num_steps"], index["is_terminal"], empty), episodes))
     return sources
   if not value:
     raise DataError("no episodes given")
   dataset_spec = load_spec(spec) if spec is not None else _spec_from_episode(value[0])
   lengths = [len(np.asarray(episode["steps"]["is_first"])) for episode in value]
   terminals = [bool(np.asarray(episode["steps"]["is_terminal"])[-1]) for episode in value]
-  return [(dataset_spec, (lengths, terminals),
+  empty = [not (np.any(np.asarray(e["steps"]["action"])[-1]) or np.any(np.asarray(e["steps"]["reward"])[-1]))
+           for e in value]
+  return [(dataset_spec, (lengths, terminals, empty),
            lambda keys: ((episode, Location(episode=i)) for i, episode in enumerate(value)))]
 
 

@@ -127,7 +127,9 @@ def finish_episode(spec: Optional[DatasetSpec], episode: Dict[str, Any], where: 
   if spec is None:
     return episode
   try:
-    return spec.validate_episode(episode, where)
+    # Resolved per episode (open dims, optional infos); the writer then holds every episode to
+    # the first one's resolution, so shapes cannot drift within a dataset.
+    return spec.resolve(episode, where).validate_episode(episode, where)
   except DataError as error:
     if first_row is None or error.step is None:
       raise
