@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import math
 import os
 import pathlib
 import re
@@ -59,7 +60,7 @@ class FeatureSpec:
 
   @property
   def size(self) -> int:
-    return int(np.prod(self.shape, dtype=np.int64)) if self.shape else 1
+    return math.prod(self.shape)
 
   def to_dict(self) -> Dict[str, Any]:
     out = {"shape": list(self.shape), "dtype": self.dtype, "units": self.units, "frame": self.frame,
