@@ -195,3 +195,13 @@ def test_cli_exit_codes_and_overwrite(tmp_path):
   assert failed.returncode == 1
   assert f"file {bad}, episode 0, step 3, field 'steps/action'" in failed.stderr, failed.stderr
   assert not (tmp_path / "new").exists()
+
+
+def test_d4rl_episodes_load_without_writing_a_dataset(tmp_path):
+  from jaxinsert.data.converters import d4rl_hdf5
+  from jaxinsert.data.transitions import load_transitions
+
+  path = write_hdf5(tmp_path / "hopper.hdf5", d4rl_arrays(ENDS))
+  transitions, spec, info = load_transitions(d4rl_hdf5.read_episodes(path), action_clip=1 - 1e-5)
+  assert transitions.size == sum(length for length, _ in ENDS) and spec.obs_shape == (11,)
+  assert info["num_terminal_transitions"] == 1 and info["spec"]["observation"]["state"]["shape"] == [11]

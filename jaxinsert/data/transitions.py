@@ -118,7 +118,8 @@ def load_transitions(dataset_dir_or_episodes: Any, *, obs_keys: Optional[Sequenc
   step still carries its own action, as from D4RL files without next_observations, has no such
   transition). Off by default: those transitions are real (see tests/test_data_d4rl_reconcile.py).
   Returns (transitions on device, agent Spec, info) where info holds counts, per-episode
-  returns, the scaling applied, the observation layout and a per-transition episode index.
+  returns, the scaling applied, the observation layout, a per-transition episode index and the
+  dataset's spec as a dict (JSON-able, `DatasetSpec.from_dict` rebuilds it).
   """
   if reward_preprocessing not in REWARD_PREPROCESSING:
     raise ValueError(f"reward_preprocessing must be one of {REWARD_PREPROCESSING}, got {reward_preprocessing!r}")
@@ -150,7 +151,7 @@ def load_transitions(dataset_dir_or_episodes: Any, *, obs_keys: Optional[Sequenc
               num_terminal_transitions=int(np.sum(arrays.mask == 0)),
               num_truncated_episodes=int(sum(not shape[1] for _, shapes, _ in plans for shape in shapes)),
               drop_timeout_transitions=drop_timeout_transitions, obs_keys=keys, obs_slices=slices,
-              episode_index=arrays.episode_index, spec=dataset_spec)
+              episode_index=arrays.episode_index, spec=dataset_spec.to_dict())
   agent_spec = Spec(obs_shape=obs_shape, action_dim=int(dataset_spec.action.shape[0]), obs_dtype=obs_dtype)
   return _to_transition(arrays, to_device), agent_spec, info
 

@@ -74,3 +74,12 @@ def _plain(value: Any) -> Any:
   if array.dtype.kind in "SO":
     return [v.decode() if isinstance(v, bytes) else str(v) for v in array.reshape(-1)][:16]
   return array.tolist() if array.size <= 16 else f"array{list(array.shape)}"
+
+
+def read_episodes(path: Any, spec: Any = DEFAULT_SPEC, options: ConvertOptions = ConvertOptions()
+                  ) -> Iterator[Dict[str, Any]]:
+  """Validated RLDS episodes straight from a D4RL file, without writing a dataset (for
+  `load_transitions(d4rl_hdf5.read_episodes(path))` in quick experiments)."""
+  from jaxinsert.data.specs import load_spec
+
+  return episodes(path, load_spec(spec), options, {})
