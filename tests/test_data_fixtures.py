@@ -171,6 +171,14 @@ class BagWriter:
     serialize = self.typestore.serialize_ros1 if self.kind == "ros1" else self.typestore.serialize_cdr
     self.writer.write(self.connections[topic], log_ns, serialize(message, msgtype))
 
+  def _pose(self, pose7):
+    """geometry_msgs/Pose from [x, y, z, qx, qy, qz, qw]."""
+    types = self.typestore.types
+    return types["geometry_msgs/msg/Pose"](
+        position=types["geometry_msgs/msg/Point"](x=float(pose7[0]), y=float(pose7[1]), z=float(pose7[2])),
+        orientation=types["geometry_msgs/msg/Quaternion"](x=float(pose7[3]), y=float(pose7[4]), z=float(pose7[5]),
+                                                          w=float(pose7[6])))
+
   def joint_state(self, topic: str, names: List[str], position, stamp_ns: int, log_ns: Optional[int] = None):
     JointState = self.typestore.types["sensor_msgs/msg/JointState"]
     position = np.asarray(position, np.float64)
@@ -180,10 +188,7 @@ class BagWriter:
 
   def endpoint_state(self, topic: str, pose7, twist6, wrench6, stamp_ns: int):
     types = self.typestore.types
-    pose = types["geometry_msgs/msg/Pose"](
-        position=types["geometry_msgs/msg/Point"](x=float(pose7[0]), y=float(pose7[1]), z=float(pose7[2])),
-        orientation=types["geometry_msgs/msg/Quaternion"](x=float(pose7[3]), y=float(pose7[4]), z=float(pose7[5]),
-                                                          w=float(pose7[6])))
+    pose = self._pose(pose7)
     twist = types["geometry_msgs/msg/Twist"](linear=_vector3(self.typestore, twist6[:3]),
                                              angular=_vector3(self.typestore, twist6[3:]))
     wrench = types["geometry_msgs/msg/Wrench"](force=_vector3(self.typestore, wrench6[:3]),
@@ -193,12 +198,8 @@ class BagWriter:
     self._write(topic, "intera_core_msgs/msg/EndpointState", message, stamp_ns)
 
   def pose_stamped(self, topic: str, pose7, stamp_ns: int):
-    types = self.typestore.types
-    pose = types["geometry_msgs/msg/Pose"](
-        position=types["geometry_msgs/msg/Point"](x=float(pose7[0]), y=float(pose7[1]), z=float(pose7[2])),
-        orientation=types["geometry_msgs/msg/Quaternion"](x=float(pose7[3]), y=float(pose7[4]), z=float(pose7[5]),
-                                                          w=float(pose7[6])))
-    message = types["geometry_msgs/msg/PoseStamped"](header=_header(self.typestore, stamp_ns), pose=pose)
+    message = self.typestore.types["geometry_msgs/msg/PoseStamped"](header=_header(self.typestore, stamp_ns),
+                                                                     pose=self._pose(pose7))
     self._write(topic, "geometry_msgs/msg/PoseStamped", message, stamp_ns)
 
   def wrench_stamped(self, topic: str, wrench6, stamp_ns: int):

@@ -15,6 +15,7 @@ from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple
 import numpy as np
 
 from jaxinsert.data.errors import DataError
+from jaxinsert.data.steps import rlds_steps
 
 CORE_KEYS = ("observations", "actions", "rewards", "terminals")
 # obs[i + 1] differing from next_obs[i] by more than this marks an unrecorded episode boundary
@@ -93,37 +94,15 @@ def episodes_from_layout(data: Mapping[str, np.ndarray], *, obs_feature: str = "
   rows = len(rewards)
   for first, last in episode_bounds(data, split_on_discontinuity=split_on_discontinuity):
     ends_in_terminal = bool(terminals[last])
-    extra_step = ends_in_terminal or next_observations is not None
-    length = last - first + 1 + int(extra_step)
-    obs = np.asarray(observations[first:last + 1])
-    action = np.asarray(data["actions"][first:last + 1])
-    reward = rewards[first:last + 1]
-    step_infos = {name: np.asarray(data[f"infos/{name}"][first:last + 1]) for name in infos}
-    discount = np.ones(length, np.float32)
-    if extra_step:
-      if next_observations is not None:
-        final = np.asarray(next_observations[last])
-      elif last + 1 < rows:
-        final = np.asarray(observations[last + 1])
-      else:
-        final = np.zeros_like(obs[0])
-      obs = np.concatenate([obs, final[None]])
-      action = np.concatenate([action, np.zeros_like(action[:1])])
-      reward = np.concatenate([reward, np.zeros_like(reward[:1])])
-      step_infos = {name: np.concatenate([value, np.zeros_like(value[:1])]) for name, value in step_infos.items()}
-      discount[-1] = 0.0
-      if ends_in_terminal:
-        discount[-2] = 0.0
-    is_first = np.zeros(length, bool)
-    is_first[0] = True
-    is_last = np.zeros(length, bool)
-    is_last[-1] = True
-    is_terminal = np.zeros(length, bool)
-    is_terminal[-1] = ends_in_terminal and extra_step
-    steps = {"observation": {obs_feature: obs}, "action": action, "reward": reward, "discount": discount,
-             "is_first": is_first, "is_last": is_last, "is_terminal": is_terminal}
-    if step_infos:
-      steps["infos"] = step_infos
+    final = None
+    if next_observations is not None:
+      final = np.asarray(next_observations[last])
+    elif ends_in_terminal:
+      final = np.asarray(observations[last + 1]) if last + 1 < rows else np.zeros_like(observations[last])
+    steps = rlds_steps({obs_feature: np.asarray(observations[first:last + 1])},
+                       np.asarray(data["actions"][first:last + 1]), rewards[first:last + 1],
+                       final_observation=None if final is None else {obs_feature: final}, terminal=ends_in_terminal,
+                       infos={name: data[f"infos/{name}"][first:last + 1] for name in infos})
     yield {"steps": steps, "metadata": {"first_row": int(first), "last_row": int(last)}}
 
 

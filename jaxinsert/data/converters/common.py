@@ -13,6 +13,7 @@ import numpy as np
 
 from jaxinsert.data.errors import DataError, Location
 from jaxinsert.data.specs import DatasetSpec
+from jaxinsert.data.steps import rlds_steps  # noqa: F401  (converters build steps with it)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,6 +103,23 @@ def as_flags(values: Any, where: Location) -> np.ndarray:
   return array.astype(bool)
 
 
+def flat_layout_flags(data: Dict[str, np.ndarray], options: ConvertOptions, file: str) -> None:
+  """Terminals/timeouts of a D4RL-style flat dict as bool, in place; timeouts synthesised from
+  --max_episode_steps when the file has none (else an error: ends would be invisible)."""
+  from jaxinsert.data import d4rl_layout
+
+  data["terminals"] = as_flags(data["terminals"], Location(file=file, field="terminals"))
+  if "timeouts" in data:
+    data["timeouts"] = as_flags(data["timeouts"], Location(file=file, field="timeouts"))
+  elif options.max_episode_steps:
+    data["timeouts"] = d4rl_layout.synthesize_timeouts(data["terminals"], options.max_episode_steps)
+    data["metadata/jaxinsert_synthesized_timeouts_every"] = np.asarray(options.max_episode_steps)
+  else:
+    raise DataError("no 'timeouts' key, so time-limit ends cannot be told from episode joins; pass "
+                    "--max_episode_steps (the env's limit) to mark one every that many steps", file=file,
+                    field="timeouts")
+
+
 def single_feature(spec: DatasetSpec, options: ConvertOptions) -> str:
   """The observation feature a flat 'observations' array fills."""
   if options.obs_feature:
@@ -134,31 +152,6 @@ def finish_episode(spec: Optional[DatasetSpec], episode: Dict[str, Any], where: 
     if first_row is None or error.step is None:
       raise
     raise DataError(f"{error.detail} (source row {first_row + error.step})", error.location) from None
-
-
-def rlds_steps(observation: Mapping[str, np.ndarray], action: np.ndarray, reward: np.ndarray, *,
-               final_observation: Optional[Mapping[str, np.ndarray]], terminal: bool) -> Dict[str, Any]:
-  """RLDS steps from T (obs, action, reward) rows and, when known, the observation after them.
-
-  With a final observation there are T + 1 steps, the last holding it with zero action and
-  reward; without one the T-th step is the last and its transition has no next observation.
-  """
-  rows = len(action)
-  if final_observation is not None:
-    observation = {name: np.concatenate([np.asarray(value)[:rows], np.asarray(final_observation[name])[None]])
-                   for name, value in observation.items()}
-    action = np.concatenate([action, np.zeros_like(action[:1])])
-    reward = np.concatenate([reward, np.zeros_like(reward[:1])])
-  length = len(action)
-  discount = np.ones(length, np.float32)
-  if final_observation is not None:
-    discount[-1] = 0.0
-    if terminal:
-      discount[-2] = 0.0
-  flags = np.arange(length)
-  return {"observation": dict(observation), "action": action, "reward": reward, "discount": discount,
-          "is_first": flags == 0, "is_last": flags == length - 1,
-          "is_terminal": (flags == length - 1) & bool(terminal and final_observation is not None)}
 
 
 def infer_spec(name: str, episode: Mapping[str, Any], description: str) -> DatasetSpec:

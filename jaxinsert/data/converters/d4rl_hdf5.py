@@ -8,9 +8,9 @@ from typing import Any, Dict, Iterator
 import numpy as np
 
 from jaxinsert.data import d4rl_layout
-from jaxinsert.data.converters.common import (ConvertOptions, as_flags, finish_episode, open_hdf5, read_group,
-                                              single_feature)
-from jaxinsert.data.errors import DataError, Location
+from jaxinsert.data.converters.common import (ConvertOptions, finish_episode, flat_layout_flags, open_hdf5,
+                                              read_group, single_feature)
+from jaxinsert.data.errors import Location
 from jaxinsert.data.specs import DatasetSpec
 
 DEFAULT_SPEC = "d4rl-locomotion"
@@ -23,16 +23,7 @@ def read_layout(path: Any, options: ConvertOptions) -> Dict[str, np.ndarray]:
   with open_hdf5(path) as handle:
     data = read_group(handle, file)
   d4rl_layout.check_layout(data, file)
-  data["terminals"] = as_flags(data["terminals"], Location(file=file, field="terminals"))
-  if "timeouts" in data:
-    data["timeouts"] = as_flags(data["timeouts"], Location(file=file, field="timeouts"))
-  elif options.max_episode_steps:
-    data["timeouts"] = d4rl_layout.synthesize_timeouts(data["terminals"], options.max_episode_steps)
-    data["metadata/jaxinsert_synthesized_timeouts_every"] = np.asarray(options.max_episode_steps)
-  else:
-    raise DataError("no 'timeouts' key, so time-limit ends cannot be told from episode joins; pass "
-                    "--max_episode_steps (the env's limit) to mark one every that many steps", file=file,
-                    field="timeouts")
+  flat_layout_flags(data, options, file)
   data["rewards"] = np.asarray(data["rewards"]).reshape(-1)
   return data
 

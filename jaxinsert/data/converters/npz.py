@@ -16,8 +16,8 @@ from typing import Any, Dict, Iterator, List, Mapping, Optional
 import numpy as np
 
 from jaxinsert.data import d4rl_layout
-from jaxinsert.data.converters.common import (ConvertOptions, as_flags, finish_episode, rlds_steps,
-                                              single_feature)
+from jaxinsert.data.converters.common import (ConvertOptions, as_flags, finish_episode, flat_layout_flags,
+                                              rlds_steps, single_feature)
 from jaxinsert.data.errors import DataError, Location
 from jaxinsert.data.specs import DatasetSpec
 
@@ -113,13 +113,7 @@ def episodes(path: Any, spec: Optional[DatasetSpec], options: ConvertOptions,
   report["layout"] = "flat"
   data = {key: np.asarray(value) for key, value in loaded.items()}
   d4rl_layout.check_layout(data, file)
-  data["terminals"] = as_flags(data["terminals"], Location(file=file, field="terminals"))
-  if "timeouts" in data:
-    data["timeouts"] = as_flags(data["timeouts"], Location(file=file, field="timeouts"))
-  elif options.max_episode_steps:
-    data["timeouts"] = d4rl_layout.synthesize_timeouts(data["terminals"], options.max_episode_steps)
-  else:
-    raise DataError("no 'timeouts' key: pass --max_episode_steps", file=file, field="timeouts")
+  flat_layout_flags(data, options, file)
   feature = single_feature(spec, options) if spec is not None else "state"
   for number, episode in enumerate(d4rl_layout.episodes_from_layout(
       data, obs_feature=feature, split_on_discontinuity=options.split_on_discontinuity)):

@@ -15,7 +15,7 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 import numpy as np
 
 from jaxinsert.data.converters import resample
-from jaxinsert.data.converters.common import ConvertOptions, finish_episode
+from jaxinsert.data.converters.common import ConvertOptions, finish_episode, rlds_steps
 from jaxinsert.data.errors import DataError, Location
 from jaxinsert.data.specs import DatasetSpec
 
@@ -301,16 +301,9 @@ def _episode(streams: Dict[str, resample.Stream], clock: np.ndarray, period_ns: 
       action = next(iter(resample.resample(stream, clock, period_ns, staleness_ns, where).values()))
     elif stream.role == "reward" and stream.times.size:
       reward = next(iter(resample.resample(stream, clock, period_ns, staleness_ns, where).values())).reshape(-1)
-  length = clock.size
-  action = action.astype(np.float32)
-  action[-1] = 0.0
-  reward = np.zeros(length, np.float32) if reward is None else reward.astype(np.float32)
-  reward[-1] = 0.0
-  flags = np.arange(length)
-  discount = np.ones(length, np.float32)
-  discount[-1] = 0.0
-  if terminal:
-    discount[-2] = 0.0
-  steps = {"observation": observation, "action": action, "reward": reward, "discount": discount,
-           "is_first": flags == 0, "is_last": flags == length - 1, "is_terminal": (flags == length - 1) & terminal}
+  rows = clock.size - 1  # the last clock tick is the final observation
+  reward = np.zeros(rows, np.float32) if reward is None else reward[:rows].astype(np.float32)
+  steps = rlds_steps({name: value[:rows] for name, value in observation.items()}, action[:rows].astype(np.float32),
+                     reward, final_observation={name: value[-1] for name, value in observation.items()},
+                     terminal=terminal)
   return {"steps": steps, "metadata": {"start_time_ns": int(clock[0])}}
