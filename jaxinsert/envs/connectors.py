@@ -47,7 +47,7 @@ class ConnectorSpec:
   pin_size_m: float = 0.0015      # square pin side
   pin_pitch_m: float = 0.003
   pin_length_m: float = 0.004
-  shroud_clearance_m: Optional[float] = None  # multipin housing play (default 2 x clearance)
+  shroud_clearance_m: Optional[float] = None  # multipin housing play (default: clearance)
   plug_rgba: Tuple[float, float, float, float] = (0.2, 0.2, 0.25, 1.0)
   socket_rgba: Tuple[float, float, float, float] = (0.8, 0.8, 0.75, 1.0)
 
@@ -174,7 +174,8 @@ def socket_parts(spec: ConnectorSpec) -> List[Box]:
   hole_clearance = c
   shroud_bottom = -depth
   if spec.cross_section == "multipin":
-    hole_clearance = spec.shroud_clearance_m if spec.shroud_clearance_m else 2 * c
+    # The shroud aligns the housing so that the pins meet their holes, as in real connectors.
+    hole_clearance = spec.shroud_clearance_m if spec.shroud_clearance_m else c
     shroud_bottom = -(depth - spec.pin_length_m)
   hole = offset_polygon(cross_section_polygon(spec), hole_clearance)
   walls = _walls_around(hole, 0.0, shroud_bottom, t)

@@ -8,7 +8,8 @@ Each isolates one piece of an agent, so a broken piece fails in seconds, not aft
   ActionRewardProbe   constant obs, reward 1 - mean((a - target)^2), terminal after one step:
                       Q(s, a) is the reward, the best action is `target` (policy improvement).
 Every probe has `states()` (its distinct non-terminal observations), `optimal_values(discount)`
-(V* of each), and `q_value(obs, action, discount)` (the analytic Q, for any policy).
+(V* of each), and `q_value(obs, action, discount)` (the analytic Q, for any policy). All probes
+share the observation shape (2,), so one compiled agent can train on all three at once (vmap).
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ import jax.numpy as jnp
 from jaxinsert.envs.base import EnvSpec, EnvState
 from jaxinsert.envs.rollout import Behaviour, collect_episodes, uniform_behaviour
 from jaxinsert.types import Transition
+
+
+_CONSTANT_OBS = jnp.array([1.0, 1.0])   # the single state of the one-step probes
 
 
 def _state(key: jax.Array, step: jax.Array, obs: jax.Array, reward: jax.Array,
@@ -39,16 +43,16 @@ class OneStepProbe:
 
   @property
   def spec(self) -> EnvSpec:
-    return EnvSpec(obs_shape=(1,), action_dim=self.action_dim, max_episode_steps=1)
+    return EnvSpec(obs_shape=(2,), action_dim=self.action_dim, max_episode_steps=1)
 
   def reset(self, key: jax.Array, task: Any = None) -> EnvState:
-    return _state(key, jnp.int32(0), jnp.ones((1,)), 0.0, False, task, 1)
+    return _state(key, jnp.int32(0), _CONSTANT_OBS, 0.0, False, task, 1)
 
   def step(self, state: EnvState, action: jax.Array) -> EnvState:
-    return _state(state.key, state.physics + 1, jnp.ones((1,)), 1.0, True, state.task, 1)
+    return _state(state.key, state.physics + 1, _CONSTANT_OBS, 1.0, True, state.task, 1)
 
   def states(self) -> jax.Array:
-    return jnp.ones((1, 1))
+    return _CONSTANT_OBS[None]
 
   def optimal_values(self, discount: float) -> jax.Array:
     return jnp.ones((1,))
@@ -96,14 +100,14 @@ class ActionRewardProbe:
 
   @property
   def spec(self) -> EnvSpec:
-    return EnvSpec(obs_shape=(1,), action_dim=self.action_dim, max_episode_steps=1)
+    return EnvSpec(obs_shape=(2,), action_dim=self.action_dim, max_episode_steps=1)
 
   def reset(self, key: jax.Array, task: Any = None) -> EnvState:
-    return _state(key, jnp.int32(0), jnp.ones((1,)), 0.0, False, task, 1)
+    return _state(key, jnp.int32(0), _CONSTANT_OBS, 0.0, False, task, 1)
 
   def step(self, state: EnvState, action: jax.Array) -> EnvState:
     reward = self.reward(jnp.clip(action, -1.0, 1.0))
-    return _state(state.key, state.physics + 1, jnp.ones((1,)), reward, True, state.task, 1)
+    return _state(state.key, state.physics + 1, _CONSTANT_OBS, reward, True, state.task, 1)
 
   def reward(self, action: jax.Array) -> jax.Array:
     return 1.0 - jnp.mean((action - self.target) ** 2, axis=-1)
@@ -112,7 +116,7 @@ class ActionRewardProbe:
     return jnp.full((self.action_dim,), self.target)
 
   def states(self) -> jax.Array:
-    return jnp.ones((1, 1))
+    return _CONSTANT_OBS[None]
 
   def optimal_values(self, discount: float) -> jax.Array:
     return jnp.ones((1,))

@@ -104,9 +104,9 @@ _LOTJ_CONNECTORS = [
     ("craftsman", "craftsman-6mm", "rect", 6, 6, 0.3, 0.5, 12, 0.5, {}),
     ("craftsman", "craftsman-10mm", "rect", 10, 10, 0.3, 0.5, 12, 0.5, {}),
     ("craftsman", "craftsman-14mm", "rect", 14, 14, 0.35, 0.5, 12, 0.5, {}),
-    ("dt", "dt2", "multipin", 10, 8, 0.3, 0.0, 12, 0.5, dict(pin_count=2)),
-    ("dt", "dt4", "multipin", 14, 8, 0.3, 0.0, 12, 0.5, dict(pin_count=4)),
-    ("dt", "dt12", "multipin", 20, 8, 0.3, 0.0, 12, 0.5, dict(pin_count=6)),
+    ("dt", "dt2", "multipin", 10, 8, 0.3, 0.5, 12, 0.5, dict(pin_count=2)),
+    ("dt", "dt4", "multipin", 14, 8, 0.3, 0.5, 12, 0.5, dict(pin_count=4)),
+    ("dt", "dt12", "multipin", 20, 8, 0.3, 0.5, 12, 0.5, dict(pin_count=6)),
     ("ethernet", "ethernet-green", "keyed", 12, 8, 0.3, 0.5, 12, 0.5, {}),
     ("ethernet", "ethernet-red", "keyed", 12, 8, 0.3, 0.5, 12, 0.5, {}),
     ("key", "key-copper", "rect", 8, 2.0, 0.3, 0.3, 14, 0.4, {}),
@@ -121,8 +121,8 @@ _LOTJ_CONNECTORS = [
     ("video", "hdmi", "trapezoid", 14, 5, 0.25, 0.4, 8, 0.5, dict(taper=0.8)),
     ("video", "dsub", "trapezoid", 18, 8, 0.3, 0.5, 8, 0.5, {}),
     ("power", "dc", "round", 6, 6, 0.25, 0.5, 10, 0.4, {}),
-    ("power", "nema-5-15", "multipin", 14, 6, 0.3, 0.0, 12, 0.6, dict(pin_count=3)),
-    ("power", "europlug", "multipin", 16, 6, 0.3, 0.0, 12, 0.5, dict(pin_count=2, pin_pitch_m=8 * MM)),
+    ("power", "nema-5-15", "multipin", 14, 6, 0.3, 0.5, 12, 0.6, dict(pin_count=3)),
+    ("power", "europlug", "multipin", 16, 6, 0.3, 0.5, 12, 0.5, dict(pin_count=2, pin_pitch_m=8 * MM)),
 ]
 LOTJ_TEST_CONNECTORS = ("dt12", "mega-1x1", "nema-5-15", "europlug")
 LOTJ_ROBOTS = ("front", "side")   # robot/camera variant -> camera name

@@ -70,6 +70,9 @@ class InsertionTask:
     return dataclasses.replace(self, **changes)
 
   def config(self, **overrides) -> insertion.TaskConfig:
+    if self.action_mode == "move":
+      # 1 cm moves need a longer lead of the impedance target to be reached within a step.
+      overrides.setdefault("max_reference_error_m", 0.008)
     return insertion.TaskConfig(action_mode=self.action_mode,
                                 max_episode_steps=self.max_episode_steps, **overrides)
 
