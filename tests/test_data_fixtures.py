@@ -52,6 +52,15 @@ def write_hdf5(path: pathlib.Path, data: Dict[str, np.ndarray]) -> pathlib.Path:
   return path
 
 
+def _write_nested(group: h5py.Group, arrays: Dict) -> None:
+  """Arrays as datasets, dicts of arrays as sub-groups."""
+  for key, value in arrays.items():
+    if isinstance(value, dict):
+      _write_nested(group.create_group(key), value)
+    else:
+      group.create_dataset(key, data=value)
+
+
 def write_minari(root: pathlib.Path, episodes: List[Dict[str, np.ndarray]]) -> pathlib.Path:
   """Minari's HDF5 layout: root/data/main_data.hdf5 (episode_<i> groups) + root/data/metadata.json."""
   data_dir = root / "data"
@@ -62,13 +71,7 @@ def write_minari(root: pathlib.Path, episodes: List[Dict[str, np.ndarray]]) -> p
       group.attrs["id"] = index
       group.attrs["total_steps"] = len(episode["actions"])
       group.attrs["seed"] = 100 + index
-      for key, value in episode.items():
-        if isinstance(value, dict):
-          sub = group.create_group(key)
-          for name, item in value.items():
-            sub.create_dataset(name, data=item)
-        else:
-          group.create_dataset(key, data=value)
+      _write_nested(group, episode)
   (data_dir / "metadata.json").write_text(json.dumps(
       {"dataset_id": "test/pointmass/simple-v0", "total_episodes": len(episodes),
        "total_steps": int(sum(len(e["actions"]) for e in episodes)), "minari_version": "0.5.4"}))
@@ -96,13 +99,7 @@ def write_robomimic(path: pathlib.Path, demos: List[Dict[str, np.ndarray]], filt
     for index, demo in enumerate(demos):
       group = data.create_group(f"demo_{index}")
       group.attrs["num_samples"] = len(demo["actions"])
-      for key, value in demo.items():
-        if isinstance(value, dict):
-          sub = group.create_group(key)
-          for name, item in value.items():
-            sub.create_dataset(name, data=item)
-        else:
-          group.create_dataset(key, data=value)
+      _write_nested(group, demo)
     if filter_key:
       handle.create_dataset(f"mask/{filter_key}", data=np.array([b"demo_0"]))
   return path
