@@ -21,10 +21,10 @@ def _pose(t):
 
 
 def write_sawyer_bag(path, *, episodes=2, seconds=1.0, images=False, success_in=None, break_time_at=None,
-                     drop_endpoint_after=None, skip_topic=None):
+                     drop_endpoint_after=None, skip_topic=None, kind="ros1"):
   """Joint states and endpoint state at 100 Hz, commands at 10 Hz, reward at 10 Hz, episodes
   separated by a 3 s pause; optional success message and wrist images at 20 Hz."""
-  bag = BagWriter(path, "ros1")
+  bag = BagWriter(path, kind)
   for episode in range(episodes):
     base = START + episode * int((seconds + 3.0) * SECOND)
     for tick in range(int(seconds * 100) + 5):
@@ -47,8 +47,10 @@ def write_sawyer_bag(path, *, episodes=2, seconds=1.0, images=False, success_in=
   return path
 
 
-def test_ros1_sawyer_bag_round_trip_with_custom_endpoint_state_and_images(tmp_path):
-  bag = write_sawyer_bag(tmp_path / "run.bag", images=True)
+@pytest.mark.parametrize("kind", ["ros1", "mcap"])
+def test_sawyer_bag_round_trip_with_custom_endpoint_state_and_images(tmp_path, kind):
+  # ROS 1 bags and rosbag2 (v9) bags both carry message definitions: the custom intera type decodes.
+  bag = write_sawyer_bag(tmp_path / ("run.bag" if kind == "ros1" else "run"), images=True, kind=kind)
   out = convert("rosbag", bag, tmp_path / "out", spec="sawyer-log:wrist_camera")
   episodes = list(rlds.read_episodes(out))
   assert len(episodes) == 2, "a 3 s pause between commands must split episodes"
