@@ -17,6 +17,9 @@ flags.mark_flags_as_required(["config", "workdir"])
 
 def main(argv):
   del argv
+  from absl import logging as absl_logging
+
+  absl_logging.set_verbosity(absl_logging.WARNING)  # orbax logs every save at INFO
   from jaxinsert.training import runs
 
   results = runs.run_offline(_CONFIG.value, _WORKDIR.value)

@@ -43,6 +43,15 @@ class RunState:
   step: jax.Array       # updates done (same for every seed)
 
 
+def own_buffers(tree: Any) -> Any:
+  """A copy in which no two leaves share a device buffer.
+
+  Agents may alias buffers (a target network created equal to its online network), and the
+  jitted steps donate their inputs, which XLA refuses for a buffer passed twice.
+  """
+  return jax.tree_util.tree_map(lambda x: jnp.array(x, copy=True), tree)
+
+
 def make_train_chunk(agent: ModuleType, batch_size: int, num_updates: int,
                      mesh=None, sampler: Callable = samplers.uniform) -> Callable:
   """Returns `chunk(agent_state, key, dataset) -> (agent_state, key, mean_metrics)`.
@@ -125,10 +134,8 @@ class OfflineTrainer:
     template = init_run_state(self.agent, self.config.agent, self.spec, self.config.seed,
                               self.config.num_seeds)
     restored = self.checkpointer.restore_latest(template)
-    if restored is None:
-      return parallel.put_replicated(template, self.mesh)
-    _, state = restored
-    return parallel.put_replicated(state, self.mesh)
+    state = template if restored is None else restored[1]
+    return parallel.put_replicated(own_buffers(state), self.mesh)
 
   def train(self, state: Optional[RunState] = None, max_steps: Optional[int] = None) -> RunState:
     """Runs until `max_steps` (default config.max_steps); returns the final RunState."""

@@ -97,7 +97,7 @@ class OnlineTrainer:
                            env_steps=jnp.zeros((), jnp.int32), episodes=jnp.zeros((), jnp.int32),
                            successes=jnp.zeros((), jnp.int32))
     restored = self.checkpointer.restore_latest(template)
-    return template if restored is None else restored[1]
+    return offline.own_buffers(template if restored is None else restored[1])
 
   def train(self, state: OnlineState) -> OnlineState:
     config, env = self.config, self.vec_env

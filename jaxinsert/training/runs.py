@@ -100,11 +100,17 @@ def run_online(config: ml_collections.ConfigDict, workdir: str, progress: bool =
                                         num_envs=min(config.eval_episodes, 10),
                                         seed=config.seed + 10_000)
   timings = {}
-  offline_trainer = OfflineTrainer(config, os.path.join(workdir, "offline"), dataset, spec,
-                                   evaluator=None, progress=progress)
+  # The pretraining stage counts updates; the online intervals count environment steps.
+  offline_config = config.copy_and_resolve_references()
+  with offline_config.unlocked():
+    offline_config.max_steps = config.offline_steps
+    offline_config.eval_interval = 0
+    offline_config.checkpoint_interval = 0
+  offline_trainer = OfflineTrainer(offline_config, os.path.join(workdir, "offline"), dataset,
+                                   spec, evaluator=None, progress=progress)
   try:
     stage_start = time.time()
-    offline_state = offline_trainer.train(max_steps=config.offline_steps)
+    offline_state = offline_trainer.train()
     before = evaluator(offline_state.agent, int(offline_state.step))
     timings["offline_seconds"] = time.time() - stage_start
   finally:
