@@ -17,9 +17,12 @@ flags.mark_flags_as_required(["config", "workdir"])
 
 def main(argv):
   del argv
-  from absl import logging as absl_logging
+  from jaxinsert.training import cli
 
-  absl_logging.set_verbosity(absl_logging.WARNING)  # orbax logs every save at INFO
+  cli.run_main(_run)
+
+
+def _run():
   from jaxinsert.training import runs
 
   results = runs.run_offline(_CONFIG.value, _WORKDIR.value)

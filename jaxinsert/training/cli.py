@@ -1,0 +1,30 @@
+"""Shared behaviour of the absl CLIs: quiet library logs and one-line errors for bad input."""
+
+from __future__ import annotations
+
+import sys
+from typing import Callable
+
+# Errors that mean "the user's input or run directory is wrong", reported as one line with a
+# non-zero exit instead of a traceback. Anything else is a bug and keeps its traceback.
+_USER_ERRORS = (ValueError, FileNotFoundError, KeyError)
+
+
+def user_errors():
+  from jaxinsert.data.errors import DataError
+  from jaxinsert.training.checkpoints import CheckpointError
+  from jaxinsert.training.offline import DivergenceError
+
+  return _USER_ERRORS + (DataError, CheckpointError, DivergenceError)
+
+
+def run_main(body: Callable[[], None]) -> None:
+  """Runs `body` with orbax's INFO logs silenced; user errors exit 1 with 'error: ...'."""
+  from absl import logging as absl_logging
+
+  absl_logging.set_verbosity(absl_logging.WARNING)  # orbax logs every save at INFO
+  try:
+    body()
+  except user_errors() as error:
+    print(f"error: {type(error).__name__}: {error}", file=sys.stderr)
+    sys.exit(1)
