@@ -1,0 +1,68 @@
+"""D4RL's data protocol, reproduced in gymnasium MuJoCo: train the SAC policies, or regenerate datasets.
+
+Regenerate every dataset of the committed policies (deterministic; D4RL-layout HDF5 + RLDS):
+  python experiments/make_d4rl_protocol.py --out=/tmp/d4rl_protocol [--envs=hopper] [--steps=1000000]
+
+Train the behaviour policies (long; writes snapshots to --workdir), then pick and commit them:
+  nice -n 15 python experiments/make_d4rl_protocol.py --mode=train_sac --envs=hopper \
+      --workdir=/tmp/sac_hopper [--sac_steps=1000000]
+  python experiments/make_d4rl_protocol.py --mode=select --envs=hopper --workdir=/tmp/sac_hopper
+"""
+
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from absl import app, flags  # noqa: E402
+
+_MODE = flags.DEFINE_enum("mode", "generate", ["generate", "train_sac", "select"],
+                          "generate datasets, train SAC, or select and commit policies.")
+_ENVS = flags.DEFINE_list("envs", ["hopper", "halfcheetah", "walker2d"], "Environments.")
+_DATASETS = flags.DEFINE_list("datasets", None, "Dataset kinds (default: all five).")
+_OUT = flags.DEFINE_string("out", "/tmp/d4rl_protocol", "Output directory of generated datasets.")
+_STEPS = flags.DEFINE_integer("steps", 1_000_000, "Transitions per dataset (D4RL: 1M; medium-replay "
+                              "is as long as the SAC run up to the medium policy).")
+_SEED = flags.DEFINE_integer("seed", 0, "Base seed of dataset generation.")
+_RLDS = flags.DEFINE_bool("rlds", True, "Also convert every HDF5 file to an RLDS dataset.")
+_WORKDIR = flags.DEFINE_string("workdir", None, "SAC run directory (train_sac, select).")
+_SAC_STEPS = flags.DEFINE_integer("sac_steps", 1_000_000, "SAC environment steps (train_sac).")
+_SAC_SEED = flags.DEFINE_integer("sac_seed", 0, "SAC seed (train_sac).")
+
+
+def main(argv):
+  del argv
+  from jaxinsert.training import cli
+
+  cli.run_main(_run)
+
+
+def _run():
+  from jaxinsert.benchmarks.d4rl import protocol
+
+  envs = [protocol.gymnasium_id(name) for name in _ENVS.value]
+  if _MODE.value == "train_sac":
+    from jaxinsert.benchmarks.d4rl import sac_training
+
+    if not _WORKDIR.value or len(envs) != 1:
+      raise ValueError("--mode=train_sac needs --workdir and exactly one --envs")
+    config = sac_training.default_config()
+    config.env_steps = _SAC_STEPS.value
+    config.seed = _SAC_SEED.value
+    print(json.dumps(sac_training.train_sac(envs[0], _WORKDIR.value, config)))
+  elif _MODE.value == "select":
+    if not _WORKDIR.value or len(envs) != 1:
+      raise ValueError("--mode=select needs --workdir and exactly one --envs")
+    print(json.dumps(protocol.select_policies(envs[0], _WORKDIR.value), indent=2))
+  else:
+    kinds = _DATASETS.value or list(protocol.DATASET_KINDS)
+    for env_id in envs:
+      for kind in kinds:
+        report = protocol.generate_dataset(env_id, kind, _OUT.value, steps=_STEPS.value,
+                                           seed=_SEED.value, rlds=_RLDS.value)
+        print(json.dumps(report))
+
+
+if __name__ == "__main__":
+  app.run(main)

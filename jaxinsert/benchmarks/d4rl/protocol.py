@@ -1,0 +1,292 @@
+"""D4RL's locomotion data protocol, reproduced in gymnasium MuJoCo (Hopper/HalfCheetah/Walker2d-v5).
+
+D4RL (Fu et al. 2020, section 5 and appendix) built each locomotion environment's datasets from
+one online SAC run: "random" rolls out the randomly initialised policy, "medium" a policy
+stopped at about a third of expert return, "expert" the fully trained policy, "medium-replay"
+is the replay buffer up to the medium policy, and "medium-expert" is medium followed by expert.
+Datasets are rolled out with the stochastic policy, 1M transitions, episodes truncated at 1000
+steps (`timeouts`) or ended by the environment (`terminals`).
+
+Here the policies come from `sac_training` and are committed under policies/<env id>/ with a
+manifest.json (`select_policies`). The replay buffer itself is not committed: medium-replay is
+regenerated from the committed snapshots taken every `snapshot_every` SAC env steps, segment k
+rolled out by snapshot k (the first segment by uniform random actions, SAC's warm-up), so it
+follows the same policy sequence as the buffer, frozen within each segment.
+
+Everything is deterministic for a seed: environment i of a rollout is reset with
+`seed * 1000 + i` on its first episode and then continues its own RNG; policy noise comes from
+`fold_in(PRNGKey(seed), t)`. The HDF5 files are written without timestamps, so the same inputs
+give the same bytes on the same machine and library versions.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+from typing import Any, Dict, List, Optional, Tuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from tqdm import tqdm
+
+from jaxinsert.benchmarks.d4rl import policy_io
+from jaxinsert.benchmarks.d4rl.reference import normalized_score
+from jaxinsert.networks.policies import tanh_gaussian_sample
+
+ENVIRONMENTS = {"hopper": "Hopper-v5", "halfcheetah": "HalfCheetah-v5", "walker2d": "Walker2d-v5"}
+DATASET_KINDS = ("random", "medium", "medium-replay", "medium-expert", "expert")
+MAX_EPISODE_STEPS = 1000  # D4RL's and gymnasium's time limit for these three environments
+# Normalised return of D4RL's -v2 medium datasets (mean over the dataset's episodes), the target
+# of our medium policy. These are the dataset statistics commonly quoted alongside D4RL v2
+# (e.g. the "behaviour" rows of later offline-RL papers); D4RL's paper describes the medium
+# policy only as reaching "about 1/3 the performance of the expert". Not re-measured here:
+# the files cannot be downloaded on this machine.
+MEDIUM_TARGET_SCORE = {"hopper": 44.3, "halfcheetah": 40.7, "walker2d": 62.1}
+KEYS = ("observations", "actions", "rewards", "terminals", "timeouts", "next_observations",
+        "infos/qpos", "infos/qvel", "infos/action_log_probs")
+
+
+def gymnasium_id(name: str) -> str:
+  """"hopper" or "Hopper-v5" -> "Hopper-v5"."""
+  name = name.strip()
+  if name.lower() in ENVIRONMENTS:
+    return ENVIRONMENTS[name.lower()]
+  if name in ENVIRONMENTS.values():
+    return name
+  raise ValueError(f"unknown environment {name!r}; known: {', '.join(ENVIRONMENTS)}")
+
+
+def family(env_id: str) -> str:
+  return {value: key for key, value in ENVIRONMENTS.items()}[env_id]
+
+
+def dataset_name(env_id: str, kind: str) -> str:
+  """D4RL's name for the dataset ("hopper-medium-v2"), used for scoring and published tables."""
+  return f"{family(env_id)}-{kind}-v2"
+
+
+def rollout(env_id: str, policy: Optional[policy_io.StoredPolicy], steps: int, seed: int,
+            num_envs: int = 8, progress: bool = False) -> Dict[str, np.ndarray]:
+  """`steps` transitions of `policy` (None = uniform random actions) in D4RL's flat layout.
+
+  `num_envs` environments advance in lockstep so one batched policy call serves all of them;
+  each fills an equal share of the rows, and the shares are concatenated in order. The last
+  row of a share is cut by the budget and flagged as a timeout, so no episode runs on into the
+  next share unmarked.
+  """
+  import gymnasium
+
+  from jaxinsert.benchmarks.d4rl.sac_training import rescale_action
+
+  num_envs = max(1, min(num_envs, steps))
+  envs = [gymnasium.make(env_id) for _ in range(num_envs)]
+  quotas = [steps // num_envs + (1 if i < steps % num_envs else 0) for i in range(num_envs)]
+  rows: List[Dict[str, list]] = [{key: [] for key in KEYS} for _ in envs]
+  obs = np.stack([env.reset(seed=seed * 1000 + i)[0] for i, env in enumerate(envs)])
+  episode_steps = np.zeros(num_envs, np.int64)
+  sample = _sampler(policy)
+  action_dim = int(np.prod(envs[0].action_space.shape))
+  rng = np.random.default_rng(seed)
+  key = jax.random.PRNGKey(seed)
+  bar = tqdm(total=steps, desc=f"{env_id} rollout", unit="step", disable=not progress, dynamic_ncols=True)
+  t = 0
+  while any(len(r["rewards"]) < q for r, q in zip(rows, quotas)):
+    if policy is None:
+      actions = rng.uniform(-1.0, 1.0, (num_envs, action_dim)).astype(np.float32)
+      log_probs = np.full(num_envs, -action_dim * np.log(2.0), np.float32)
+    else:
+      actions, log_probs = sample(jnp.asarray(obs, jnp.float32), jax.random.fold_in(key, t))
+    t += 1
+    for i, env in enumerate(envs):
+      share = rows[i]
+      if len(share["rewards"]) >= quotas[i]:
+        continue
+      data = env.unwrapped.data
+      qpos, qvel = np.array(data.qpos, np.float32), np.array(data.qvel, np.float32)
+      next_obs, reward, terminated, truncated, _ = env.step(rescale_action(env, actions[i]))
+      episode_steps[i] += 1
+      last_row = len(share["rewards"]) + 1 == quotas[i]
+      timeout = (bool(truncated) or episode_steps[i] >= MAX_EPISODE_STEPS or last_row) and not terminated
+      for name, value in zip(KEYS, (obs[i], actions[i], reward, bool(terminated), timeout, next_obs,
+                                    qpos, qvel, log_probs[i])):
+        share[name].append(value)
+      if terminated or timeout:
+        next_obs, _ = env.reset()
+        episode_steps[i] = 0
+      obs[i] = next_obs
+      bar.update(1)
+  bar.close()
+  for env in envs:
+    env.close()
+  dtypes = {"terminals": bool, "timeouts": bool}
+  return {name: np.concatenate([np.asarray(r[name], dtypes.get(name, np.float32)) for r in rows])
+          for name in KEYS}
+
+
+def _sampler(policy: Optional[policy_io.StoredPolicy]):
+  if policy is None:
+    return None
+  module = policy.module
+
+  @jax.jit
+  def sample(obs, key):
+    mean, log_std = module.apply({"params": policy.params}, obs)
+    return tanh_gaussian_sample(key, mean, log_std)
+
+  return lambda obs, key: tuple(np.asarray(x) for x in sample(obs, key))
+
+
+def concatenate(parts: List[Dict[str, np.ndarray]]) -> Dict[str, np.ndarray]:
+  return {name: np.concatenate([part[name] for part in parts]) for name in KEYS}
+
+
+def write_hdf5(path: Any, data: Dict[str, np.ndarray], metadata: Dict[str, Any]) -> pathlib.Path:
+  """D4RL's flat layout (plus metadata/*), no timestamps so equal data gives equal bytes."""
+  import h5py
+
+  path = pathlib.Path(path)
+  path.parent.mkdir(parents=True, exist_ok=True)
+  with h5py.File(path, "w", track_order=False) as handle:
+    for name in KEYS:
+      handle.create_dataset(name, data=data[name], track_times=False)
+    for name, value in sorted(metadata.items()):
+      handle.create_dataset(f"metadata/{name}", data=np.bytes_(json.dumps(value)), track_times=False)
+  return path
+
+
+def episode_returns(data: Dict[str, np.ndarray]) -> np.ndarray:
+  ends = np.flatnonzero(data["terminals"] | data["timeouts"])
+  starts = np.concatenate([[0], ends[:-1] + 1])
+  cumulative = np.concatenate([[0.0], np.cumsum(data["rewards"], dtype=np.float64)])
+  return cumulative[ends + 1] - cumulative[starts]
+
+
+# ----------------------------------------------------------------------------- committed policies
+
+
+def manifest_path(env_id: str, policy_dir: Any = None) -> pathlib.Path:
+  return pathlib.Path(policy_dir or policy_io.POLICY_DIR) / env_id.lower() / "manifest.json"
+
+
+def load_manifest(env_id: str, policy_dir: Any = None) -> Dict[str, Any]:
+  path = manifest_path(env_id, policy_dir)
+  if not path.exists():
+    raise FileNotFoundError(f"no committed policies for {env_id} ({path}); train them with "
+                            "experiments/make_d4rl_protocol.py --mode=train_sac")
+  return json.loads(path.read_text())
+
+
+def _policy(env_id: str, name: str, policy_dir: Any = None) -> Optional[policy_io.StoredPolicy]:
+  if name == "uniform":
+    return None
+  return policy_io.load_policy(manifest_path(env_id, policy_dir).parent / f"{name}.npz")
+
+
+def generate(env_id: str, kind: str, steps: int, seed: int = 0, progress: bool = False,
+             policy_dir: Any = None) -> Tuple[Dict[str, np.ndarray], Dict[str, Any]]:
+  """The arrays of one dataset and its metadata, from the committed policies (or those of
+  `policy_dir`, laid out the same way)."""
+  manifest = load_manifest(env_id, policy_dir)
+  # Each kind has its own seed offset, and medium-expert reuses medium's and expert's, so it is
+  # exactly the concatenation of those two files (as in D4RL).
+  offsets = {"random": 1, "medium": 2, "expert": 3, "medium-replay": 4}
+  if kind in ("random", "medium", "expert"):
+    data = rollout(env_id, _policy(env_id, manifest[kind]["file"], policy_dir), steps, seed * 10 + offsets[kind],
+                   progress=progress)
+    sources = [manifest[kind]]
+  elif kind == "medium-expert":
+    data = concatenate([generate(env_id, part, steps, seed, progress, policy_dir)[0]
+                        for part in ("medium", "expert")])
+    sources = [manifest["medium"], manifest["expert"]]
+  elif kind == "medium-replay":
+    segments = manifest["replay_segments"]
+    # The replay buffer holds every SAC step up to the medium policy; a shorter budget keeps the
+    # same policy sequence with proportionally shorter segments.
+    total = min(steps, sum(segment["env_steps"] for segment in segments))
+    shares = [total // len(segments) + (1 if i < total % len(segments) else 0) for i in range(len(segments))]
+    data = concatenate([rollout(env_id, _policy(env_id, segment["file"], policy_dir), share,
+                                seed * 10 + offsets[kind] + 100 * index, progress=progress)
+                        for index, (segment, share) in enumerate(zip(segments, shares)) if share])
+    sources = segments
+  else:
+    raise ValueError(f"unknown dataset kind {kind!r}; known: {', '.join(DATASET_KINDS)}")
+  returns = episode_returns(data)
+  name = dataset_name(env_id, kind)
+  metadata = {"dataset": name, "env_id": env_id, "kind": kind, "seed": seed, "steps": int(len(data["rewards"])),
+              "policies": sources, "protocol": "jaxinsert.benchmarks.d4rl.protocol (D4RL, Fu et al. 2020)"}
+  report = {"dataset": name, "rows": int(len(data["rewards"])), "episodes": int(returns.size),
+            "return_mean": float(returns.mean()), "score_mean": float(normalized_score(name, returns.mean())),
+            "terminals": int(data["terminals"].sum()), "timeouts": int(data["timeouts"].sum())}
+  return data, metadata | {"summary": report}
+
+
+def generate_dataset(env_id: str, kind: str, out: Any, steps: int, seed: int = 0, rlds: bool = True,
+                     progress: bool = True, policy_dir: Any = None) -> Dict[str, Any]:
+  """Writes out/<d4rl name>.hdf5 (and out/rlds/<d4rl name>/ via the data layer); returns a summary."""
+  data, metadata = generate(env_id, kind, steps, seed, progress, policy_dir)
+  name = metadata["dataset"]
+  path = write_hdf5(pathlib.Path(out) / f"{name}.hdf5", data, metadata)
+  report = dict(metadata["summary"], hdf5=str(path))
+  if rlds:
+    from jaxinsert.data import converters
+
+    report["rlds"] = str(converters.convert("d4rl_hdf5", path, pathlib.Path(out) / "rlds" / name,
+                                            spec=f"d4rl-locomotion:{family(env_id)}", overwrite=True,
+                                            progress=False))
+  return report
+
+
+def select_policies(env_id: str, workdir: Any, eval_episodes: int = 10, policy_dir: Any = None
+                    ) -> Dict[str, Any]:
+  """Picks random / medium / expert and the medium-replay snapshots from a SAC run's log and
+  copies them into policies/<env id>/ with a manifest.
+
+  medium: the snapshot whose stochastic return is closest to D4RL's medium dataset return
+  (MEDIUM_TARGET_SCORE); expert: the best snapshot of the run (D4RL's was the end of a 1M-step
+  run: the manifest records the steps this one got); random: the untrained actor (step 0).
+  """
+  import shutil
+
+  from jaxinsert.benchmarks.d4rl.reference import raw_return
+  from jaxinsert.benchmarks.d4rl.sac_training import evaluate_stored
+
+  workdir = pathlib.Path(workdir)
+  log = [json.loads(line) for line in (workdir / "log.jsonl").read_text().splitlines() if line.strip()]
+  log = [line for line in log if (workdir / "snapshots" / f"step_{line['env_steps']:08d}.npz").exists()]
+  if len(log) < 2:
+    raise ValueError(f"{workdir} holds fewer than two SAC snapshots")
+  name = family(env_id)
+  target = float(raw_return(name, MEDIUM_TARGET_SCORE[name]))
+  medium = min(log[1:], key=lambda line: abs(line["eval_return_mean"] - target))
+  expert = max(log[1:], key=lambda line: line["eval_return_mean"])
+  interval = log[1]["env_steps"] - log[0]["env_steps"]
+  destination = manifest_path(env_id, policy_dir).parent
+  destination.mkdir(parents=True, exist_ok=True)
+
+  def commit(line: Dict[str, Any], file: str) -> Dict[str, Any]:
+    source = workdir / "snapshots" / f"step_{line['env_steps']:08d}.npz"
+    shutil.copyfile(source, destination / f"{file}.npz")
+    return {"file": file, "env_steps": line["env_steps"], "log_return_mean": line["eval_return_mean"]}
+
+  manifest: Dict[str, Any] = {"env_id": env_id, "sac_run": str(workdir), "snapshot_every": interval,
+                              "medium_target_score": MEDIUM_TARGET_SCORE[name], "medium_target_return": target,
+                              "sac_env_steps_trained": log[-1]["env_steps"]}
+  manifest["random"] = commit(log[0], "random")
+  manifest["medium"] = commit(medium, "medium")
+  manifest["expert"] = commit(expert, "expert")
+  # SAC acts uniformly at random for its first snapshot interval (start_steps = snapshot_every).
+  segments = [{"file": "uniform", "env_steps": interval, "sac_steps": [0, interval]}]
+  for line in log[1:]:
+    if line["env_steps"] >= medium["env_steps"]:
+      break
+    entry = commit(line, f"replay_step_{line['env_steps']:08d}")
+    segments.append(dict(entry, env_steps=interval, sac_steps=[line["env_steps"], line["env_steps"] + interval]))
+  manifest["replay_segments"] = segments
+  for kind in ("random", "medium", "expert"):
+    policy = policy_io.load_policy(destination / f"{manifest[kind]['file']}.npz")
+    returns = evaluate_stored(env_id, policy, eval_episodes, seed=20_000)
+    manifest[kind].update(return_mean=float(returns.mean()), return_std=float(returns.std()),
+                          episodes=eval_episodes, score_mean=float(normalized_score(name, returns.mean())))
+  manifest_path(env_id, policy_dir).write_text(json.dumps(manifest, indent=2) + "\n")
+  return manifest

@@ -1,0 +1,185 @@
+"""SAC from scratch in a gymnasium MuJoCo environment: the behaviour policies of D4RL's protocol.
+
+D4RL trained one SAC agent per environment (one environment, 1 update per env step, random
+actions first) and kept policies and the replay buffer along the way. This loop does the same
+with jaxinsert's SAC agent, with one difference for speed on a CPU: environment steps are taken
+`train_every` at a time, then `train_every` updates run as one jitted scan (the usual
+"update every 50 steps with 50 updates" schedule, same update-to-data ratio of 1).
+
+It writes into `workdir`:
+  snapshots/step_XXXXXXXX.npz  the actor every `snapshot_every` env steps (policy_io format),
+                               with the stochastic policy's mean return over `eval_episodes`
+  log.jsonl                    one line per snapshot (steps, returns, losses, env steps/s)
+It does not resume: a stopped run keeps its snapshots, which is all the protocol needs.
+
+`jaxinsert.training.online.OnlineTrainer` could run SAC too (offline_steps=0, offline_ratio=0)
+but it dispatches one jitted update call per env step, has no random warm-up phase and keeps no
+policy snapshots, which D4RL's medium-replay and medium policies need.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import time
+from typing import Any, Dict, Optional
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+from tqdm import tqdm
+
+from jaxinsert.agents import sac
+from jaxinsert.benchmarks.d4rl import policy_io
+from jaxinsert.data import replay
+from jaxinsert.types import Spec, Transition
+
+
+def default_config() -> ml_collections.ConfigDict:
+  config = ml_collections.ConfigDict()
+  config.agent = sac.get_config()       # Haarnoja et al. 2018b settings (see experiments/configs/sac_default.py)
+  config.env_steps = 1_000_000          # D4RL trained its SAC agents for 1M steps
+  config.start_steps = 10_000           # uniform random actions before the policy acts (SAC on MuJoCo)
+  config.train_every = 50               # env steps per host round trip; as many updates follow
+  config.batch_size = 256               # Haarnoja et al. 2018b, Table 1
+  config.replay_capacity = 1_000_000    # Haarnoja et al. 2018b, Table 1
+  config.snapshot_every = 10_000        # env steps between saved actors (medium-replay segments)
+  config.eval_episodes = 5              # stochastic-policy episodes scored at each snapshot
+  config.seed = 0
+  return config
+
+
+def _make_update(batch_size: int, num_updates: int):
+  def run(agent_state, buffer, key):
+    def body(carry, _):
+      state, key = carry
+      key, sample_key, update_key = jax.random.split(key, 3)
+      state, metrics = sac.update(state, replay.sample(buffer, sample_key, batch_size), update_key)
+      return (state, key), metrics
+
+    (agent_state, key), metrics = jax.lax.scan(body, (agent_state, key), None, length=num_updates)
+    return agent_state, key, jax.tree_util.tree_map(jnp.mean, metrics)
+
+  return jax.jit(run, donate_argnums=(0,))
+
+
+def rescale_action(env, action: np.ndarray) -> np.ndarray:
+  """[-1, 1] policy actions to the environment's box (identity for hopper/walker/halfcheetah)."""
+  low, high = env.action_space.low, env.action_space.high
+  return low + (np.clip(action, -1.0, 1.0) + 1.0) * 0.5 * (high - low)
+
+
+def evaluate_stored(env_id: str, policy: policy_io.StoredPolicy, episodes: int, seed: int,
+                    deterministic: bool = False) -> np.ndarray:
+  """Episode returns of a policy (stochastic by default: the behaviour that makes datasets)."""
+  import gymnasium
+
+  env = gymnasium.make(env_id)
+  act = policy_io.make_act(policy)
+  key = jax.random.PRNGKey(seed)
+  returns = []
+  for episode in range(episodes):
+    obs, _ = env.reset(seed=seed + episode)
+    total, done = 0.0, False
+    while not done:
+      key, act_key = jax.random.split(key)
+      action = act(obs[None], act_key, deterministic)[0]
+      obs, reward, terminated, truncated, _ = env.step(rescale_action(env, action))
+      total += float(reward)
+      done = terminated or truncated
+    returns.append(total)
+  env.close()
+  return np.asarray(returns)
+
+
+def train_sac(env_id: str, workdir: Any, config: Optional[ml_collections.ConfigDict] = None,
+              progress: bool = True) -> Dict[str, Any]:
+  """Trains SAC for `config.env_steps`; returns the last log line."""
+  import gymnasium
+
+  config = config or default_config()
+  workdir = pathlib.Path(workdir)
+  (workdir / "snapshots").mkdir(parents=True, exist_ok=True)
+  env = gymnasium.make(env_id)
+  spec = Spec(obs_shape=tuple(env.observation_space.shape), action_dim=int(np.prod(env.action_space.shape)))
+  key = jax.random.PRNGKey(config.seed)
+  key, init_key = jax.random.split(key)
+  # Fresh buffers for every leaf: the jitted steps donate their inputs, and XLA refuses a buffer
+  # passed twice (the target critic starts as the critic; the empty ring shares zero arrays).
+  agent_state, buffer = jax.tree_util.tree_map(
+      lambda x: jnp.array(x, copy=True),
+      (sac.create(config.agent, init_key, spec), replay.init(spec, config.replay_capacity)))
+  add = jax.jit(replay.add, donate_argnums=(0,))
+  update = _make_update(config.batch_size, config.train_every)
+  act = jax.jit(lambda state, obs, key: sac.act(state, obs, key, False))
+  random_actions = np.random.default_rng(config.seed)
+  meta_base = {"env_id": env_id, "action_dim": spec.action_dim, "obs_dim": int(spec.obs_shape[0]),
+               "hidden_dims": list(config.agent.hidden_dims), "log_std_min": config.agent.log_std_min,
+               "log_std_max": config.agent.log_std_max, "seed": config.seed,
+               "trainer": "jaxinsert.benchmarks.d4rl.sac_training"}
+  chunk = {name: [] for name in ("obs", "action", "reward", "mask", "next_obs")}
+  obs, _ = env.reset(seed=config.seed)
+  episode_return, recent_returns, metrics, line = 0.0, [], {}, {}
+  started = time.perf_counter()
+  log = open(workdir / "log.jsonl", "a")
+  bar = tqdm(total=config.env_steps, desc=f"SAC {env_id}", unit="env step", disable=not progress,
+             dynamic_ncols=True)
+  for step in range(config.env_steps + 1):
+    if step % config.snapshot_every == 0:
+      line = _snapshot(workdir, env_id, agent_state, step, meta_base, config, recent_returns,
+                       metrics, time.perf_counter() - started)
+      log.write(json.dumps(line) + "\n")
+      log.flush()
+      bar.set_postfix(eval_return=f"{line['eval_return_mean']:.0f}")
+    if step == config.env_steps:
+      break
+    if step < config.start_steps:
+      action = random_actions.uniform(-1.0, 1.0, spec.action_dim).astype(np.float32)
+    else:
+      key, act_key = jax.random.split(key)
+      action = np.asarray(act(agent_state, jnp.asarray(obs[None], jnp.float32), act_key))[0]
+    next_obs, reward, terminated, truncated, _ = env.step(rescale_action(env, action))
+    for name, value in zip(chunk, (obs, action, reward, 1.0 - float(terminated), next_obs)):
+      chunk[name].append(value)
+    episode_return += float(reward)
+    obs = next_obs
+    if terminated or truncated:
+      recent_returns = (recent_returns + [episode_return])[-10:]
+      episode_return = 0.0
+      obs, _ = env.reset()
+    if len(chunk["reward"]) == config.train_every:
+      batch = Transition(obs=jnp.asarray(np.stack(chunk["obs"]), jnp.float32),
+                         action=jnp.asarray(np.stack(chunk["action"]), jnp.float32),
+                         reward=jnp.asarray(chunk["reward"], jnp.float32),
+                         mask=jnp.asarray(chunk["mask"], jnp.float32),
+                         next_obs=jnp.asarray(np.stack(chunk["next_obs"]), jnp.float32),
+                         task_id=None, domain_id=None)
+      buffer = add(buffer, batch)
+      chunk = {name: [] for name in chunk}
+      if step + 1 >= config.start_steps:
+        agent_state, key, metrics = update(agent_state, buffer, key)
+    bar.update(1)
+  bar.close()
+  log.close()
+  env.close()
+  return line
+
+
+def _snapshot(workdir: pathlib.Path, env_id: str, agent_state, step: int, meta_base: Dict[str, Any],
+              config, recent_returns, metrics, elapsed: float) -> Dict[str, Any]:
+  path = workdir / "snapshots" / f"step_{step:08d}.npz"
+  meta = dict(meta_base, env_steps=step)
+  policy_io.save_policy(path, agent_state.actor.params, meta)
+  # Score the stored (float16-rounded) policy: it is the one datasets are generated with.
+  returns = evaluate_stored(env_id, policy_io.load_policy(path), config.eval_episodes,
+                            seed=10_000 + step)
+  meta.update(eval_return_mean=float(returns.mean()), eval_return_std=float(returns.std()),
+              eval_episodes=int(returns.size), eval_policy="stochastic")
+  policy_io.save_policy(path, agent_state.actor.params, meta)
+  line = {"env_steps": step, "eval_return_mean": meta["eval_return_mean"],
+          "eval_return_std": meta["eval_return_std"],
+          "train_return_last10": float(np.mean(recent_returns)) if recent_returns else None,
+          "env_steps_per_second": step / max(elapsed, 1e-9), "wall_clock_seconds": elapsed}
+  line.update({name: float(value) for name, value in jax.device_get(metrics).items()})
+  return line
