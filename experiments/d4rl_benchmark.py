@@ -20,6 +20,7 @@ within the band max(2 std, 10 points) as agreement and say which simulator produ
 """
 
 import json
+import math
 import os
 import sys
 import time
@@ -86,9 +87,10 @@ def run_benchmark(dataset: str, hdf5: str, agent: str, seeds: int, workdir: str,
     config.env.num_envs = min(10, eval_episodes)
     config.eval_episodes = eval_episodes
     if steps:
+      # Intervals must divide into whole host calls: the gcd keeps both valid for any budget.
       config.max_steps = steps
-      config.steps_per_call = min(config.steps_per_call, steps)
-      config.log_interval = min(config.log_interval, steps)
+      config.steps_per_call = math.gcd(steps, config.steps_per_call)
+      config.log_interval = math.gcd(steps, config.log_interval)
     config.eval_interval = eval_interval
     config.checkpoint_interval = 0
     for field, value in (overrides or {}).items():

@@ -21,6 +21,7 @@ give the same bytes on the same machine and library versions.
 
 from __future__ import annotations
 
+import functools
 import json
 import pathlib
 from typing import Any, Dict, List, Optional, Tuple
@@ -108,7 +109,7 @@ def rollout(env_id: str, policy: Optional[policy_io.StoredPolicy], steps: int, s
       episode_steps[i] += 1
       last_row = len(share["rewards"]) + 1 == quotas[i]
       timeout = (bool(truncated) or episode_steps[i] >= MAX_EPISODE_STEPS or last_row) and not terminated
-      for name, value in zip(KEYS, (obs[i], actions[i], reward, bool(terminated), timeout, next_obs,
+      for name, value in zip(KEYS, (obs[i].copy(), actions[i], reward, bool(terminated), timeout, next_obs,
                                     qpos, qvel, log_probs[i])):
         share[name].append(value)
       if terminated or timeout:
@@ -127,14 +128,21 @@ def rollout(env_id: str, policy: Optional[policy_io.StoredPolicy], steps: int, s
 def _sampler(policy: Optional[policy_io.StoredPolicy]):
   if policy is None:
     return None
-  module = policy.module
+  sample = _compiled_sampler(policy.module)
+  return lambda obs, key: tuple(np.asarray(x) for x in sample(policy.params, obs, key))
+
+
+@functools.lru_cache(maxsize=None)
+def _compiled_sampler(module):
+  """One jitted sampler per network shape (flax modules hash by their fields), so the many
+  snapshots of medium-replay share one compilation."""
 
   @jax.jit
-  def sample(obs, key):
-    mean, log_std = module.apply({"params": policy.params}, obs)
+  def sample(params, obs, key):
+    mean, log_std = module.apply({"params": params}, obs)
     return tanh_gaussian_sample(key, mean, log_std)
 
-  return lambda obs, key: tuple(np.asarray(x) for x in sample(obs, key))
+  return sample
 
 
 def concatenate(parts: List[Dict[str, np.ndarray]]) -> Dict[str, np.ndarray]:
@@ -184,7 +192,7 @@ def _policy(env_id: str, name: str, policy_dir: Any = None) -> Optional[policy_i
 
 
 def generate(env_id: str, kind: str, steps: int, seed: int = 0, progress: bool = False,
-             policy_dir: Any = None) -> Tuple[Dict[str, np.ndarray], Dict[str, Any]]:
+             policy_dir: Any = None, num_envs: int = 8) -> Tuple[Dict[str, np.ndarray], Dict[str, Any]]:
   """The arrays of one dataset and its metadata, from the committed policies (or those of
   `policy_dir`, laid out the same way)."""
   manifest = load_manifest(env_id, policy_dir)
@@ -193,10 +201,10 @@ def generate(env_id: str, kind: str, steps: int, seed: int = 0, progress: bool =
   offsets = {"random": 1, "medium": 2, "expert": 3, "medium-replay": 4}
   if kind in ("random", "medium", "expert"):
     data = rollout(env_id, _policy(env_id, manifest[kind]["file"], policy_dir), steps, seed * 10 + offsets[kind],
-                   progress=progress)
+                   num_envs=num_envs, progress=progress)
     sources = [manifest[kind]]
   elif kind == "medium-expert":
-    data = concatenate([generate(env_id, part, steps, seed, progress, policy_dir)[0]
+    data = concatenate([generate(env_id, part, steps, seed, progress, policy_dir, num_envs)[0]
                         for part in ("medium", "expert")])
     sources = [manifest["medium"], manifest["expert"]]
   elif kind == "medium-replay":
@@ -206,7 +214,7 @@ def generate(env_id: str, kind: str, steps: int, seed: int = 0, progress: bool =
     total = min(steps, sum(segment["env_steps"] for segment in segments))
     shares = [total // len(segments) + (1 if i < total % len(segments) else 0) for i in range(len(segments))]
     data = concatenate([rollout(env_id, _policy(env_id, segment["file"], policy_dir), share,
-                                seed * 10 + offsets[kind] + 100 * index, progress=progress)
+                                seed * 10 + offsets[kind] + 100 * index, num_envs, progress)
                         for index, (segment, share) in enumerate(zip(segments, shares)) if share])
     sources = segments
   else:

@@ -1,0 +1,118 @@
+"""D4RL's data protocol reproduced here: the HDF5 layout it writes, and that regeneration is exact.
+
+Fast (CI): short rollouts in gymnasium MuJoCo with untrained SAC actors, so nothing here needs
+the committed policies or minutes of compute.
+"""
+
+import json
+
+import jax
+import numpy as np
+import pytest
+
+from jaxinsert.benchmarks.d4rl import policy_io, protocol
+from jaxinsert.data import d4rl_layout
+from jaxinsert.data.converters import ConvertOptions, d4rl_hdf5
+from jaxinsert.networks.policies import TanhGaussianPolicy
+
+
+def _untrained_policy_dir(tmp_path, env_id="Hopper-v5", obs_dim=11, action_dim=3):
+  """A policies/<env>/ tree like the committed one, with small untrained SAC actors."""
+  module = TanhGaussianPolicy((32, 32), action_dim)
+  init = jax.jit(module.init)
+  directory = tmp_path / "policies"
+  names = ("random", "medium", "expert", "replay_step_00000100")
+  for seed, name in enumerate(names):
+    params = init(jax.random.PRNGKey(seed), np.zeros((1, obs_dim), np.float32))["params"]
+    policy_io.save_policy(directory / env_id.lower() / f"{name}.npz", params,
+                          {"env_id": env_id, "env_steps": 100 * seed, "action_dim": action_dim,
+                           "obs_dim": obs_dim, "hidden_dims": [32, 32],
+                           "log_std_min": module.log_std_min, "log_std_max": module.log_std_max})
+  manifest = {name: {"file": name, "env_steps": 0} for name in ("random", "medium", "expert")}
+  manifest["replay_segments"] = [{"file": "uniform", "env_steps": 100},
+                                 {"file": "replay_step_00000100", "env_steps": 100}]
+  protocol.manifest_path(env_id, directory).write_text(json.dumps(manifest))
+  return directory
+
+
+def test_halfcheetah_rollout_times_out_every_1000_steps_and_at_the_budget(tmp_path):
+  data = protocol.rollout("HalfCheetah-v5", None, 2500, seed=0, num_envs=1)
+  path = protocol.write_hdf5(tmp_path / "halfcheetah-random-v2.hdf5", data, {"kind": "random"})
+  stored = d4rl_hdf5.read_layout(path, ConvertOptions())
+  for key in protocol.KEYS:
+    assert key in stored, f"D4RL key {key} missing from the written file"
+    np.testing.assert_array_equal(np.asarray(stored[key]).reshape(data[key].shape), data[key],
+                                  err_msg=f"{key} changed in the HDF5 round trip")
+  assert stored["observations"].dtype == np.float32 and stored["actions"].shape == (2500, 6)
+  # HalfCheetah never terminates: episodes end by the 1000-step limit, the last by the budget.
+  assert np.flatnonzero(stored["timeouts"]).tolist() == [999, 1999, 2499]
+  assert not stored["terminals"].any()
+  # Within an episode the next observation is the following row's observation.
+  inside = ~stored["timeouts"][:-1]
+  np.testing.assert_array_equal(stored["next_observations"][:-1][inside], stored["observations"][1:][inside])
+  assert d4rl_layout.discontinuities(stored).sum() == 2, "only the two resets jump"
+  assert json.loads(stored["metadata/kind"]) == "random"
+
+
+def test_hopper_rollout_marks_falls_as_terminals_not_timeouts():
+  data = protocol.rollout("Hopper-v5", None, 300, seed=1, num_envs=3)
+  terminals, timeouts = data["terminals"], data["timeouts"]
+  assert terminals.any(), "a random hopper falls within a few dozen steps"
+  assert not (terminals & timeouts).any(), "a row is a terminal or a timeout, never both"
+  # Three environments fill 100 rows each; each share ends cut by the budget (or by a fall).
+  for last in (99, 199, 299):
+    assert terminals[last] or timeouts[last]
+  starts = np.concatenate([[0], np.flatnonzero(terminals | timeouts)[:-1] + 1])
+  assert np.all(np.diff(np.concatenate([starts, [300]])) <= protocol.MAX_EPISODE_STEPS)
+  returns = protocol.episode_returns(data)
+  assert returns.size == int((terminals | timeouts).sum())
+  np.testing.assert_allclose(returns.sum(), data["rewards"].sum(dtype=np.float64), rtol=1e-9)
+
+
+def test_converted_episodes_match_the_file(tmp_path):
+  data = protocol.rollout("Hopper-v5", None, 200, seed=2, num_envs=1)
+  path = protocol.write_hdf5(tmp_path / "hopper-random-v2.hdf5", data, {})
+  episodes = list(d4rl_hdf5.read_episodes(path, "d4rl-locomotion:hopper"))
+  assert len(episodes) == int((data["terminals"] | data["timeouts"]).sum())
+  # next_observations are stored, so every episode gets its final observation as an extra step.
+  assert sum(len(e["steps"]["reward"]) for e in episodes) == 200 + len(episodes)
+  last = episodes[0]["steps"]
+  assert bool(last["is_terminal"][-1]) == bool(data["terminals"][len(last["reward"]) - 2])
+
+
+def test_regeneration_is_deterministic(tmp_path):
+  policy_dir = _untrained_policy_dir(tmp_path)
+  runs = [protocol.generate("Hopper-v5", "medium-expert", 150, seed=seed, policy_dir=policy_dir,
+                            num_envs=2) for seed in (3, 3, 4)]
+  (first, meta), (second, _), (other, _) = runs
+  for key in protocol.KEYS:
+    np.testing.assert_array_equal(first[key], second[key], err_msg=f"{key} differs on regeneration")
+  a = protocol.write_hdf5(tmp_path / "a.hdf5", first, meta)
+  b = protocol.write_hdf5(tmp_path / "b.hdf5", second, meta)
+  assert a.read_bytes() == b.read_bytes(), "same arrays, different HDF5 bytes"
+  assert not np.array_equal(other["observations"], first["observations"]), "the seed must matter"
+  # D4RL's medium-expert is the medium dataset followed by the expert one.
+  assert len(first["rewards"]) == 300
+  assert [source["file"] for source in meta["policies"]] == ["medium", "expert"]
+
+
+def test_medium_replay_follows_the_snapshot_sequence(tmp_path):
+  policy_dir = _untrained_policy_dir(tmp_path)
+  data, meta = protocol.generate("Hopper-v5", "medium-replay", 10_000, seed=0, policy_dir=policy_dir,
+                                 num_envs=2)
+  # Capped at the SAC steps up to the medium policy (two segments of 100), uniform actions first.
+  assert len(data["rewards"]) == 200
+  assert [segment["file"] for segment in meta["policies"]] == ["uniform", "replay_step_00000100"]
+  np.testing.assert_allclose(data["infos/action_log_probs"][:100], -3 * np.log(2.0), rtol=1e-6)
+
+
+def test_committed_policies_are_small_and_loadable():
+  files = sorted(policy_io.POLICY_DIR.glob("*/*.npz"))
+  if not files:
+    pytest.skip("no committed policies yet")
+  for path in files:
+    assert path.stat().st_size < 400_000, f"{path} is {path.stat().st_size} bytes"
+    policy = policy_io.load_policy(path)
+    obs = np.zeros((2, policy.meta["obs_dim"]), np.float32)
+    action = policy_io.make_act(policy)(obs, jax.random.PRNGKey(0), True)
+    assert action.shape == (2, policy.meta["action_dim"]) and np.all(np.abs(action) <= 1)
