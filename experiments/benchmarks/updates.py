@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxinsert.agents import AGENT_NAMES, get_agent
-from jaxinsert.training.offline import init_run_state, make_train_chunk
+from jaxinsert.training.offline import init_run_state, make_train_chunk, own_buffers
 from jaxinsert.types import Spec, Transition
 
 OBS_DIM, ACTION_DIM, BATCH, HIDDEN = 17, 6, 256, (256, 256)
@@ -60,7 +60,7 @@ def bench_agent(name: str, dataset: Transition, steps_per_call: int, calls: int,
   agent = get_agent(name)
   config = agent_config(name)
   spec = Spec((OBS_DIM,), ACTION_DIM)
-  run = init_run_state(agent, config, spec, seed=0, num_seeds=seeds)
+  run = own_buffers(init_run_state(agent, config, spec, seed=0, num_seeds=seeds))
   chunk = jax.jit(jax.vmap(make_train_chunk(agent, BATCH, steps_per_call), in_axes=(0, 0, None)),
                   donate_argnums=(0, 1))
   start = time.perf_counter()
