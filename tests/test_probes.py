@@ -161,7 +161,7 @@ def test_td3_bc_policy_lands_where_the_bc_term_balances_the_q_term():
 
 def test_bc_imitates_the_good_actions_of_an_expert_probe_dataset():
   probe = probes.ActionRewardProbe()
-  expert = lambda key, state: probe.target + 0.1 * jax.random.normal(key, (1,))
+  expert = lambda key, state, params: probe.target + 0.1 * jax.random.normal(key, (1,))
   states = _train("bc", _config("bc"), _probe_datasets(expert), 1000)
   state = _one(states, 2)
   mean, _ = state.actor.apply(probe.states())

@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxinsert.envs.base import EnvSpec, EnvState
-from jaxinsert.envs.rollout import agent_spec, collect_episodes, uniform_behaviour
+from jaxinsert.envs.rollout import agent_spec, collect_episodes
 from jaxinsert.types import Spec, Transition
 
 # Composition of "pointmass-mixed": fractions of goal-directed, decoy-directed and uniform
@@ -105,13 +105,15 @@ def scripted_action(position_m: jax.Array, velocity_mps: jax.Array, target_m: ja
   return jnp.clip(command, -1.0, 1.0)
 
 
-def scripted_behaviour(target_m: jax.Array, noise: float):
-  """The PD controller towards `target_m` plus Gaussian action noise of std `noise`."""
-  def behaviour(key: jax.Array, state: EnvState) -> jax.Array:
-    action = scripted_action(state.physics["position_m"], state.physics["velocity_mps"],
-                             target_m)
-    return action + noise * jax.random.normal(key, (2,))
-  return behaviour
+def scripted_behaviour(key: jax.Array, state: EnvState, params) -> jax.Array:
+  """One episode's behaviour: the PD controller towards params["target_m"] plus Gaussian noise
+  of std params["noise"], or, where params["random"], uniform random actions."""
+  noise_key, random_key = jax.random.split(key)
+  scripted = scripted_action(state.physics["position_m"], state.physics["velocity_mps"],
+                             params["target_m"])
+  scripted = scripted + params["noise"] * jax.random.normal(noise_key, (2,))
+  uniform = jax.random.uniform(random_key, (2,), minval=-1.0, maxval=1.0)
+  return jnp.where(params["random"], uniform, scripted)
 
 
 def make_dataset(key: jax.Array, num_episodes: int, noise: float = 0.3,
@@ -122,22 +124,23 @@ def make_dataset(key: jax.Array, num_episodes: int, noise: float = 0.3,
   """
   goal_count = int(round(num_episodes * MIXED_FRACTIONS[0]))
   decoy_count = int(round(num_episodes * MIXED_FRACTIONS[1]))
-  behaviours = [
-      (scripted_behaviour(jnp.asarray(env.goal_m), noise), goal_count),
-      (scripted_behaviour(env.decoy_m(), noise), decoy_count),
-      (uniform_behaviour(env.spec.action_dim), num_episodes - goal_count - decoy_count),
-  ]
-  keys = jax.random.split(key, len(behaviours))
-  parts = [collect_episodes(env, behaviour, part_key, count)
-           for (behaviour, count), part_key in zip(behaviours, keys) if count > 0]
-  return jax.tree_util.tree_map(lambda *xs: jnp.concatenate(xs), *parts)
+  branch = jnp.arange(num_episodes)
+  params = {
+      "target_m": jnp.where((branch < goal_count)[:, None], jnp.asarray(env.goal_m),
+                            env.decoy_m()),
+      "random": branch >= goal_count + decoy_count,
+      "noise": jnp.full((num_episodes,), noise),
+  }
+  return collect_episodes(env, scripted_behaviour, key, num_episodes, params)
 
 
 def make_expert_dataset(key: jax.Array, num_episodes: int, noise: float = 0.3,
                         env: PointMass = PointMass()) -> Transition:
   """Goal-directed scripted episodes only (an imitation-friendly control dataset)."""
-  return collect_episodes(env, scripted_behaviour(jnp.asarray(env.goal_m), noise), key,
-                          num_episodes)
+  params = {"target_m": jnp.broadcast_to(jnp.asarray(env.goal_m), (num_episodes, 2)),
+            "random": jnp.zeros((num_episodes,), bool),
+            "noise": jnp.full((num_episodes,), noise)}
+  return collect_episodes(env, scripted_behaviour, key, num_episodes, params)
 
 
 def make_env(**kwargs) -> PointMass:

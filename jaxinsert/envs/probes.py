@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxinsert.envs.base import EnvSpec, EnvState
-from jaxinsert.envs.rollout import Behaviour, collect_episodes, uniform_behaviour
+from jaxinsert.envs.rollout import Behaviour, UniformBehaviour, collect_episodes
 from jaxinsert.types import Transition
 
 
@@ -137,5 +137,5 @@ def make_probe(name: str, action_dim: int = 1):
 def probe_dataset(probe, key: jax.Array, num_episodes: int,
                   behaviour: Optional[Behaviour] = None) -> Transition:
   """Episodes of `probe` under `behaviour` (uniform random actions by default)."""
-  behaviour = behaviour or uniform_behaviour(probe.spec.action_dim)
+  behaviour = behaviour or UniformBehaviour(probe.spec.action_dim)
   return collect_episodes(probe, behaviour, key, num_episodes)
