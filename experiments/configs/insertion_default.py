@@ -18,10 +18,16 @@ HELD_OUT = "lotj/dt12@robot0,lotj/nema-5-15@robot0"
 
 
 def get_config():
-  config = online_run_config("iql")
+  config = pipeline_config("iql")
   config.agent.expectile = 0.9            # sparse success reward: AntMaze-like setting (thesis E.2)
   config.agent.beta = 10.0                # inverse temperature, AntMaze-like (thesis E.2)
   config.agent.hidden_dims = (128, 128)   # 18-D state, 3-D moves: small networks keep it minutes
+  return config
+
+
+def pipeline_config(agent_name: str) -> ml_collections.ConfigDict:
+  """Every pipeline field at its default, around `agent_name`'s own agent defaults."""
+  config = online_run_config(agent_name)
   config.dataset.kind = "rlds"
   config.dataset.path = ""                # empty: the pipeline collects into WORKDIR/dataset
   config.env.name = ""                    # the pipeline makes its own insertion environments
@@ -31,6 +37,7 @@ def get_config():
   config.tasks.train = TRAIN              # comma-separated "suite/task" or "suite:split"
   config.tasks.held_out = HELD_OUT        # finetuned on and evaluated zero-shot
   config.tasks.goal_noise_m = 0.001       # +-1 mm socket offset in x, y for every task (-1 = keep)
+  config.tasks.also_evaluate = ""         # tasks only evaluated (before and after), never trained on
 
   config.collect = ml_collections.ConfigDict()
   config.collect.episodes_per_task = 60   # episodes per training connector

@@ -19,6 +19,7 @@ import json
 import math
 import os
 import time
+import types
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import jax
@@ -54,10 +55,13 @@ class Pipeline:
     self.held_out = insertion_tasks.resolve(config.tasks.held_out, noise)
     self.train_tasks = (insertion_tasks.resolve(config.tasks.train, noise)
                         if method == "offline_to_online" else [])
-    insertion_tasks.check_compatible(self.held_out, self.train_tasks)
+    # Evaluated before and after like the others, never trained on (chapter 9: perfect goals).
+    also = config.tasks.get("also_evaluate", "")
+    self.also_tasks = insertion_tasks.resolve(also, noise) if also else []
+    insertion_tasks.check_compatible(self.held_out, self.train_tasks, self.also_tasks)
     self.dataset_path = config.dataset.path or os.path.join(self.workdir, "dataset")
     self.agent = get_agent(config.agent_name)
-    self._evaluators: Dict[str, insertion_tasks.TaskEvaluator] = {}
+    self._evaluators: Dict[Tuple, insertion_tasks.TaskEvaluator] = {}
     self._dataset: Optional[Tuple[Transition, Spec, Dict[str, Any]]] = None
 
   # Stage bookkeeping ------------------------------------------------------------------------
@@ -121,14 +125,21 @@ class Pipeline:
                ("collector", collect.noisy_fraction, collect.action_noise),
                (collect.failure_policy, collect.failure_fraction, collect.failure_action_noise)]
     episodes, counts = [], {}
-    for index, (policy_name, fraction, noise) in enumerate(sources):
-      wanted = int(round(total * fraction))
-      if wanted:
-        chosen = self._collect(policy_name, noise, wanted, seed=self.config.seed + 101 * index)
-        counts[f"{policy_name}+noise{noise:g}"] = {
-            "episodes": len(chosen),
-            "successes": int(sum(bool(e["steps"]["is_terminal"][-1]) for e in chosen))}
-        episodes.extend(chosen)
+    num_envs = min(collect.num_envs, max(total, 1))
+    num_envs = max(len(self.train_tasks), num_envs - num_envs % len(self.train_tasks))
+    env = insertion_tasks.make_env(self.train_tasks, num_envs)  # one env: compiled once
+    try:
+      for index, (policy_name, fraction, noise) in enumerate(sources):
+        wanted = int(round(total * fraction))
+        if wanted:
+          chosen = self._collect(env, policy_name, noise, wanted,
+                                 seed=self.config.seed + 101 * index)
+          counts[f"{policy_name}+noise{noise:g}"] = {
+              "episodes": len(chosen),
+              "successes": int(sum(bool(e["steps"]["is_terminal"][-1]) for e in chosen))}
+          episodes.extend(chosen)
+    finally:
+      env.close()
     spec_name = "insertion-state" if self.held_out[0].action_mode == "twist" else "insertion-state:move"
     provenance = {"generator": "jaxinsert.training.insertion_pipeline",
                   "tasks": insertion_tasks.task_names(self.train_tasks),
@@ -138,18 +149,15 @@ class Pipeline:
                        progress=False)
     return {"dataset": self.dataset_path, "episodes": len(episodes), "sources": counts}
 
-  def _collect(self, policy_name: str, noise: float, count: int, seed: int) -> List[Dict]:
+  def _collect(self, env, policy_name: str, noise: float, count: int, seed: int) -> List[Dict]:
     """`count` finished episodes of a scripted policy, spread evenly over the training tasks."""
-    num_envs = min(self.config.collect.num_envs, count)
-    num_envs = max(len(self.train_tasks), num_envs - num_envs % len(self.train_tasks))
-    env = insertion_tasks.make_env(self.train_tasks, num_envs)
+    num_envs = env.num_envs
     policy = controllers.make_policy(policy_name, env.config)
     if noise > 0:
       policy = controllers.with_action_noise(policy, 0.0, noise)
     rounds = math.ceil(count / num_envs) + 1
     rollouts = episodes_lib.run_policy(env, controllers.batched(policy),
                                        env.config.max_episode_steps * rounds, seed)
-    env.close()
     per_env: Dict[int, List[Dict]] = {}
     finished = episodes_lib.rollouts_to_episodes(rollouts)
     # rollouts_to_episodes lists environment 0's episodes first; take round-robin instead.
@@ -227,15 +235,18 @@ class Pipeline:
   # Evaluation -------------------------------------------------------------------------------
 
   def evaluator(self, which: str) -> insertion_tasks.TaskEvaluator:
-    """"held_out" / "train" at the final trial count, "online" (held-out, fewer trials)."""
-    if which not in self._evaluators:
-      tasks = self.train_tasks if which == "train" else self.held_out
-      trials = (self.config.pipeline.online_eval_trials if which == "online"
-                else self.config.pipeline.eval_trials)
-      self._evaluators[which] = insertion_tasks.TaskEvaluator(
+    """"held_out" / "train" / "also" at the final trial count; "online": held-out, fewer trials.
+
+    Evaluators with the same tasks and trials are one object (one compiled environment)."""
+    tasks = {"train": self.train_tasks, "also": self.also_tasks}.get(which, self.held_out)
+    trials = (self.config.pipeline.online_eval_trials if which == "online"
+              else self.config.pipeline.eval_trials)
+    key = (tuple(insertion_tasks.task_names(tasks)), trials)
+    if key not in self._evaluators:
+      self._evaluators[key] = insertion_tasks.TaskEvaluator(
           tasks, trials, seed=self.config.seed + 20_000,
           residual_base=self.config.pipeline.residual_base)
-    return self._evaluators[which]
+    return self._evaluators[key]
 
   def policy(self, when: str) -> insertion_tasks.Policy:
     method = self.config.pipeline.method
@@ -254,6 +265,8 @@ class Pipeline:
     results = {"held_out": self.evaluator("held_out")(policy)}
     if self.train_tasks and self.config.pipeline.evaluate_training_tasks:
       results["train"] = self.evaluator("train")(policy)
+    if self.also_tasks:
+      results["also"] = self.evaluator("also")(policy)
     return results
 
   # Stage 3: online --------------------------------------------------------------------------
@@ -262,7 +275,8 @@ class Pipeline:
     key = jax.random.PRNGKey(self.config.seed)
     return self.agent.create(self.config.agent, key, self.env_spec())
 
-  def _online_trainer(self):
+  def _online_trainer(self, with_env: bool = True):
+    """The online trainer; without an environment it can only restore (nothing to compile)."""
     from jaxinsert.training.online import OnlineTrainer
 
     if self.config.pipeline.method == "offline_to_online":
@@ -270,8 +284,9 @@ class Pipeline:
     else:  # nothing offline: the trainer still wants a dataset argument (offline_ratio = 0)
       spec = self.env_spec()
       dataset = Transition.zeros(spec, 1)
-    env = insertion_tasks.make_env(self.held_out, self.config.env.num_envs,
-                                   self.config.pipeline.residual_base)
+    env = (insertion_tasks.make_env(self.held_out, self.config.env.num_envs,
+                                    self.config.pipeline.residual_base) if with_env
+           else types.SimpleNamespace(num_envs=self.config.env.num_envs, close=lambda: None))
     trainer = OnlineTrainer(self.config, os.path.join(self.workdir, "online"), dataset, spec,
                             env, evaluator=None, progress=self.progress)
     trainer.evaluator = self._online_evaluator(trainer)
@@ -312,7 +327,7 @@ class Pipeline:
             "successes": int(state.successes)}
 
   def _online_state(self) -> Any:
-    trainer = self._online_trainer()
+    trainer = self._online_trainer(with_env=False)
     try:
       state = trainer.initial_state(self._starting_state(), self.config.seed)
     finally:

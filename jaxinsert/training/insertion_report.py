@@ -25,10 +25,14 @@ def _cell(summary: Optional[Dict[str, Any]]) -> str:
   return f"{summary['success_k']:>2}/{summary['success_n']:<2} [{low:.2f}, {high:.2f}]"
 
 
-def table_rows(before: Optional[Dict], after: Optional[Dict]) -> List[Dict[str, Any]]:
-  """One row per (split, connector) plus a pooled row per split."""
+def table_rows(before: Optional[Dict], after: Optional[Dict], held_out_label: str = "held-out"
+               ) -> List[Dict[str, Any]]:
+  """One row per (split, connector) plus a pooled row per split.
+
+  Splits: held-out (finetuned on; `held_out_label` names it), train (the offline data's
+  connectors), eval-only (never trained on)."""
   rows = []
-  for split in ("held_out", "train"):
+  for split in ("held_out", "train", "also"):
     first = (before or {}).get(split) or (after or {}).get(split)
     if not first:
       continue
@@ -39,7 +43,8 @@ def table_rows(before: Optional[Dict], after: Optional[Dict]) -> List[Dict[str, 
         part = (result or {}).get(split)
         cells.append(None if not part else
                      part["pooled"] if name == "all" else part["per_task"].get(name))
-      rows.append({"split": split.replace("_", "-"), "connector": name, "before": cells[0],
+      label = {"held_out": held_out_label, "also": "eval-only"}.get(split, split)
+      rows.append({"split": label, "connector": name, "before": cells[0],
                    "after": cells[1]})
   return rows
 
@@ -51,7 +56,8 @@ def format_table(records: Dict[str, Optional[Dict]], method: str) -> str:
       "zero-shot" if method == "offline_to_online" else "before online")
   lines = [f"{'connector':<26}{'split':<10}{first + ' k/N [95% CI]':<30}"
            f"{'finetuned k/N [95% CI]' if after else ''}"]
-  for row in table_rows(before, after):
+  label = "held-out" if method == "offline_to_online" else "target"
+  for row in table_rows(before, after, label):
     lines.append(f"{row['connector']:<26}{row['split']:<10}{_cell(row['before']):<30}"
                  f"{_cell(row['after']) if after else ''}")
   online = records.get("online")
@@ -77,16 +83,12 @@ def plot_success_vs_trials(workdir: str, records: Dict[str, Optional[Dict]],
   before = records["zero_shot"]["held_out"]
   after = (records.get("finetuned") or {}).get("held_out")
   points = [(0, before["pooled"]["success_rate"], before["pooled"]["success_n"])]
-  trials = evals_per_point = None
   for record in evals:
-    names = [k for k in record if k.startswith("eval/success_rate/")]
-    evals_per_point = len(names)
     points.append((record["eval/online_episodes"], record["eval/success_rate"], None))
   figure, axis = plt.subplots(figsize=(6.5, 4))
-  online_n = None
-  if evals:
-    trials = _online_trials(workdir)
-    online_n = trials * evals_per_point if trials else None
+  trials = _online_trials(workdir)
+  # Online evaluations pool `online_eval_trials` episodes of every held-out connector.
+  online_n = trials * len(before["per_task"]) if trials else None
   xs = np.array([p[0] for p in points], float)
   ys = np.array([p[1] for p in points], float)
   ns = [p[2] or online_n for p in points]
@@ -102,9 +104,9 @@ def plot_success_vs_trials(workdir: str, records: Dict[str, Optional[Dict]],
     axis.plot(*zip(*series), lw=1, alpha=0.6, label=name)
   if after:
     final_x = (records.get("online") or {}).get("episodes", xs[-1])
-    axis.errorbar([final_x], [after["pooled"]["success_rate"]],
-                  yerr=[[after["pooled"]["success_rate"] - after["pooled"]["success_ci95"][0]],
-                        [after["pooled"]["success_ci95"][1] - after["pooled"]["success_rate"]]],
+    rate = after["pooled"]["success_rate"]
+    low, high = after["pooled"]["success_ci95"]
+    axis.errorbar([final_x], [rate], yerr=[[max(rate - low, 0.0)], [max(high - rate, 0.0)]],
                   fmt="s", color="black", capsize=4, label="final evaluation")
   axis.set_xlabel("online trials (episodes)")
   axis.set_ylabel("success rate")
@@ -173,7 +175,8 @@ def write_summary(pipeline) -> Dict[str, Any]:
              "residual_base": pipeline.config.pipeline.residual_base,
              "held_out": [t.name for t in pipeline.held_out],
              "train": [t.name for t in pipeline.train_tasks],
-             "rows": table_rows(records.get("zero_shot"), records.get("finetuned")),
+             "rows": table_rows(records.get("zero_shot"), records.get("finetuned"),
+                                "held-out" if method == "offline_to_online" else "target"),
              "online": records.get("online"),
              "seconds": {s: records[s]["seconds"] for s in STAGES if records.get(s)},
              "table": table, "plot": plot, "video": video}
