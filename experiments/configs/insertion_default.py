@@ -2,8 +2,8 @@
 
 Scripted data on six LOTJ-like training connectors (demonstrations, noisy demonstrations and
 failed trials) -> IQL offline -> zero-shot on two held-out connectors -> online finetuning there
-with the true sparse reward -> evaluation again. Every task has +-1 mm goal noise (chapter 9's
-"noisy goals"): the observation is in the nominal socket frame, so the offset shows only in the
+with the true sparse reward -> evaluation again. Every task has +-2 mm goal noise (chapter 9's
+"noisy goals", doubled): the observation is in the nominal socket frame, so the offset shows only in the
 contact forces, which is what the finetuning has to learn to use. Sized for ~15 minutes on a
 2-core CPU (measured: WORKSPACE_NOTES.md).
 """
@@ -19,9 +19,14 @@ HELD_OUT = "lotj/dt12@robot0,lotj/nema-5-15@robot0"
 
 def get_config():
   config = pipeline_config("iql")
-  config.agent.expectile = 0.9            # sparse success reward: AntMaze-like setting (thesis E.2)
-  config.agent.beta = 10.0                # inverse temperature, AntMaze-like (thesis E.2)
+  # Mostly-good scripted data: the locomotion settings (thesis E.2). Measured on this data,
+  # AntMaze's 0.9 / 10 diverged (critic loss 20+) and reached 20% zero-shot against 90%.
+  config.agent.expectile = 0.7            # tau of the value's expectile regression
+  config.agent.beta = 3.0                 # inverse temperature of the advantage weights
   config.agent.hidden_dims = (128, 128)   # 18-D state, 3-D moves: small networks keep it minutes
+  # std <= 0.05 (0.5 mm per step): the learned std (~0.2) made online exploration miss sockets
+  # with 0.3 mm clearance in 999 of 1000 episodes, and finetuning then collapsed to 0%.
+  config.agent.log_std_max = -3.0
   return config
 
 
@@ -36,7 +41,7 @@ def pipeline_config(agent_name: str) -> ml_collections.ConfigDict:
   config.tasks = ml_collections.ConfigDict()
   config.tasks.train = TRAIN              # comma-separated "suite/task" or "suite:split"
   config.tasks.held_out = HELD_OUT        # finetuned on and evaluated zero-shot
-  config.tasks.goal_noise_m = 0.001       # +-1 mm socket offset in x, y for every task (-1 = keep)
+  config.tasks.goal_noise_m = 0.002       # +-2 mm socket offset in x, y for every task (-1 = keep)
   config.tasks.also_evaluate = ""         # tasks only evaluated (before and after), never trained on
 
   config.collect = ml_collections.ConfigDict()
