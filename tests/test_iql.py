@@ -257,52 +257,87 @@ def test_advantage_weights_are_capped_monotone_and_have_finite_gradients():
   assert bool(jnp.all(jnp.isfinite(gradient))), f"non-finite gradient: {gradient}"
 
 
-def test_iql_actor_gradient_with_zero_advantage_equals_the_bc_gradient():
-  spec = Spec(obs_shape=(4,), action_dim=2)
+SPEC = Spec(obs_shape=(4,), action_dim=2)
+
+
+@functools.lru_cache(maxsize=None)
+def _small_iql_state():
+  """One IQL state with small networks and policy dropout, created once for these tests."""
   config = iql.get_config()
   config.hidden_dims, config.dropout_rate = (16, 16), 0.1
+  return jax.jit(lambda key: iql.create(config, key, SPEC))(jax.random.PRNGKey(0))
+
+
+def _random_batch(key, size=32) -> Transition:
+  keys = jax.random.split(key, 3)
+  return Transition(obs=jax.random.normal(keys[0], (size, 4)),
+                    action=jax.random.uniform(keys[1], (size, 2), minval=-1, maxval=1),
+                    reward=jnp.zeros(size), mask=jnp.ones(size),
+                    next_obs=jax.random.normal(keys[2], (size, 4)))
+
+
+def _zeros(tree):
+  return jax.tree_util.tree_map(jnp.zeros_like, tree)
+
+
+def test_iql_actor_gradient_with_zero_advantage_equals_the_bc_gradient():
   bc_config = bc.get_config()
   bc_config.hidden_dims, bc_config.dropout_rate = (16, 16), 0.1
-  keys = jax.random.split(jax.random.PRNGKey(0), 5)
-  batch = Transition(obs=jax.random.normal(keys[0], (32, 4)),
-                     action=jax.random.uniform(keys[1], (32, 2), minval=-1, maxval=1),
-                     reward=jnp.zeros(32), mask=jnp.ones(32),
-                     next_obs=jax.random.normal(keys[2], (32, 4)))
+  state = _small_iql_state()
+  # V = 0 and target Q = 0 everywhere make every advantage exactly zero.
+  state = state.replace(value=state.value.replace(params=_zeros(state.value.params)),
+                        target_critic_params=_zeros(state.target_critic_params))
+  bc_state = bc.BCState(actor=state.actor, config=common.frozen(bc_config))
+  batch = _random_batch(jax.random.PRNGKey(1))
 
   @jax.jit
-  def gradients(key, dropout_key):
-    state = iql.create(config, key, spec)
-    # V = 0 and target Q = 0 everywhere make every advantage exactly zero.
-    zeros = lambda tree: jax.tree_util.tree_map(jnp.zeros_like, tree)
-    state = state.replace(value=state.value.replace(params=zeros(state.value.params)),
-                          target_critic_params=zeros(state.target_critic_params))
+  def gradients(state, bc_state, dropout_key):
     iql_gradient = jax.grad(lambda p: iql.actor_loss(p, state, batch, dropout_key)[0])(
         state.actor.params)
-    bc_state = bc.BCState(actor=state.actor, config=common.frozen(bc_config))
     bc_gradient = jax.grad(lambda p: bc.loss(p, bc_state, batch, dropout_key)[0])(
         state.actor.params)
     return iql_gradient, bc_gradient
 
-  iql_gradient, bc_gradient = gradients(keys[3], keys[4])
+  iql_gradient, bc_gradient = gradients(state, bc_state, jax.random.PRNGKey(2))
   for a, b in zip(jax.tree_util.tree_leaves(iql_gradient), jax.tree_util.tree_leaves(bc_gradient)):
     np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-7)
   assert any(float(jnp.max(jnp.abs(g))) > 0 for g in jax.tree_util.tree_leaves(bc_gradient))
 
 
-def test_iql_value_regresses_on_the_target_critic_not_the_online_one():
-  spec = Spec(obs_shape=(4,), action_dim=2)
-  config = iql.get_config()
-  config.hidden_dims = (16, 16)
-  batch = Transition.zeros(spec, 8).replace(obs=jnp.ones((8, 4)), action=0.5 * jnp.ones((8, 2)))
+def _constant_output(params, constant):
+  """MLP parameters whose output is `constant` everywhere: all zero but the last bias."""
+  params = _zeros(params)
+  last = sorted(params["MLP_0"])[-1]
+  params["MLP_0"][last]["bias"] = jnp.full_like(params["MLP_0"][last]["bias"], constant)
+  return params
+
+
+def test_iql_value_and_actor_read_the_target_critic_and_the_critic_reads_v():
+  state = _small_iql_state()
+  batch = _random_batch(jax.random.PRNGKey(1))
+  batch = batch.replace(reward=jnp.linspace(-1.0, 1.0, 32),
+                        mask=(jnp.arange(32) % 3 != 0).astype(jnp.float32))
+  key = jax.random.PRNGKey(2)
+  # Moving the online critic must not change the V or actor losses (they use the target).
+  moved_online = state.replace(critic=state.critic.replace(
+      params=jax.tree_util.tree_map(lambda x: x + 1.0, state.critic.params)))
+  # With V = 2 and Q = 0 everywhere, the critic loss is known exactly if the target is
+  # r + discount * mask * V(s'): the sum over the two heads of mean (r + 0.99 * mask * 2)^2.
+  value_two = state.replace(value=state.value.replace(
+      params=_constant_output(state.value.params, 2.0)))
+  zero_critic = _zeros(state.critic.params)
 
   @jax.jit
-  def new_value_params(key):
-    state = iql.create(config, key, spec)
-    moved_online = state.replace(critic=state.critic.replace(params=jax.tree_util.tree_map(
-        lambda x: x + 1.0, state.critic.params)))
-    return (iql.update(state, batch, key)[0].value.params,
-            iql.update(moved_online, batch, key)[0].value.params)
+  def losses(state, moved_online, value_two):
+    return (iql.value_loss(state.value.params, state, batch)[0],
+            iql.value_loss(state.value.params, moved_online, batch)[0],
+            iql.actor_loss(state.actor.params, state, batch, key)[0],
+            iql.actor_loss(state.actor.params, moved_online, batch, key)[0],
+            iql.critic_loss(zero_critic, value_two, batch)[0])
 
-  original, with_moved_online = new_value_params(jax.random.PRNGKey(0))
-  for a, b in zip(jax.tree_util.tree_leaves(original), jax.tree_util.tree_leaves(with_moved_online)):
-    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+  value, value_moved, actor, actor_moved, critic = losses(state, moved_online, value_two)
+  assert float(value) == float(value_moved), "the V loss reads the online critic"
+  assert float(actor) == float(actor_moved), "the actor loss reads the online critic"
+  expected = 2.0 * float(jnp.mean((batch.reward + 0.99 * batch.mask * 2.0) ** 2))
+  assert float(critic) == pytest.approx(expected, rel=1e-5), (
+      f"critic loss {float(critic):.5f}, expected {expected:.5f} for r + discount * mask * V(s')")
