@@ -39,6 +39,8 @@ def _state(key: jax.Array, step: jax.Array, obs: jax.Array, reward: jax.Array,
 
 @dataclasses.dataclass(frozen=True)
 class OneStepProbe:
+  """One step from a constant observation, then terminal; the reward is `reward(action)`."""
+
   action_dim: int = 1
 
   @property
@@ -49,7 +51,11 @@ class OneStepProbe:
     return _state(key, jnp.int32(0), _CONSTANT_OBS, 0.0, False, task, 1)
 
   def step(self, state: EnvState, action: jax.Array) -> EnvState:
-    return _state(state.key, state.physics + 1, _CONSTANT_OBS, 1.0, True, state.task, 1)
+    reward = self.reward(jnp.clip(action, -1.0, 1.0))
+    return _state(state.key, state.physics + 1, _CONSTANT_OBS, reward, True, state.task, 1)
+
+  def reward(self, action: jax.Array) -> jax.Array:
+    return jnp.ones(action.shape[:-1])
 
   def states(self) -> jax.Array:
     return _CONSTANT_OBS[None]
@@ -58,7 +64,7 @@ class OneStepProbe:
     return jnp.ones((1,))
 
   def q_value(self, obs: jax.Array, action: jax.Array, discount: float) -> jax.Array:
-    return jnp.ones(obs.shape[:-1])
+    return jnp.broadcast_to(self.reward(action), obs.shape[:-1])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,35 +100,16 @@ class TwoStepProbe:
 
 
 @dataclasses.dataclass(frozen=True)
-class ActionRewardProbe:
-  action_dim: int = 1
+class ActionRewardProbe(OneStepProbe):
+  """The one-step probe with reward 1 - mean((a - target)^2): its maximum, 1, is at target."""
+
   target: float = 0.5     # the best action in every dimension
-
-  @property
-  def spec(self) -> EnvSpec:
-    return EnvSpec(obs_shape=(2,), action_dim=self.action_dim, max_episode_steps=1)
-
-  def reset(self, key: jax.Array, task: Any = None) -> EnvState:
-    return _state(key, jnp.int32(0), _CONSTANT_OBS, 0.0, False, task, 1)
-
-  def step(self, state: EnvState, action: jax.Array) -> EnvState:
-    reward = self.reward(jnp.clip(action, -1.0, 1.0))
-    return _state(state.key, state.physics + 1, _CONSTANT_OBS, reward, True, state.task, 1)
 
   def reward(self, action: jax.Array) -> jax.Array:
     return 1.0 - jnp.mean((action - self.target) ** 2, axis=-1)
 
   def optimal_action(self) -> jax.Array:
     return jnp.full((self.action_dim,), self.target)
-
-  def states(self) -> jax.Array:
-    return _CONSTANT_OBS[None]
-
-  def optimal_values(self, discount: float) -> jax.Array:
-    return jnp.ones((1,))
-
-  def q_value(self, obs: jax.Array, action: jax.Array, discount: float) -> jax.Array:
-    return jnp.broadcast_to(self.reward(action), obs.shape[:-1])
 
 
 PROBES = {"one-step": OneStepProbe, "two-step": TwoStepProbe, "action-reward": ActionRewardProbe}
