@@ -123,9 +123,8 @@ def _train(agent_name, config, dataset, num_updates, batch_size=256):
 
 def _success_rate(agent_name, state, num_episodes=50):
   agent = get_agent(agent_name)
-  episodes = collect_episodes(pointmass.PointMass(),
-                              lambda key, env_state, params: agent.act(state, env_state.obs, key, True),
-                              jax.random.PRNGKey(5), num_episodes)
+  policy = lambda key, env_state, params: agent.act(state, env_state.obs, key, True)
+  episodes = collect_episodes(pointmass.PointMass(), policy, jax.random.PRNGKey(5), num_episodes)
   return float(jnp.sum(1.0 - episodes.mask)) / num_episodes
 
 
