@@ -50,32 +50,51 @@ def tiny_config(**changes):
   return config
 
 
-def test_pipeline_runs_every_stage_and_a_rerun_skips_them(tmp_path, capsys):
-  workdir = str(tmp_path / "run")
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+  """One tiny run of the whole pipeline, shared by the tests that read it."""
+  workdir = str(tmp_path_factory.mktemp("insertion") / "run")
   summary = insertion_pipeline.run(tiny_config(), workdir, progress=False)
+  return workdir, summary
+
+
+def test_pipeline_runs_every_stage_and_leaves_its_outputs(finished_run):
+  workdir, summary = finished_run
   for stage in ("collect", "offline", "zero_shot", "online", "finetuned"):
     assert os.path.exists(os.path.join(workdir, "stages", f"{stage}.json")), f"{stage} not recorded"
   for path in ("dataset", "offline/checkpoints", "online/checkpoints_online",
                "online/metrics.jsonl", "success_vs_online_trials.png", "summary.json"):
     assert os.path.exists(os.path.join(workdir, path)), f"{path} missing from the workdir"
-  table = capsys.readouterr().out
+  table = summary["table"]
   assert "dt12@robot0" in table and "held-out" in table and "wall-clock per stage" in table
   held_out = [row for row in summary["rows"] if row["split"] == "held-out"]
   assert held_out[0]["before"]["success_n"] == 2 and held_out[0]["after"]["success_n"] == 2
   assert summary["online"]["env_steps"] == 40
+  with open(os.path.join(workdir, "summary.json")) as handle:
+    assert json.load(handle)["rows"] == json.loads(json.dumps(summary["rows"]))
 
+
+def test_a_rerun_skips_every_finished_stage(finished_run, capsys):
+  workdir, summary = finished_run
   online_metrics = open(os.path.join(workdir, "online", "metrics.jsonl")).read()
-  again = insertion_pipeline.run(tiny_config(), workdir, progress=False)
+  again = insertion_pipeline.run(tiny_config(), workdir, progress=True)
+  out = capsys.readouterr().out
+  for stage in ("collect", "offline", "zero_shot", "online", "finetuned"):
+    assert f"[{stage}] done earlier" in out, f"{stage} ran again"
   assert again["rows"] == summary["rows"], "a finished run changed when re-run"
-  assert open(os.path.join(workdir, "online", "metrics.jsonl")).read() == online_metrics, \
-      "the re-run trained again instead of skipping finished stages"
+  assert open(os.path.join(workdir, "online", "metrics.jsonl")).read() == online_metrics
 
-  # An interrupted finetuning (no stage record) resumes from its checkpoint: no new steps.
-  os.remove(os.path.join(workdir, "stages", "online.json"))
+
+@pytest.mark.slow
+def test_an_interrupted_finetuning_resumes_from_its_checkpoint(finished_run):
+  workdir, _ = finished_run
+  online_metrics = open(os.path.join(workdir, "online", "metrics.jsonl")).read()
+  os.remove(os.path.join(workdir, "stages", "online.json"))      # as if killed before the end
   os.remove(os.path.join(workdir, "stages", "finetuned.json"))
   resumed = insertion_pipeline.run(tiny_config(), workdir, progress=False)
   assert resumed["online"]["env_steps"] == 40
-  assert open(os.path.join(workdir, "online", "metrics.jsonl")).read() == online_metrics
+  assert open(os.path.join(workdir, "online", "metrics.jsonl")).read() == online_metrics, \
+      "the resumed finetuning took new steps instead of continuing from its checkpoint"
 
 
 def test_missing_task_is_refused_at_once(tmp_path):

@@ -74,5 +74,6 @@ def pipeline_config(agent_name: str) -> ml_collections.ConfigDict:
   config.pipeline.evaluate_training_tasks = True
   config.pipeline.offline_checkpoint_interval = 5000
   config.pipeline.offline_log_interval = 1000
+  config.pipeline.finetune_beta = 0.0     # IQL/AWAC beta while finetuning (0 = the offline one)
   config.pipeline.video = True            # rollout.mp4 of the final policy (needs EGL)
   return config

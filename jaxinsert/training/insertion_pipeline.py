@@ -308,9 +308,19 @@ class Pipeline:
     return evaluate
 
   def _starting_state(self) -> Any:
-    if self.config.pipeline.method == "offline_to_online":
-      return self.offline_agent_state()
-    return self.initial_agent_state()
+    if self.config.pipeline.method != "offline_to_online":
+      return self.initial_agent_state()
+    state = self.offline_agent_state()
+    beta = self.config.pipeline.get("finetune_beta", 0.0)
+    if beta and "beta" in self.config.agent:
+      # Sparse rewards give small advantages: exp(3 * 0.05) ~ 1 weights every replayed action
+      # alike, so finetuning can sharpen the advantage weights (a static field of the state).
+      from jaxinsert.agents import common
+
+      agent_config = self.config.agent.copy_and_resolve_references()
+      agent_config.beta = beta
+      state = state.replace(config=common.frozen(agent_config))
+    return state
 
   def train_online(self) -> Dict[str, Any]:
     trainer = self._online_trainer()
