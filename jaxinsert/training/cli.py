@@ -18,6 +18,17 @@ def user_errors():
   return _USER_ERRORS + (DataError, CheckpointError, DivergenceError)
 
 
+def define_config_and_workdir_flags():
+  """`--config=FILE` (with `--config.FIELD=VALUE` overrides) and `--workdir=DIR`, both required."""
+  from absl import flags
+  from ml_collections import config_flags
+
+  config = config_flags.DEFINE_config_file("config", None, "Run config file.", lock_config=True)
+  workdir = flags.DEFINE_string("workdir", None, "Run directory (created; resumed if it exists).")
+  flags.mark_flags_as_required(["config", "workdir"])
+  return config, workdir
+
+
 def run_main(body: Callable[[], None]) -> None:
   """Runs `body` with orbax's INFO logs silenced; user errors exit 1 with 'error: ...'."""
   from absl import logging as absl_logging

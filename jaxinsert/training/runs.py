@@ -53,18 +53,24 @@ def load_offline_dataset(dataset_config: ml_collections.ConfigDict, seed: int = 
   return dataset, spec, info
 
 
-def run_offline(config: ml_collections.ConfigDict, workdir: str, progress: bool = True
-                ) -> Dict[str, Any]:
+def _start_run(config: ml_collections.ConfigDict, workdir: str, eval_envs: int):
+  """Loads the dataset, writes provenance, builds the evaluator (None without an env)."""
   os.makedirs(workdir, exist_ok=True)
-  started = time.time()
   dataset, spec, data_info = load_offline_dataset(config.dataset, config.seed)
   logging.write_provenance(workdir, config.to_dict(), {"dataset": data_info,
                                                        "dataset_size": dataset.size})
-  agent = get_agent(config.agent_name)
   evaluator = None
   if config.env.name:
-    evaluator = evaluation.make_evaluator(agent, config.env.name, config.eval_episodes,
-                                          num_envs=config.env.num_envs, seed=config.seed + 10_000)
+    evaluator = evaluation.make_evaluator(get_agent(config.agent_name), config.env.name,
+                                          config.eval_episodes, num_envs=eval_envs,
+                                          seed=config.seed + 10_000)
+  return dataset, spec, data_info, evaluator
+
+
+def run_offline(config: ml_collections.ConfigDict, workdir: str, progress: bool = True
+                ) -> Dict[str, Any]:
+  started = time.time()
+  dataset, spec, data_info, evaluator = _start_run(config, workdir, config.env.num_envs)
   trainer = OfflineTrainer(config, workdir, dataset, spec, evaluator=evaluator, progress=progress)
   try:
     state = trainer.train()
@@ -90,15 +96,9 @@ def run_online(config: ml_collections.ConfigDict, workdir: str, progress: bool =
 
   if not config.env.name:
     raise ValueError("online finetuning needs an environment: set config.env.name")
-  os.makedirs(workdir, exist_ok=True)
   started = time.time()
-  dataset, spec, data_info = load_offline_dataset(config.dataset, config.seed)
-  logging.write_provenance(workdir, config.to_dict(), {"dataset": data_info,
-                                                       "dataset_size": dataset.size})
-  agent = get_agent(config.agent_name)
-  evaluator = evaluation.make_evaluator(agent, config.env.name, config.eval_episodes,
-                                        num_envs=min(config.eval_episodes, 10),
-                                        seed=config.seed + 10_000)
+  # config.env.num_envs counts the collecting environments; evaluation uses up to 10.
+  dataset, spec, data_info, evaluator = _start_run(config, workdir, min(config.eval_episodes, 10))
   timings = {}
   # The pretraining stage counts updates; the online intervals count environment steps.
   offline_config = config.copy_and_resolve_references()
