@@ -113,9 +113,10 @@ def _episode(action_dim, length=4):
   observation = {name: np.zeros((length, 6), np.float32)
                  for name in ("tcp_pose_in_socket", "tcp_velocity", "wrench")}
   flags = np.zeros(length, bool)
-  return {"steps": {"observation": observation, "action": np.zeros((length, action_dim), np.float32),
+  return {"steps": {"observation": observation,
+                    "action": np.zeros((length, action_dim), np.float32),
                     "reward": np.zeros(length, np.float32), "discount": np.ones(length, np.float32),
-                    "is_first": np.eye(1, length, 0, bool)[0], "is_last": np.eye(1, length, length - 1, bool)[0],
+                    "is_first": np.arange(length) == 0, "is_last": np.arange(length) == length - 1,
                     "is_terminal": flags},
           "task_id": 0, "domain_id": 0}
 

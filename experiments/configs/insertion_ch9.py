@@ -1,7 +1,8 @@
 """Chapter 9's analogue: P controller alone, pure RL and residual RL on USB-, D-Sub- and
 Model-E-like connectors with perfect goals and +-1 mm goal noise, 25 trials each.
 
-  python experiments/insertion.py --config=experiments/configs/insertion_ch9.py:residual --workdir=DIR
+  python experiments/insertion.py \\
+      --config=experiments/configs/insertion_ch9.py:residual --workdir=DIR
   (:p_controller, :pure_rl, :residual)
 
 Both learners are SAC (the thesis's best residual learner) trained online from scratch with the

@@ -3,9 +3,9 @@
 Scripted data on six LOTJ-like training connectors (demonstrations, noisy demonstrations and
 failed trials) -> IQL offline -> zero-shot on two held-out connectors -> online finetuning there
 with the true sparse reward -> evaluation again. Every task has +-2 mm goal noise (chapter 9's
-"noisy goals", doubled): the observation is in the nominal socket frame, so the offset shows only in the
-contact forces, which is what the finetuning has to learn to use. Sized for ~15 minutes on a
-2-core CPU (measured: WORKSPACE_NOTES.md).
+"noisy goals", doubled): observations are in the nominal socket frame, so the offset shows only
+in the contact forces. Measured on the shared 2-core CPU (load ~10): 19 minutes in all;
+held-out success 52/100 zero-shot, 58/100 after 1286 online episodes (intervals overlap).
 """
 
 import ml_collections
@@ -41,8 +41,8 @@ def pipeline_config(agent_name: str) -> ml_collections.ConfigDict:
   config.tasks = ml_collections.ConfigDict()
   config.tasks.train = TRAIN              # comma-separated "suite/task" or "suite:split"
   config.tasks.held_out = HELD_OUT        # finetuned on and evaluated zero-shot
-  config.tasks.goal_noise_m = 0.002       # +-2 mm socket offset in x, y for every task (-1 = keep)
-  config.tasks.also_evaluate = ""         # tasks only evaluated (before and after), never trained on
+  config.tasks.goal_noise_m = 0.002       # +-2 mm socket offset in x, y, every task (-1 = keep)
+  config.tasks.also_evaluate = ""         # tasks evaluated before and after, never trained on
 
   config.collect = ml_collections.ConfigDict()
   config.collect.episodes_per_task = 60   # episodes per training connector

@@ -1,4 +1,4 @@
-"""The insertion pipeline: collect -> offline -> zero-shot eval -> online finetune -> eval -> summary.
+"""The insertion pipeline: collect -> offline -> zero-shot -> online finetuning -> eval -> summary.
 
 `run(config, workdir)` runs the stages in order. Each stage leaves `stages/<name>.json` when it
 completes and is skipped when that file exists; the training stages also resume from their
@@ -140,7 +140,8 @@ class Pipeline:
           episodes.extend(chosen)
     finally:
       env.close()
-    spec_name = "insertion-state" if self.held_out[0].action_mode == "twist" else "insertion-state:move"
+    twist = self.held_out[0].action_mode == "twist"
+    spec_name = "insertion-state" if twist else "insertion-state:move"
     provenance = {"generator": "jaxinsert.training.insertion_pipeline",
                   "tasks": insertion_tasks.task_names(self.train_tasks),
                   "goal_noise_m": self.config.tasks.goal_noise_m, "sources": counts,
@@ -189,7 +190,8 @@ class Pipeline:
           reward_preprocessing=self.config.dataset.reward_preprocessing,
           action_clip=self.config.dataset.action_clip or None)
       env_spec = self.env_spec()
-      if tuple(spec.obs_shape) != tuple(env_spec.obs_shape) or spec.action_dim != env_spec.action_dim:
+      if (tuple(spec.obs_shape), spec.action_dim) != (tuple(env_spec.obs_shape),
+                                                       env_spec.action_dim):
         raise ValueError(f"dataset {self.dataset_path} has observations {spec.obs_shape} and "
                          f"{spec.action_dim}-D actions; the tasks need {env_spec.obs_shape} and "
                          f"{env_spec.action_dim}-D actions")

@@ -126,12 +126,14 @@ class TaskEvaluator:
 
   def __call__(self, policy: Policy) -> Dict[str, Any]:
     count = self.env.num_envs
-    returns, successes, lengths = evaluation.evaluate_vector_env(self.env, policy, count, self.seed)
+    returns, successes, lengths = evaluation.evaluate_vector_env(self.env, policy, count,
+                                                                 self.seed)
     names = np.array([self.tasks[i % len(self.tasks)].name for i in range(count)])
     per_task = {}
     for task in self.tasks:
       chosen = names == task.name
-      per_task[task.name] = evaluation.summarize(returns[chosen], successes[chosen], lengths[chosen])
+      per_task[task.name] = evaluation.summarize(returns[chosen], successes[chosen],
+                                                 lengths[chosen])
     return {"pooled": evaluation.summarize(returns, successes, lengths), "per_task": per_task}
 
   def close(self) -> None:
