@@ -42,10 +42,13 @@ def test_benchmark_on_a_tiny_d4rl_file(tmp_path):
 
 
 # Reduced-budget IQL on hopper-medium regenerated with 5000 transitions: 2000 updates, 1 seed,
-# 5 evaluation episodes. PROVISIONAL: measured on 3 seeds of this exact setup (see
-# WORKSPACE notes in the final report), widened by the spread; no full 1M-update runs exist yet
-# to derive it from, because the hopper policies themselves had a short SAC budget.
-PROVISIONAL_BAND = (0.0, 100.0)
+# 5 evaluation episodes. PROVISIONAL band: this exact setup with 3 vmapped seeds scored
+# 2.8 / 2.4 / 2.3 (mean 2.5, dataset 1.1) on the committed 60k-step hopper policies; the band is
+# that mean +- max(2 std, 10 points), issue 5's rule. No full (1M-update) runs exist to derive it
+# from, and the hopper "medium" policy is barely better than random, so this only guards against
+# a broken pipeline (NaN, wrong scale, a policy that cannot stand); re-derive it when the
+# policies are retrained with D4RL's budget.
+PROVISIONAL_BAND = (2.5 - 10.0, 2.5 + 10.0)
 SMALL_STEPS, SMALL_UPDATES = 5000, 2000
 
 
