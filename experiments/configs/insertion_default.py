@@ -4,8 +4,8 @@ Scripted data on six LOTJ-like training connectors (demonstrations, noisy demons
 failed trials) -> IQL offline -> zero-shot on two held-out connectors -> online finetuning there
 with the true sparse reward -> evaluation again. Every task has +-2 mm goal noise (chapter 9's
 "noisy goals", doubled): observations are in the nominal socket frame, so the offset shows only
-in the contact forces. Measured on the shared 2-core CPU (load ~10): 19 minutes in all;
-held-out success 52/100 zero-shot, 58/100 after 1286 online episodes (intervals overlap).
+in the contact forces. Measured on the shared 2-core CPU (load 10-12): held-out success 52/100
+zero-shot, 67/100 after 1438 online episodes; stages 24 minutes in all under that load.
 """
 
 import ml_collections
@@ -74,6 +74,8 @@ def pipeline_config(agent_name: str) -> ml_collections.ConfigDict:
   config.pipeline.evaluate_training_tasks = True
   config.pipeline.offline_checkpoint_interval = 5000
   config.pipeline.offline_log_interval = 1000
-  config.pipeline.finetune_beta = 0.0     # IQL/AWAC beta while finetuning (0 = the offline one)
+  # Measured: finetuning at the offline beta 3 moved held-out success 52 -> 58/100 (overlapping
+  # intervals); at beta 10, 52 -> 67/100 with the same data and offline checkpoint.
+  config.pipeline.finetune_beta = 10.0    # IQL/AWAC beta while finetuning (0 = the offline one)
   config.pipeline.video = True            # rollout.mp4 of the final policy (needs EGL)
   return config
