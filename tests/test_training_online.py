@@ -82,3 +82,24 @@ def test_replay_stores_true_final_observation_not_the_reset_one(tmp_path):
     for index in np.flatnonzero(~same):
       assert abs(transitions.obs[index + 1][0] - (-0.6)) <= 0.1 + 1e-6
   assert breaks >= 4, "no episode ended in 120 steps per environment with a 50-step limit"
+
+
+@pytest.mark.timeout(400)
+def test_diverging_finetuning_stops_without_saving_the_diverged_agent(tmp_path):
+  from jaxinsert.agents import get_agent
+  from jaxinsert.training import checkpoints, environments
+  from jaxinsert.training.offline import DivergenceError
+  from jaxinsert.training.online import OnlineTrainer
+
+  config = tiny_online_config("iql")
+  config.eval_interval = 0
+  config.checkpoint_interval = 40
+  dataset, spec, _ = runs.load_offline_dataset(config.dataset)
+  poisoned = dataset.replace(reward=jnp.full_like(dataset.reward, jnp.nan))
+  env = environments.make_vector_env("pointmass", 4)
+  trainer = OnlineTrainer(config, str(tmp_path), poisoned, spec, env, progress=False)
+  agent_state = get_agent("iql").create(config.agent, jax.random.PRNGKey(0), spec)
+  with pytest.raises(DivergenceError, match="before any checkpoint"):
+    trainer.train(trainer.initial_state(agent_state, seed=0))
+  trainer.close()
+  assert checkpoints.Checkpointer(str(tmp_path / "checkpoints_online"), {}).latest_step() is None

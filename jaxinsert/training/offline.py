@@ -43,6 +43,18 @@ class RunState:
   step: jax.Array       # updates done (same for every seed)
 
 
+def check_finite(metrics: Dict[str, Any], step: int,
+                 checkpointer: checkpoints.Checkpointer) -> None:
+  """Raises DivergenceError naming the last good checkpoint if any metric is non-finite."""
+  bad = [name for name, value in metrics.items() if not np.all(np.isfinite(value))]
+  if bad:
+    latest = checkpointer.latest_step()
+    raise DivergenceError(
+        f"non-finite {', '.join(bad)} at step {step}; stopped. The last good checkpoint is "
+        f"step {latest} in {checkpointer.directory}" if latest is not None
+        else f"non-finite {', '.join(bad)} at step {step}; stopped before any checkpoint.")
+
+
 def own_buffers(tree: Any) -> Any:
   """A copy in which no two leaves share a device buffer.
 
@@ -156,7 +168,7 @@ class OfflineTrainer:
         metrics = jax.device_get(metrics)
         elapsed = time.perf_counter() - chunk_started
         chunk_started = time.perf_counter()
-        self._check_finite(metrics, step)
+        check_finite(metrics, step, self.checkpointer)
         metrics["updates_per_second"] = config.log_interval / max(elapsed, 1e-9)
         self.logger.write(step, metrics, prefix="train/")
         bar.set_postfix({k: f"{np.mean(v):.3g}" for k, v in list(metrics.items())[:3]})
@@ -176,15 +188,6 @@ class OfflineTrainer:
     self.logger.write(step, {k: v for k, v in summary.items() if not isinstance(v, tuple)},
                       prefix="eval/")
     return summary
-
-  def _check_finite(self, metrics: Dict[str, Any], step: int) -> None:
-    bad = [name for name, value in metrics.items() if not np.all(np.isfinite(value))]
-    if bad:
-      latest = self.checkpointer.latest_step()
-      raise DivergenceError(
-          f"non-finite {', '.join(bad)} at update {step} (chunk mean); stopped. The last good "
-          f"checkpoint is step {latest} in {self.checkpointer.directory}" if latest is not None
-          else f"non-finite {', '.join(bad)} at update {step}; stopped before any checkpoint.")
 
   def close(self) -> None:
     self.logger.close()

@@ -139,14 +139,19 @@ class OnlineTrainer:
                           env_steps=jnp.asarray(steps, jnp.int32),
                           episodes=jnp.asarray(episodes, jnp.int32),
                           successes=jnp.asarray(successes, jnp.int32))
-      if config.eval_interval and steps // config.eval_interval > last_eval:
-        last_eval = steps // config.eval_interval
+      due_eval = bool(config.eval_interval) and steps // config.eval_interval > last_eval
+      due_save = bool(config.checkpoint_interval) and steps // config.checkpoint_interval > last_save
+      if due_eval or due_save or steps >= total:
+        # Never evaluate or save a diverged agent: the newest checkpoint stays the last good one.
         metrics = jax.device_get(metrics)
+        offline.check_finite(metrics, steps, self.checkpointer)
+      if due_eval:
+        last_eval = steps // config.eval_interval
         metrics.update(episodes=episodes, successes=successes,
                        env_steps_per_second=steps / max(time.perf_counter() - started, 1e-9))
         self.logger.write(steps, metrics, prefix="online/")
         self.evaluate(state)
-      if config.checkpoint_interval and steps // config.checkpoint_interval > last_save:
+      if due_save:
         last_save = steps // config.checkpoint_interval
         self.checkpointer.save(steps, state)
     bar.close()
