@@ -156,7 +156,8 @@ class OfflineTrainer:
     max_steps = config.max_steps if max_steps is None else max_steps
     start = int(state.step)
     bar = tqdm(total=max_steps, initial=start, desc=f"{config.agent_name} offline",
-               unit="upd", disable=not self.progress, dynamic_ncols=True)
+               unit="upd", disable=not self.progress, dynamic_ncols=True,
+               miniters=1)  # chunks are big jumps; redraw on every one
     chunk_started = time.perf_counter()
     step = start
     while step < max_steps:
