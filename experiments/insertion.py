@@ -11,18 +11,15 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from absl import app, flags  # noqa: E402
-from ml_collections import config_flags  # noqa: E402
+from absl import app  # noqa: E402
 
-_CONFIG = config_flags.DEFINE_config_file("config", None, "Pipeline config file.", lock_config=True)
-_WORKDIR = flags.DEFINE_string("workdir", None, "Run directory (created; resumed if it exists).")
-flags.mark_flags_as_required(["config", "workdir"])
+from jaxinsert.training import cli  # noqa: E402
+
+_CONFIG, _WORKDIR = cli.define_config_and_workdir_flags()
 
 
 def main(argv):
   del argv
-  from jaxinsert.training import cli
-
   cli.run_main(_run)
 
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import sys
-from typing import Callable
+import json
+from typing import Any, Callable, Dict
 
 # Errors that mean "the user's input or run directory is wrong", reported as one line with a
 # non-zero exit instead of a traceback. Anything else is a bug and keeps its traceback.
@@ -39,3 +40,22 @@ def run_main(body: Callable[[], None]) -> None:
   except user_errors() as error:
     print(f"error: {type(error).__name__}: {error}", file=sys.stderr)
     sys.exit(1)
+
+
+def launch(run: Callable[[Any, str], Dict[str, Any]],
+           summarize: Callable[[Dict[str, Any]], Dict[str, Any]]) -> None:
+  """The whole of a `--config=... --workdir=...` CLI: parse, run, print one JSON summary line."""
+  from absl import app
+
+  config_flag, workdir_flag = define_config_and_workdir_flags()
+
+  def main(argv):
+    del argv
+
+    def body():
+      results = run(config_flag.value, workdir_flag.value)
+      print(json.dumps({"workdir": workdir_flag.value, **summarize(results)}))
+
+    run_main(body)
+
+  app.run(main)

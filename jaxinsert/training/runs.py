@@ -94,6 +94,9 @@ def run_online(config: ml_collections.ConfigDict, workdir: str, progress: bool =
   from jaxinsert.training import environments
   from jaxinsert.training.online import OnlineTrainer
 
+  if "offline_steps" not in config:
+    raise ValueError("this config has no online fields (offline_steps, online_steps, ...): "
+                     "build it with jaxinsert.training.config.online_run_config")
   if not config.env.name:
     raise ValueError("online finetuning needs an environment: set config.env.name")
   started = time.time()
