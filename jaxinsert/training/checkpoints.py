@@ -37,7 +37,7 @@ def _structure_signature(tree: Any) -> Dict[str, Any]:
   leaves, treedef = jax.tree_util.tree_flatten(tree)
   return {
       "treedef": fingerprint({"treedef": str(treedef)}),
-      "shapes": fingerprint({"shapes": [(tuple(np.shape(x)), str(np.asarray(x).dtype) if not hasattr(x, "dtype") else str(x.dtype)) for x in leaves]}),
+      "shapes": fingerprint({"shapes": [(np.shape(x), str(np.result_type(x))) for x in leaves]}),
   }
 
 
