@@ -4,8 +4,7 @@ Scripted data on six LOTJ-like training connectors (demonstrations, noisy demons
 failed trials) -> IQL offline -> zero-shot on two held-out connectors -> online finetuning there
 with the true sparse reward -> evaluation again. Every task has +-2 mm goal noise (chapter 9's
 "noisy goals", doubled): observations are in the nominal socket frame, so the offset shows only
-in the contact forces. Measured on the shared 2-core CPU (load 10-12): held-out success 52/100
-zero-shot, 67/100 after 1438 online episodes; stages 24 minutes in all under that load.
+in the contact forces. Measured on the 2-core CPU (see README, "Insertion pipeline").
 """
 
 import ml_collections
@@ -74,8 +73,10 @@ def pipeline_config(agent_name: str) -> ml_collections.ConfigDict:
   config.pipeline.evaluate_training_tasks = True
   config.pipeline.offline_checkpoint_interval = 5000
   config.pipeline.offline_log_interval = 1000
-  # Measured: finetuning at the offline beta 3 moved held-out success 52 -> 58/100 (overlapping
-  # intervals); at beta 10, 52 -> 67/100 with the same data and offline checkpoint.
-  config.pipeline.finetune_beta = 10.0    # IQL/AWAC beta while finetuning (0 = the offline one)
+  # Sparse success rewards give advantages of a few hundredths, so at the offline beta the
+  # weights exp(beta * A) are all ~1 and finetuning is cloning the replay. Measured
+  # (held-out k/100, zero-shot -> finetuned, same dataset and offline checkpoint per seed):
+  # seed 0: beta 10 52 -> 53, beta 30 52 -> 68; seed 1: beta 10 57 -> 55, beta 30 57 -> 69.
+  config.pipeline.finetune_beta = 30.0    # IQL/AWAC beta while finetuning (0 = the offline one)
   config.pipeline.video = True            # rollout.mp4 of the final policy (needs EGL)
   return config
