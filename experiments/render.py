@@ -11,10 +11,10 @@ import os
 os.environ.setdefault("MUJOCO_GL", "egl")
 
 from absl import app, flags  # noqa: E402
-import imageio  # noqa: E402
 import numpy as np  # noqa: E402
 
 from jaxinsert.envs import controllers, episodes, factory, rendering  # noqa: E402
+from jaxinsert.training import videos  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("task", "oda/rect-10x10", "Task: suite/task or a bare task name.")
@@ -31,10 +31,8 @@ def render_episode(task, policy_name: str, size: int, seed: int) -> np.ndarray:
   policy = controllers.batched(controllers.make_policy(policy_name, env.config))
   rollouts = episodes.run_policy(env, policy, env.config.max_episode_steps, seed,
                                  record_images=True)
-  done = np.flatnonzero(rollouts["terminal"][:, 0] | rollouts["truncated"][:, 0])
-  end = int(done[0]) if len(done) else len(rollouts["image"]) - 1
   env.close()
-  return np.concatenate([rollouts["image"][:end + 1, 0], rollouts["final_image"][end:end + 1, 0]])
+  return videos.first_episode_frames(rollouts)
 
 
 def main(argv):
@@ -42,10 +40,7 @@ def main(argv):
   if not rendering.egl_available():
     raise SystemExit("no offscreen OpenGL: install libegl1 libgl1 and set MUJOCO_GL=egl")
   frames = render_episode(FLAGS.task, FLAGS.policy, FLAGS.size, FLAGS.seed)
-  if FLAGS.output.endswith(".gif"):
-    imageio.mimsave(FLAGS.output, list(frames), duration=1.0 / FLAGS.fps, loop=0)
-  else:
-    imageio.mimsave(FLAGS.output, list(frames), fps=FLAGS.fps, macro_block_size=1)
+  videos.save_video(FLAGS.output, frames, fps=FLAGS.fps)
   print(f"wrote {len(frames)} frames to {FLAGS.output}")
 
 

@@ -131,11 +131,10 @@ def _online_trials(workdir: str) -> Optional[int]:
 def write_video(pipeline, output_path: str, size: int = 128) -> Optional[str]:
   """One episode of the final policy on the first held-out connector (None without EGL)."""
   from jaxinsert.envs import episodes, rendering
+  from jaxinsert.training import videos
 
   if not rendering.egl_available():
     return None
-  import imageio
-
   method = pipeline.config.pipeline.method
   finetuned = method != "controller" and pipeline.record("finetuned") is not None
   policy = pipeline.policy("after" if finetuned else "before")
@@ -147,15 +146,7 @@ def write_video(pipeline, output_path: str, size: int = 128) -> Optional[str]:
                                  env.spec.max_episode_steps, pipeline.config.seed + 7,
                                  record_images=True)
   env.close()
-  done = np.flatnonzero(rollouts["terminal"][:, 0] | rollouts["truncated"][:, 0])
-  end = int(done[0]) if len(done) else len(rollouts["image"]) - 1
-  frames = np.concatenate([rollouts["image"][:end + 1, 0], rollouts["final_image"][end:end + 1, 0]])
-  frames = np.concatenate([frames, np.repeat(frames[-1:], 5, axis=0)])  # hold the last frame
-  if output_path.endswith(".gif"):
-    imageio.mimsave(output_path, list(frames), duration=0.1, loop=0)
-  else:
-    imageio.mimsave(output_path, list(frames), fps=10, macro_block_size=1)
-  return output_path
+  return videos.save_video(output_path, videos.first_episode_frames(rollouts, hold=5), fps=10)
 
 
 def write_summary(pipeline) -> Dict[str, Any]:
