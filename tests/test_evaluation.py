@@ -98,3 +98,23 @@ def test_gymnasium_environment_by_id():
   assert summary["episode_length_mean"] == 200     # Pendulum-v1's time limit
   assert len(summary["return_mean_per_seed"]) == 2
   assert summary["return_mean"] < 0                # Pendulum rewards are costs
+
+
+def test_mcnemar_exact_counts_discordant_pairs_and_matches_the_binomial_test():
+  from scipy import stats
+
+  before = np.array([0] * 10 + [1] * 20 + [0] * 30, bool)
+  after = np.array([1] * 10 + [1] * 20 + [0] * 30, bool)
+  result = evaluation.mcnemar_exact(before, after)
+  assert (result["gained"], result["lost"]) == (10, 0)
+  assert abs(result["p_value"] - 2.0 / 2 ** 10) < 1e-12
+  rng = np.random.default_rng(0)
+  for _ in range(5):
+    b, a = rng.random(80) < 0.5, rng.random(80) < 0.6
+    result = evaluation.mcnemar_exact(b, a)
+    n = result["gained"] + result["lost"]
+    expected = stats.binomtest(result["gained"], n, 0.5).pvalue
+    assert abs(result["p_value"] - expected) < 1e-9
+  assert evaluation.mcnemar_exact([1, 0], [1, 0])["p_value"] == 1.0   # no discordant pair
+  with pytest.raises(ValueError, match="equal lengths"):
+    evaluation.mcnemar_exact([1, 0], [1])

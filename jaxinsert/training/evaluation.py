@@ -8,7 +8,7 @@ jitted `lax.scan` over steps, vmapped over episodes (and over seeds by the calle
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Dict
+from typing import Any, Callable, Dict, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -37,6 +37,23 @@ def mean_interval(values: np.ndarray, confidence: float = 0.95):
     return (float(values.mean()), float(values.mean())) if values.size else (math.nan, math.nan)
   half = stats.t.ppf(0.5 + confidence / 2, values.size - 1) * values.std(ddof=1) / math.sqrt(values.size)
   return (float(values.mean() - half), float(values.mean() + half))
+
+
+def mcnemar_exact(before: Sequence[bool], after: Sequence[bool]) -> Dict[str, Any]:
+  """Exact McNemar test of paired binary outcomes (the same trials before and after).
+
+  Only discordant pairs count: `gained` failed before and succeeded after, `lost` the reverse.
+  Under "no change" each discordant pair is a fair coin; the p-value is two-sided.
+  """
+  before = np.asarray(before, bool).reshape(-1)
+  after = np.asarray(after, bool).reshape(-1)
+  if before.shape != after.shape:
+    raise ValueError(f"paired outcomes need equal lengths, got {before.size} and {after.size}")
+  gained = int(np.sum(~before & after))
+  lost = int(np.sum(before & ~after))
+  n = gained + lost
+  tail = sum(math.comb(n, i) for i in range(min(gained, lost) + 1)) / 2.0 ** n if n else 1.0
+  return {"gained": gained, "lost": lost, "p_value": min(1.0, 2.0 * tail)}
 
 
 def summarize(returns: np.ndarray, successes: np.ndarray, lengths: np.ndarray) -> Dict[str, Any]:

@@ -60,6 +60,11 @@ def format_table(records: Dict[str, Optional[Dict]], method: str) -> str:
   for row in table_rows(before, after, label):
     lines.append(f"{row['connector']:<26}{row['split']:<10}{_cell(row['before']):<30}"
                  f"{_cell(row['after']) if after else ''}")
+  paired = paired_test(before, after)
+  if paired:
+    lines.append(f"paired (same starts and goal offsets), held-out: {paired['gained']} trials "
+                 f"failed before and succeeded after, {paired['lost']} the reverse; exact "
+                 f"McNemar p = {paired['p_value']:.3g}")
   online = records.get("online")
   if online:
     lines.append(f"online trials used: {online['episodes']} episodes "
@@ -67,6 +72,15 @@ def format_table(records: Dict[str, Optional[Dict]], method: str) -> str:
   timings = [f"{stage} {records[stage]['seconds']:.0f} s" for stage in STAGES if records.get(stage)]
   lines.append("wall-clock per stage: " + ", ".join(timings))
   return "\n".join(lines)
+
+
+def paired_test(before: Optional[Dict], after: Optional[Dict]) -> Optional[Dict[str, Any]]:
+  """McNemar's exact test on the held-out trials, which start identically before and after."""
+  outcomes = [((r or {}).get("held_out") or {}).get("pooled", {}).get("outcomes")
+              for r in (before, after)]
+  if not all(outcomes):
+    return None
+  return evaluation.mcnemar_exact(*outcomes)
 
 
 def plot_success_vs_trials(workdir: str, records: Dict[str, Optional[Dict]],
@@ -169,6 +183,7 @@ def write_summary(pipeline) -> Dict[str, Any]:
              "rows": table_rows(records.get("zero_shot"), records.get("finetuned"),
                                 "held-out" if method == "offline_to_online" else "target"),
              "online": records.get("online"),
+             "paired_held_out": paired_test(records.get("zero_shot"), records.get("finetuned")),
              "seconds": {s: records[s]["seconds"] for s in STAGES if records.get(s)},
              "table": table, "plot": plot, "video": video}
   with open(os.path.join(workdir, "summary.json"), "w") as handle:

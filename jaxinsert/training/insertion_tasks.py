@@ -134,7 +134,10 @@ class TaskEvaluator:
       chosen = names == task.name
       per_task[task.name] = evaluation.summarize(returns[chosen], successes[chosen],
                                                  lengths[chosen])
-    return {"pooled": evaluation.summarize(returns, successes, lengths), "per_task": per_task}
+    pooled = evaluation.summarize(returns, successes, lengths)
+    # Trial by trial (environment order, same starts on every call): for paired comparisons.
+    pooled["outcomes"] = np.asarray(successes, bool).astype(int).tolist()
+    return {"pooled": pooled, "per_task": per_task}
 
   def close(self) -> None:
     self.env.close()
