@@ -1,4 +1,4 @@
-"""The offline smoke run (scripts/quickstart.sh): IQL on the built-in point-mass task, ~1 min on CPU.
+"""The offline smoke run (scripts/quickstart.sh): IQL on the built-in point-mass task, ~1 min.
 
 "pointmass-mixed" mixes goal-directed, decoy-directed (the majority) and random episodes, so
 cloning the data reaches the decoy while value-weighted extraction reaches the goal.
