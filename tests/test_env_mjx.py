@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxinsert.envs import backend_c, backend_mjx, connectors, tasks
+from jaxinsert.envs import backend_c, backend_mjx, connectors, factory, insertion, tasks
 
 MM = 1e-3
 CLEARANCE = 0.1 * MM
@@ -104,3 +104,20 @@ def test_compiled_step_has_no_lapack_call(mjx_run):
   # The check can see LAPACK calls when they are there.
   with_cholesky = jax.jit(jax.vmap(jax.scipy.linalg.cho_factor)).lower(jnp.ones((2, 3, 3))).as_text()
   assert "lapack" in with_cholesky
+
+
+@pytest.mark.timeout(300)
+def test_factory_make_mjx_is_a_vector_env():
+  # The public entry point on the MJX backend: a VectorEnv with the C backend's shapes.
+  env = factory.make(_task(), backend="mjx", num_envs=2)
+  obs = env.reset(0)
+  assert obs.shape == (2, insertion.OBSERVATION_DIM) and env.spec.action_dim == 3
+  start_z = insertion.split_observation(obs)["tcp_pose_in_socket"][:, 2]
+  for _ in range(2):
+    obs, reward, terminal, truncated, info = env.step(np.tile(ACTION, (2, 1)))
+  assert obs.shape == (2, insertion.OBSERVATION_DIM) and np.isfinite(obs).all()
+  assert reward.shape == terminal.shape == truncated.shape == info["success"].shape == (2,)
+  assert info["final_obs"].shape == obs.shape
+  moved = start_z - insertion.split_observation(obs)["tcp_pose_in_socket"][:, 2]
+  # Two 5 mm moves down from 3 mm above the socket: the plug is at least 2 mm lower.
+  assert np.all(moved > 2 * MM), f"MJX plug moved only {moved / MM} mm down"

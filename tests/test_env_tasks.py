@@ -67,13 +67,16 @@ def test_collector_succeeds_on_nominal_starts_of_every_training_task():
 
 @pytest.mark.timeout(120)
 def test_p_controller_reaches_goal_from_5cm_in_about_10_steps():
+  # Thesis ch. 9: kp = [1, 1, 0.3] "reaches the goal after about 10 time steps" from 5 cm above.
+  # Measured here: 10 steps on every ch9 connector (13 when an 8 mm reference lead clipped the moves).
   task = suites.get_suite("ch9").task("usb-like")
   env = backend_c.CpuInsertionEnv(task, 4)
   policy = controllers.batched(controllers.p_controller(env.config))
   rollouts = episodes.run_policy(env, policy, 20, seed=0)
   first_success = np.argmax(rollouts["success"], axis=0) + 1
   assert rollouts["success"].any(axis=0).all(), "P controller never inserted"
-  assert np.all(first_success <= 13), f"P controller needed {first_success} steps (~10 expected)"
+  assert np.all((first_success >= 9) & (first_success <= 11)), (
+      f"P controller needed {first_success} steps (10 +- 1 expected)")
 
 
 @pytest.mark.timeout(120)

@@ -5,6 +5,8 @@ backend (`mujoco.rollout` on all cores, the env's full step: task logic, autores
 model under a bare `mujoco.rollout` (physics only, constant controls; the ratio is the cost of
 the task logic), MJX (`jit(scan(vmap(step)))`, compile time reported separately), and camera
 frames per second (64x64 RGB, batch 16). Random actions on oda/rect-10x10, best of `repeats`.
+Beside the wall-clock rates it prints the bare rollout's CPU time per physics substep and how
+many cores it got (the machine is shared), and the floor: a bare rollout of one free box.
 Run: `python -m experiments.benchmarks.env` or `python experiments/bench.py --what=env`.
 """
 
@@ -30,12 +32,21 @@ TASK = "oda/rect-10x10"
 
 
 def _best_rate(fn, units: float, repeats: int) -> float:
-  best = np.inf
+  return _best_rate_and_cpu(fn, units, repeats)[0]
+
+
+def _best_rate_and_cpu(fn, units: float, repeats: int):
+  """(units per wall second, CPU seconds of the process per unit) of the fastest repeat.
+
+  The CPU time (all threads) says what the work costs whatever the load: on the shared 2-core
+  machine the wall-clock rate mostly measures how much of the cores the other jobs left us.
+  """
+  best = (np.inf, np.inf)
   for _ in range(repeats):
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     fn()
-    best = min(best, time.perf_counter() - started)
-  return units / best
+    best = min(best, (time.perf_counter() - started, time.process_time() - cpu_started))
+  return units / best[0], best[1] / units
 
 
 def cpu_backend(batch: int, steps: int, repeats: int) -> Dict[str, float]:
@@ -69,9 +80,40 @@ def cpu_backend(batch: int, steps: int, repeats: int) -> Dict[str, float]:
       runner.rollout(group["models"], group["datas"], state0, controls,
                      nstep=env.config.scene.substeps, state=group["state"],
                      sensordata=group["sensordata"], skip_checks=True)
-  bare_rate = _best_rate(bare, steps * batch, repeats)
+  bare_rate, bare_cpu_s = _best_rate_and_cpu(bare, steps * batch, repeats)
+  substeps = env.config.scene.substeps
   return {"env_steps_per_s": env_rate, "bare_rollout_steps_per_s": bare_rate,
-          "ratio_to_bare": env_rate / bare_rate}
+          "ratio_to_bare": env_rate / bare_rate,
+          "bare_cpu_us_per_substep": bare_cpu_s / substeps * 1e6,
+          # Cores the bare rollout actually got (CPU time / wall time) out of its threads.
+          "bare_cores_used": bare_rate * bare_cpu_s, "threads": env._nthread}
+
+
+def free_body_floor(batch: int = 256, steps: int = 20, repeats: int = 3,
+                    substeps: int = 50) -> Dict[str, float]:
+  """The floor of `mujoco.rollout` here: one free box, no contacts, sensors or actuators."""
+  model = mujoco.MjModel.from_xml_string(
+      '<mujoco><option timestep="0.002" integrator="Euler" solver="CG"/><worldbody><body>'
+      '<freejoint/><geom type="box" size=".01 .01 .01" contype="0" conaffinity="0"/>'
+      '</body></worldbody></mujoco>')
+  nthread = min(os.cpu_count() or 1, batch)
+  runner = mujoco.rollout.Rollout(nthread=nthread)
+  datas = [mujoco.MjData(model) for _ in range(nthread)]
+  nstate = mujoco.mj_stateSize(model, mujoco.mjtState.mjSTATE_FULLPHYSICS)
+  initial = np.zeros((batch, nstate))
+  initial[:, 1 + 3] = 1.0  # unit quaternion
+  state = np.zeros((batch, substeps, nstate))
+  sensordata = np.zeros((batch, substeps, 0))
+  controls = np.zeros((batch, substeps, 0))
+
+  def run():
+    for _ in range(steps):
+      runner.rollout([model] * batch, datas, initial, controls, nstep=substeps, state=state,
+                     sensordata=sensordata, skip_checks=True,
+                     initial_warmstart=np.zeros((batch, model.nv)))
+  rate, cpu_s = _best_rate_and_cpu(run, steps * batch, repeats)
+  return {"steps_per_s": rate, "cpu_us_per_substep": cpu_s / substeps * 1e6,
+          "cores_used": rate * cpu_s}
 
 
 def mjx_backend(batch: int, steps: int) -> Dict[str, float]:
@@ -113,7 +155,13 @@ def run(batches: Sequence[int] = (1, 16, 256), mjx_batches: Sequence[int] = (1, 
     r = cpu_backend(batch, steps if batch > 1 else 5 * steps, repeats)
     results[f"c_b{batch}"] = r
     print(f"C backend  batch {batch:4d}: {r['env_steps_per_s']:9.0f} policy steps/s   "
-          f"bare rollout {r['bare_rollout_steps_per_s']:9.0f}   ratio {r['ratio_to_bare']:.2f}")
+          f"bare rollout {r['bare_rollout_steps_per_s']:9.0f}   ratio {r['ratio_to_bare']:.2f}   "
+          f"bare {r['bare_cpu_us_per_substep']:.2f} CPU-us/substep on "
+          f"{r['bare_cores_used']:.2f} of {r['threads']} cores")
+  floor = free_body_floor()
+  results["free_box_floor_b256"] = floor
+  print(f"floor: bare rollout of one free box, batch 256: {floor['steps_per_s']:9.0f} policy "
+        f"steps/s, {floor['cpu_us_per_substep']:.2f} CPU-us/substep on {floor['cores_used']:.2f} cores")
   for batch in mjx_batches:
     r = mjx_backend(batch, mjx_steps)
     results[f"mjx_b{batch}"] = r

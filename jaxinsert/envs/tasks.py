@@ -65,12 +65,17 @@ class InsertionTask:
   camera: str = "front"
   family: str = ""
   robot: int = 0
+  # How far the impedance target may lead the measured pose (None: 8 mm for "move", the
+  # TaskConfig default for "twist"). It bounds the push when jammed (stiffness x lead).
+  max_reference_error_m: Optional[float] = None
 
   def replace(self, **changes) -> "InsertionTask":
     return dataclasses.replace(self, **changes)
 
   def config(self, **overrides) -> insertion.TaskConfig:
-    if self.action_mode == "move":
+    if self.max_reference_error_m is not None:
+      overrides.setdefault("max_reference_error_m", self.max_reference_error_m)
+    elif self.action_mode == "move":
       # 1 cm moves need a longer lead of the impedance target to be reached within a step.
       overrides.setdefault("max_reference_error_m", 0.008)
     return insertion.TaskConfig(action_mode=self.action_mode,
