@@ -3,10 +3,13 @@
 Regenerate every dataset of the committed policies (deterministic; D4RL-layout HDF5 + RLDS):
   python experiments/make_d4rl_protocol.py --out=/tmp/d4rl_protocol [--envs=hopper] [--steps=1000000]
 
-Train the behaviour policies (long; writes snapshots to --workdir), then pick and commit them:
-  nice -n 15 python experiments/make_d4rl_protocol.py --mode=train_sac --envs=hopper \
-      --workdir=/tmp/sac_hopper [--sac_steps=1000000]
-  python experiments/make_d4rl_protocol.py --mode=select --envs=hopper --workdir=/tmp/sac_hopper
+Train the behaviour policies (long; writes snapshots and a checkpoint to --workdir, and the
+same command resumes from the checkpoint), then pick and commit them:
+  nice -n 19 python experiments/make_d4rl_protocol.py --mode=train_sac --envs=hopper \
+      --workdir=runs/d4rl_sac/hopper [--sac_steps=1000000] [--sac_stop_medium_factor=1.25]
+  python experiments/make_d4rl_protocol.py --mode=select --envs=hopper --workdir=runs/d4rl_sac/hopper
+On a shared 2-core CPU, run each SAC process on one XLA thread and two at a time:
+  XLA_FLAGS="--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
 """
 
 import json
@@ -29,6 +32,14 @@ _RLDS = flags.DEFINE_bool("rlds", True, "Also convert every HDF5 file to an RLDS
 _WORKDIR = flags.DEFINE_string("workdir", None, "SAC run directory (train_sac, select).")
 _SAC_STEPS = flags.DEFINE_integer("sac_steps", 1_000_000, "SAC environment steps (train_sac).")
 _SAC_SEED = flags.DEFINE_integer("sac_seed", 0, "SAC seed (train_sac).")
+_SAC_START_STEPS = flags.DEFINE_integer("sac_start_steps", None, "Uniform random steps first "
+                                        "(train_sac; default the config's 10k).")
+_SAC_SNAPSHOT_EVERY = flags.DEFINE_integer("sac_snapshot_every", None, "Env steps between snapshots, "
+                                           "evaluations and checkpoints (train_sac; default 5k).")
+_SAC_STOP_MEDIUM_FACTOR = flags.DEFINE_float(
+    "sac_stop_medium_factor", 0.0, "Stop after the first snapshot whose return reaches this "
+    "multiple of D4RL's medium return (train_sac; 0 = train to --sac_steps). Resume later "
+    "without it to train on towards the expert.")
 
 
 def main(argv):
@@ -50,6 +61,16 @@ def _run():
     config = sac_training.default_config()
     config.env_steps = _SAC_STEPS.value
     config.seed = _SAC_SEED.value
+    if _SAC_START_STEPS.value is not None:
+      config.start_steps = _SAC_START_STEPS.value
+    if _SAC_SNAPSHOT_EVERY.value is not None:
+      config.snapshot_every = _SAC_SNAPSHOT_EVERY.value
+    if _SAC_STOP_MEDIUM_FACTOR.value:
+      from jaxinsert.benchmarks.d4rl.reference import raw_return
+
+      name = protocol.family(envs[0])
+      config.stop_return = _SAC_STOP_MEDIUM_FACTOR.value * float(
+          raw_return(name, protocol.MEDIUM_TARGET_SCORE[name]))
     print(json.dumps(sac_training.train_sac(envs[0], _WORKDIR.value, config)))
   elif _MODE.value == "select":
     if not _WORKDIR.value or len(envs) != 1:

@@ -116,3 +116,27 @@ def test_committed_policies_are_small_and_loadable():
     obs = np.zeros((2, policy.meta["obs_dim"]), np.float32)
     action = policy_io.make_act(policy)(obs, jax.random.PRNGKey(0), True)
     assert action.shape == (2, policy.meta["action_dim"]) and np.all(np.abs(action) <= 1)
+
+
+def test_select_policies_replays_uniform_warmup_then_every_replay_every_snapshot(tmp_path):
+  """Snapshots every 5k, warm-up 10k: medium-replay is uniform for 10k, then one policy per 10k."""
+  module = TanhGaussianPolicy((16, 16), 3)
+  params = jax.jit(module.init)(jax.random.PRNGKey(0), np.zeros((1, 11), np.float32))["params"]
+  run = tmp_path / "run"
+  returns = {0: 10.0, 5000: 12.0, 10000: 300.0, 15000: 700.0, 20000: 1000.0, 25000: 1300.0,
+             30000: 1500.0, 35000: 2500.0}
+  run.mkdir()
+  with open(run / "log.jsonl", "w") as log:
+    for step, value in returns.items():
+      policy_io.save_policy(run / "snapshots" / f"step_{step:08d}.npz", params,
+                            {"env_id": "Hopper-v5", "env_steps": step, "action_dim": 3, "obs_dim": 11,
+                             "hidden_dims": [16, 16], "log_std_min": -5.0, "log_std_max": 2.0})
+      log.write(json.dumps({"env_steps": step, "eval_return_mean": value}) + "\n")
+  (run / "config.json").write_text(json.dumps({"start_steps": 10000, "snapshot_every": 5000}))
+  manifest = protocol.select_policies("Hopper-v5", run, eval_episodes=1, policy_dir=tmp_path / "policies")
+  assert manifest["medium"]["env_steps"] == 30000, "1500 is the closest return to hopper's ~1421"
+  assert manifest["expert"]["env_steps"] == 35000 and manifest["random"]["env_steps"] == 0
+  segments = [(segment["file"], segment["sac_steps"]) for segment in manifest["replay_segments"]]
+  assert segments == [("uniform", [0, 10000]), ("replay_step_00010000", [10000, 20000]),
+                      ("replay_step_00020000", [20000, 30000])]
+  assert sum(segment["env_steps"] for segment in manifest["replay_segments"]) == 30000

@@ -245,14 +245,16 @@ def generate_dataset(env_id: str, kind: str, out: Any, steps: int, seed: int = 0
   return report
 
 
-def select_policies(env_id: str, workdir: Any, eval_episodes: int = 10, policy_dir: Any = None
-                    ) -> Dict[str, Any]:
+def select_policies(env_id: str, workdir: Any, eval_episodes: int = 10, policy_dir: Any = None,
+                    replay_every: int = 10_000) -> Dict[str, Any]:
   """Picks random / medium / expert and the medium-replay snapshots from a SAC run's log and
   copies them into policies/<env id>/ with a manifest.
 
   medium: the snapshot whose stochastic return is closest to D4RL's medium dataset return
   (MEDIUM_TARGET_SCORE); expert: the best snapshot of the run (D4RL's was the end of a 1M-step
   run: the manifest records the steps this one got); random: the untrained actor (step 0).
+  medium-replay: uniform actions for the run's `start_steps`, then one segment per snapshot
+  every `replay_every` env steps up to the medium policy (fewer files than every snapshot).
   """
   import shutil
 
@@ -276,8 +278,14 @@ def select_policies(env_id: str, workdir: Any, eval_episodes: int = 10, policy_d
   medium = min((line for line in log[1:] if line is not expert),
                key=lambda line: abs(line["eval_return_mean"] - target))
   interval = log[1]["env_steps"] - log[0]["env_steps"]
+  run_config = workdir / "config.json"
+  # Runs older than config.json used start_steps = snapshot_every = 10k.
+  start_steps = json.loads(run_config.read_text())["start_steps"] if run_config.exists() else interval
+  replay_every = max(replay_every, interval)
   destination = manifest_path(env_id, policy_dir).parent
   destination.mkdir(parents=True, exist_ok=True)
+  for stale in destination.glob("replay_step_*.npz"):  # segments of an earlier selection
+    stale.unlink()
 
   def commit(line: Dict[str, Any], file: str) -> Dict[str, Any]:
     source = workdir / "snapshots" / f"step_{line['env_steps']:08d}.npz"
@@ -285,6 +293,7 @@ def select_policies(env_id: str, workdir: Any, eval_episodes: int = 10, policy_d
     return {"file": file, "env_steps": line["env_steps"], "log_return_mean": line["eval_return_mean"]}
 
   manifest: Dict[str, Any] = {"env_id": env_id, "sac_run": str(workdir), "snapshot_every": interval,
+                              "sac_start_steps": start_steps, "replay_every": replay_every,
                               "medium_target_score": MEDIUM_TARGET_SCORE[name],
                               "medium_target_return": float(raw_return(name, MEDIUM_TARGET_SCORE[name])),
                               "medium_rule": medium_rule, "medium_return_used": target,
@@ -292,13 +301,17 @@ def select_policies(env_id: str, workdir: Any, eval_episodes: int = 10, policy_d
   manifest["random"] = commit(log[0], "random")
   manifest["medium"] = commit(medium, "medium")
   manifest["expert"] = commit(expert, "expert")
-  # SAC acts uniformly at random for its first snapshot interval (start_steps = snapshot_every).
-  segments = [{"file": "uniform", "env_steps": interval, "sac_steps": [0, interval]}]
+  # SAC acts uniformly at random for its first start_steps, then by the policy being trained.
+  segments = [{"file": "uniform", "env_steps": start_steps, "sac_steps": [0, start_steps]}]
   for line in log[1:]:
-    if line["env_steps"] >= medium["env_steps"]:
+    begin = line["env_steps"]
+    if begin >= medium["env_steps"]:
       break
-    entry = commit(line, f"replay_step_{line['env_steps']:08d}")
-    segments.append(dict(entry, env_steps=interval, sac_steps=[line["env_steps"], line["env_steps"] + interval]))
+    if begin < start_steps or (begin - start_steps) % replay_every:
+      continue
+    end = min(begin + replay_every, medium["env_steps"])
+    entry = commit(line, f"replay_step_{begin:08d}")
+    segments.append(dict(entry, env_steps=end - begin, sac_steps=[begin, end]))
   manifest["replay_segments"] = segments
   for kind in ("random", "medium", "expert"):
     policy = policy_io.load_policy(destination / f"{manifest[kind]['file']}.npz")
