@@ -297,7 +297,10 @@ def select_policies(env_id: str, workdir: Any, eval_episodes: int = 10, policy_d
                               "medium_target_score": MEDIUM_TARGET_SCORE[name],
                               "medium_target_return": float(raw_return(name, MEDIUM_TARGET_SCORE[name])),
                               "medium_rule": medium_rule, "medium_return_used": target,
-                              "sac_env_steps_trained": log[-1]["env_steps"]}
+                              "sac_env_steps_trained": log[-1]["env_steps"],
+                              "expert_rule": "best snapshot of the run" + (
+                                  "" if log[-1]["env_steps"] >= 1_000_000 else
+                                  " so far (provisional: D4RL's expert ends a 1M-step run; train on and select again)")}
   manifest["random"] = commit(log[0], "random")
   manifest["medium"] = commit(medium, "medium")
   manifest["expert"] = commit(expert, "expert")
