@@ -1,6 +1,5 @@
 """Rollout videos: frame selection and writing without forking the JAX process."""
 
-import os
 import warnings
 
 import imageio

@@ -52,8 +52,8 @@ def mcnemar_exact(before: Sequence[bool], after: Sequence[bool]) -> Dict[str, An
   gained = int(np.sum(~before & after))
   lost = int(np.sum(before & ~after))
   n = gained + lost
-  tail = sum(math.comb(n, i) for i in range(min(gained, lost) + 1)) / 2.0 ** n if n else 1.0
-  return {"gained": gained, "lost": lost, "p_value": min(1.0, 2.0 * tail)}
+  p_value = float(stats.binomtest(gained, n, 0.5).pvalue) if n else 1.0
+  return {"gained": gained, "lost": lost, "p_value": p_value}
 
 
 def summarize(returns: np.ndarray, successes: np.ndarray, lengths: np.ndarray) -> Dict[str, Any]:

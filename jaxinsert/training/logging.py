@@ -11,7 +11,6 @@ import json
 import math
 import os
 import platform
-import shutil
 import subprocess
 import sys
 import time
@@ -109,23 +108,11 @@ def plot_learning_curves(metrics_path: str, output_path: str,
 
 
 def git_commit(path: str = ".") -> str:
-  """HEAD of the repository holding `path`, "-dirty" if tracked files changed, or "unknown".
-
-  git is started with posix_spawn (absolute executable, `-C` instead of `cwd`, inherited
-  descriptors), not fork: forking a process that runs JAX's threads can deadlock, and JAX
-  warns about it.
-  """
-  executable = shutil.which("git")
-  if executable is None:
-    return "unknown"
-
-  def git(*args: str) -> str:
-    return subprocess.run([executable, "-C", path, *args], capture_output=True, text=True,
-                          timeout=10, close_fds=False, stdin=subprocess.DEVNULL).stdout.strip()
-
   try:
-    commit = git("rev-parse", "HEAD")
-    dirty = git("status", "--porcelain", "--untracked-files=no")
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=path, capture_output=True,
+                            text=True, timeout=10).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=path,
+                           capture_output=True, text=True, timeout=10).stdout.strip()
     return commit + ("-dirty" if dirty else "") if commit else "unknown"
   except (OSError, subprocess.SubprocessError):
     return "unknown"
