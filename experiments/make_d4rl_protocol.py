@@ -8,6 +8,8 @@ same command resumes from the checkpoint), then pick and commit them:
   nice -n 19 python experiments/make_d4rl_protocol.py --mode=train_sac --envs=hopper \
       --workdir=runs/d4rl_sac/hopper [--sac_steps=1000000] [--sac_stop_medium_factor=1.25]
   python experiments/make_d4rl_protocol.py --mode=select --envs=hopper --workdir=runs/d4rl_sac/hopper
+Re-measure the committed snapshots with more episodes and pick medium / expert again:
+  python experiments/make_d4rl_protocol.py --mode=rescore --envs=hopper [--rescore_episodes=30]
 On a shared 2-core CPU, run each SAC process on one XLA thread and two at a time:
   XLA_FLAGS="--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
 """
@@ -20,8 +22,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from absl import app, flags  # noqa: E402
 
-_MODE = flags.DEFINE_enum("mode", "generate", ["generate", "train_sac", "select"],
-                          "generate datasets, train SAC, or select and commit policies.")
+_MODE = flags.DEFINE_enum("mode", "generate", ["generate", "train_sac", "select", "rescore"],
+                          "generate datasets, train SAC, select and commit policies, or rescore the committed ones.")
+_RESCORE_EPISODES = flags.DEFINE_integer("rescore_episodes", 30, "Episodes per snapshot (rescore).")
 _ENVS = flags.DEFINE_list("envs", ["hopper", "halfcheetah", "walker2d"], "Environments.")
 _DATASETS = flags.DEFINE_list("datasets", None, "Dataset kinds (default: all five).")
 _OUT = flags.DEFINE_string("out", "/tmp/d4rl_protocol", "Output directory of generated datasets.")
@@ -76,6 +79,10 @@ def _run():
     if not _WORKDIR.value or len(envs) != 1:
       raise ValueError("--mode=select needs --workdir and exactly one --envs")
     print(json.dumps(protocol.select_policies(envs[0], _WORKDIR.value), indent=2))
+  elif _MODE.value == "rescore":
+    for env_id in envs:
+      manifest = protocol.rescore_committed(env_id, episodes=_RESCORE_EPISODES.value)
+      print(json.dumps({key: manifest[key] for key in ("env_id", "medium", "expert", "rescored")}))
   else:
     kinds = _DATASETS.value or list(protocol.DATASET_KINDS)
     for env_id in envs:

@@ -140,3 +140,25 @@ def test_select_policies_replays_uniform_warmup_then_every_replay_every_snapshot
   assert segments == [("uniform", [0, 10000]), ("replay_step_00010000", [10000, 20000]),
                       ("replay_step_00020000", [20000, 30000])]
   assert sum(segment["env_steps"] for segment in manifest["replay_segments"]) == 30000
+
+
+def test_rescore_picks_medium_and_expert_again_and_cuts_the_replay(tmp_path, monkeypatch):
+  """Logged returns said medium = 30k, expert = 35k; measured again, 20k is closest to hopper's
+  medium return and also the best, so both become the 20k snapshot and medium-replay ends there."""
+  from jaxinsert.benchmarks.d4rl import sac_training
+
+  test_select_policies_replays_uniform_warmup_then_every_replay_every_snapshot(tmp_path)
+  policy_dir = tmp_path / "policies"
+  measured = {10000: 400.0, 20000: 1400.0, 30000: 900.0, 35000: 1200.0}
+  monkeypatch.setattr(sac_training, "evaluate_stored", lambda env_id, policy, episodes, seed: np.full(
+      episodes, measured[policy.meta["env_steps"]]))
+  manifest = protocol.rescore_committed("Hopper-v5", episodes=4, policy_dir=policy_dir)
+  directory = protocol.manifest_path("Hopper-v5", policy_dir).parent
+  for kind in ("medium", "expert"):
+    assert manifest[kind]["env_steps"] == 20000 and manifest[kind]["return_mean"] == 1400.0
+    assert policy_io.load_policy(directory / f"{kind}.npz").meta["env_steps"] == 20000
+  assert [s["env_steps"] for s in manifest["rescored"]["snapshots"]] == [10000, 20000, 30000, 35000]
+  segments = [(segment["file"], segment["sac_steps"]) for segment in manifest["replay_segments"]]
+  assert segments == [("uniform", [0, 10000]), ("replay_step_00010000", [10000, 20000])]
+  assert not (directory / "replay_step_00020000.npz").exists()
+  assert protocol.load_manifest("Hopper-v5", policy_dir) == manifest
