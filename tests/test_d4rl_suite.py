@@ -1,0 +1,25 @@
+"""experiments/d4rl_suite.py: cells run once, tabulated beside the published numbers, resumed."""
+
+import os
+import re
+
+from experiments import d4rl_suite
+
+
+def test_suite_runs_tabulates_and_resumes(tmp_path):
+  args = dict(workdir=str(tmp_path), envs=["hopper"], kinds=["medium"], agents=["bc", "iql"], seeds=2,
+              updates=20, dataset_steps=300, eval_episodes=1, progress=False)
+  cells, datasets, table = d4rl_suite.run_suite(**args)
+  assert set(cells) == {("hopper-medium-v2", "bc"), ("hopper-medium-v2", "iql")}
+  assert datasets["hopper-medium-v2"]["rows"] == 300
+  assert "| hopper-medium-v2 | " in table and "20 x 2" in table
+  checks = table.split("\n\n")[1]
+  assert re.search(r"- hopper-medium-v2: IQL -?\d+\.\d (>=|<) BC -?\d+\.\d", checks), checks
+  assert "vs D4RL's BC 52.9" in checks, "BC on medium is checked against IQL Table 1's BC column"
+  for name in ("suite_table.md", "suite.json", "suite.png", "data/hopper-medium-v2.hdf5"):
+    assert (tmp_path / name).exists(), name
+  results = tmp_path / "hopper-medium-v2-iql-20" / "d4rl_results.json"
+  before = os.stat(results).st_mtime_ns
+  again, _, table_again = d4rl_suite.run_suite(**args)
+  assert os.stat(results).st_mtime_ns == before, "a finished cell is not trained again"
+  assert table_again == table and again.keys() == cells.keys()
