@@ -8,15 +8,14 @@ Datasets are regenerated once into WORKDIR/data from the committed policies
 (`experiments/make_d4rl_protocol.py`); each cell is one `experiments/d4rl_benchmark.py` run in
 WORKDIR/<dataset>-<agent>-<updates>/, skipped when its results are already there, so a stopped
 suite resumes where it was. After every cell WORKDIR/suite.json, WORKDIR/suite_table.md and
-the bar chart WORKDIR/suite.png are rewritten: per cell our mean +- std over seeds, the published number (IQL Table 1, D4RL's files
-and mujoco-py), the issue's band max(2 std, 10 points), and the two cross checks (BC within 10
-points of D4RL's BC on medium; IQL at or above BC).
+the bar chart WORKDIR/suite.png are rewritten: per cell our mean +- std over seeds, the
+published number (IQL Table 1, D4RL's files and mujoco-py), the issue's band max(2 std, 10
+points), and the two cross checks (BC within 10 points of D4RL's BC on medium; IQL at or above
+BC). The work is `experiments.d4rl_run.run_suite`; this file holds only the flags.
 """
 
-import json
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -32,97 +31,6 @@ _DATASET_STEPS = flags.DEFINE_integer("dataset_steps", 1_000_000, "Transitions p
 _EVAL_EPISODES = flags.DEFINE_integer("eval_episodes", 10, "Evaluation episodes per seed.")
 
 
-def dataset_path(workdir, env, kind, steps, progress=True):
-  """Regenerates (once) and returns (hdf5 path, dataset summary)."""
-  from jaxinsert.benchmarks.d4rl import protocol
-
-  env_id = protocol.gymnasium_id(env)
-  name = protocol.dataset_name(env_id, kind)
-  data_dir = os.path.join(workdir, "data")
-  summary_path = os.path.join(data_dir, f"{name}.json")
-  if os.path.exists(summary_path):
-    with open(summary_path) as handle:
-      summary = json.load(handle)
-    if summary.get("requested_steps") == steps and os.path.exists(summary["hdf5"]):
-      return summary["hdf5"], summary
-  started = time.time()
-  summary = protocol.generate_dataset(env_id, kind, data_dir, steps=steps, rlds=False,
-                                     progress=progress)
-  summary.update(requested_steps=steps, seconds=time.time() - started,
-                 policies=protocol.load_manifest(env_id))
-  with open(summary_path + ".tmp", "w") as handle:
-    json.dump(summary, handle, indent=2)
-  os.replace(summary_path + ".tmp", summary_path)  # the summary marks a finished file
-  return summary["hdf5"], summary
-
-
-def training_rate(cell):
-  """Updates/s per seed while training, from the cell's metrics log."""
-  from experiments.d4rl_run import training_rate as measured
-
-  return measured(os.path.join(os.path.dirname(cell["results_path"]), "train", "metrics.jsonl"))
-
-
-def cell_table(cells, datasets):
-  """Markdown: one row per (dataset, agent) with the published number and the checks."""
-  from jaxinsert.benchmarks import d4rl
-
-  lines = ["| dataset | our data (score) | agent | updates x seeds | ours | published | band | in band | "
-           "seed-upd/s | wall-clock |", "|---|---|---|---|---|---|---|---|---|---|"]
-  for (name, agent), cell in sorted(cells.items()):
-    published = ("n/a" if cell["published_mean"] is None else
-                 f"{cell['published_mean']:.1f}" + (f" ± {cell['published_std']:.1f}"
-                                                    if cell["published_std"] is not None else ""))
-    std = cell["score_std"] or 0.0
-    lines.append(f"| {name} | {datasets[name]['score_mean']:.1f} | {agent} | "
-                 f"{cell['updates_per_seed']:,} x {cell['seeds']} | {cell['score_mean']:.1f} ± {std:.1f} | "
-                 f"{published} | ±{cell['band']:.1f} | {'yes' if cell['in_band'] else 'no'} | "
-                 f"{training_rate(cell) * cell['seeds']:.0f} | {cell['wall_clock_seconds'] / 60:.1f} min |")
-  checks = []
-  for name in sorted({name for name, _ in cells}):
-    bc, iql = cells.get((name, "bc")), cells.get((name, "iql"))
-    if bc and iql:
-      checks.append(f"- {name}: IQL {iql['score_mean']:.1f} {'>=' if iql['score_mean'] >= bc['score_mean'] else '<'}"
-                    f" BC {bc['score_mean']:.1f}")
-    if bc and name.split("-")[1] == "medium" and name.count("-") == 2:
-      published_bc = d4rl.TABLE_1.column("BC")[d4rl.TABLE_1.find_row(name)][0]
-      gap = bc["score_mean"] - published_bc
-      checks.append(f"- {name}: BC {bc['score_mean']:.1f} vs D4RL's BC {published_bc:.1f}: "
-                    f"{gap:+.1f} points ({'within' if abs(gap) <= 10 else 'outside'} 10)")
-  return "\n".join(lines + [""] + checks) + "\n"
-
-
-def plot_cells(cells, datasets, path):
-  """Bars: our mean +- std per agent and dataset; dots: the published number; dashes: our data."""
-  import matplotlib
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
-  import numpy as np
-
-  names = sorted({name for name, _ in cells})
-  agents = sorted({agent for _, agent in cells})
-  width = 0.8 / len(agents)
-  fig, ax = plt.subplots(figsize=(1.6 + 1.4 * len(names), 3.6))
-  for index, agent in enumerate(agents):
-    x = np.arange(len(names)) + (index - (len(agents) - 1) / 2) * width
-    present = [(i, cells[name, agent]) for i, name in enumerate(names) if (name, agent) in cells]
-    ax.bar([x[i] for i, _ in present], [c["score_mean"] for _, c in present], width,
-           yerr=[c["score_std"] or 0.0 for _, c in present], capsize=3, label=f"{agent} (ours)")
-    published = [(x[i], c["published_mean"]) for i, c in present if c["published_mean"] is not None]
-    if published:
-      ax.scatter(*zip(*published), marker="o", color="k", zorder=3,
-                 label="published (IQL Table 1)" if index == 0 else None)
-  ax.hlines([datasets[name]["score_mean"] for name in names], np.arange(len(names)) - 0.45,
-            np.arange(len(names)) + 0.45, colors="gray", linestyles="--", label="our dataset")
-  ax.set_xticks(np.arange(len(names)), [name.replace("-v2", "") for name in names], rotation=20,
-                fontsize=8)
-  ax.set_ylabel("normalised score")
-  ax.legend(fontsize=7)
-  fig.tight_layout()
-  fig.savefig(path, dpi=120)
-  plt.close(fig)
-
-
 def main(argv):
   del argv
   from jaxinsert.training import cli
@@ -130,41 +38,9 @@ def main(argv):
   cli.run_main(_run)
 
 
-def run_suite(workdir, envs, kinds, agents, seeds, updates, dataset_steps, eval_episodes=10,
-              progress=True):
-  """Runs the missing cells; returns (cells {(dataset, agent): results}, datasets, table)."""
-  from experiments.d4rl_run import run_benchmark
-  from jaxinsert.benchmarks.d4rl import protocol
-
-  os.makedirs(workdir, exist_ok=True)
-  cells, datasets, table = {}, {}, ""
-  for env in envs:
-    for kind in kinds:
-      name = protocol.dataset_name(protocol.gymnasium_id(env), kind)
-      hdf5, datasets[name] = dataset_path(workdir, env, kind, dataset_steps, progress)
-      for agent in agents:
-        run_dir = os.path.join(workdir, f"{name}-{agent}-{updates}")
-        results = os.path.join(run_dir, "d4rl_results.json")
-        cell = None
-        if os.path.exists(results):
-          with open(results) as handle:
-            cell = json.load(handle)
-        if cell is None or cell["seeds"] != seeds:
-          cell = run_benchmark(name, hdf5, agent, seeds, run_dir, steps=updates,
-                               eval_episodes=eval_episodes, progress=progress)
-          print(cell.pop("table"), flush=True)
-        cells[name, agent] = dict(cell, results_path=results)
-        table = cell_table(cells, datasets)
-        with open(os.path.join(workdir, "suite_table.md"), "w") as handle:
-          handle.write(table)
-        plot_cells(cells, datasets, os.path.join(workdir, "suite.png"))
-        with open(os.path.join(workdir, "suite.json"), "w") as handle:
-          json.dump({"datasets": datasets, "cells": [dict(cell, agent=agent) for (_, agent), cell in
-                                                     sorted(cells.items())]}, handle, indent=2)
-  return cells, datasets, table
-
-
 def _run():
+  from experiments.d4rl_run import run_suite
+
   _, _, table = run_suite(_WORKDIR.value, _ENVS.value, _KINDS.value, _AGENTS.value, _SEEDS.value,
                           _UPDATES.value, _DATASET_STEPS.value, _EVAL_EPISODES.value)
   print(table)

@@ -12,7 +12,7 @@ import os
 import numpy as np
 import pytest
 
-from experiments import d4rl_benchmark
+from experiments.d4rl_run import run_benchmark
 from jaxinsert.benchmarks import d4rl
 from jaxinsert.benchmarks.d4rl import protocol
 
@@ -27,7 +27,7 @@ def _committed(env_id):
 def test_benchmark_on_a_tiny_d4rl_file(tmp_path):
   data = protocol.rollout("Hopper-v5", None, 400, seed=0, num_envs=2)
   hdf5 = protocol.write_hdf5(tmp_path / "hopper-medium-v2.hdf5", data, {"kind": "test"})
-  summary = d4rl_benchmark.run_benchmark("hopper-medium-v2", str(hdf5), "iql", seeds=2,
+  summary = run_benchmark("hopper-medium-v2", str(hdf5), "iql", seeds=2,
                                          workdir=str(tmp_path / "run"), steps=20, eval_episodes=1,
                                          progress=False)
   assert summary["updates_per_seed"] == 20 and len(summary["per_seed_score"]) == 2
@@ -60,7 +60,7 @@ def test_reduced_budget_iql_on_regenerated_hopper_medium(tmp_path):
     pytest.skip("no committed hopper policies")
   report = protocol.generate_dataset("Hopper-v5", "medium", tmp_path, steps=SMALL_STEPS, rlds=False,
                                      progress=False)
-  summary = d4rl_benchmark.run_benchmark("hopper-medium-v2", report["hdf5"], "iql", seeds=1,
+  summary = run_benchmark("hopper-medium-v2", report["hdf5"], "iql", seeds=1,
                                          workdir=str(tmp_path / "run"), steps=SMALL_UPDATES,
                                          eval_episodes=5, progress=False)
   low, high = PROVISIONAL_BAND
@@ -98,7 +98,7 @@ def regenerated(tmp_path_factory):
 
 def _score(regenerated, tmp_path, env, kind, agent):
   name = f"{env}-{kind}-v2"
-  return d4rl_benchmark.run_benchmark(name, regenerated(env, kind), agent, seeds=SLOW_SEEDS,
+  return run_benchmark(name, regenerated(env, kind), agent, seeds=SLOW_SEEDS,
                                       workdir=str(tmp_path / agent), steps=SLOW_UPDATES)
 
 

@@ -1,15 +1,15 @@
-"""experiments/d4rl_suite.py: cells run once, tabulated beside the published numbers, resumed."""
+"""experiments/d4rl_suite.py (`d4rl_run.run_suite`): cells run once, tabulated beside the published numbers, resumed."""
 
 import os
 import re
 
-from experiments import d4rl_suite
+from experiments import d4rl_run
 
 
 def test_suite_runs_tabulates_and_resumes(tmp_path):
   args = dict(workdir=str(tmp_path), envs=["hopper"], kinds=["medium"], agents=["bc", "iql"], seeds=2,
               updates=20, dataset_steps=300, eval_episodes=1, progress=False)
-  cells, datasets, table = d4rl_suite.run_suite(**args)
+  cells, datasets, table = d4rl_run.run_suite(**args)
   assert set(cells) == {("hopper-medium-v2", "bc"), ("hopper-medium-v2", "iql")}
   assert datasets["hopper-medium-v2"]["rows"] == 300
   assert "| hopper-medium-v2 | " in table and "20 x 2" in table
@@ -20,6 +20,6 @@ def test_suite_runs_tabulates_and_resumes(tmp_path):
     assert (tmp_path / name).exists(), name
   results = tmp_path / "hopper-medium-v2-iql-20" / "d4rl_results.json"
   before = os.stat(results).st_mtime_ns
-  again, _, table_again = d4rl_suite.run_suite(**args)
+  again, _, table_again = d4rl_run.run_suite(**args)
   assert os.stat(results).st_mtime_ns == before, "a finished cell is not trained again"
   assert table_again == table and again.keys() == cells.keys()
