@@ -96,8 +96,10 @@ def run_benchmark(dataset: str, hdf5: str, agent: str, seeds: int, workdir: str,
       "training_updates_per_second": training_rate(os.path.join(workdir, "train", "metrics.jsonl")),
       "wall_clock_seconds": time.time() - started, "simulator": "gymnasium (mujoco bindings)",
   }
-  with open(os.path.join(workdir, "d4rl_results.json"), "w") as handle:
+  results_path = os.path.join(workdir, "d4rl_results.json")
+  with open(results_path + ".tmp", "w") as handle:  # whole or absent: the suite resumes on it
     json.dump(summary, handle, indent=2)
+  os.replace(results_path + ".tmp", results_path)
   with open(os.path.join(workdir, "d4rl_table.txt"), "w") as handle:
     handle.write(table + "\n")
   return summary | {"table": table}
@@ -117,8 +119,9 @@ def dataset_path(workdir, env, kind, steps, progress=True):
   if os.path.exists(summary_path):
     with open(summary_path) as handle:
       summary = json.load(handle)
-    if summary.get("requested_steps") == steps and os.path.exists(summary["hdf5"]):
-      return summary["hdf5"], summary
+    if (summary.get("requested_steps") == steps and os.path.exists(summary["hdf5"])
+        and summary.get("policies") == protocol.load_manifest(env_id)):
+      return summary["hdf5"], summary  # same budget, same committed policies
   started = time.time()
   summary = protocol.generate_dataset(env_id, kind, data_dir, steps=steps, rlds=False,
                                      progress=progress)
@@ -210,7 +213,8 @@ def run_suite(workdir, envs, kinds, agents, seeds, updates, dataset_steps, eval_
         run_dir = os.path.join(workdir, f"{name}-{agent}-{updates}")
         results = os.path.join(run_dir, "d4rl_results.json")
         cell = None
-        if os.path.exists(results):
+        # A cell is finished if its results are newer than its dataset (regenerated data retrains).
+        if os.path.exists(results) and os.path.getmtime(results) >= os.path.getmtime(hdf5):
           with open(results) as handle:
             cell = json.load(handle)
         if cell is None or cell["seeds"] != seeds:

@@ -23,3 +23,6 @@ def test_suite_runs_tabulates_and_resumes(tmp_path):
   again, _, table_again = d4rl_run.run_suite(**args)
   assert os.stat(results).st_mtime_ns == before, "a finished cell is not trained again"
   assert table_again == table and again.keys() == cells.keys()
+  os.utime(tmp_path / "data" / "hopper-medium-v2.hdf5")  # as if the dataset were regenerated
+  d4rl_run.run_suite(**args)
+  assert os.stat(results).st_mtime_ns > before, "a cell older than its dataset is trained again"
