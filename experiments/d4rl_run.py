@@ -9,6 +9,8 @@ import math
 import os
 import time
 
+from jaxinsert.training.logging import write_json_atomically
+
 # Which column of IQL's Table 1 (thesis ch. 7) each agent is compared with.
 PUBLISHED_COLUMN = {"iql": "IQL (Ours)", "bc": "BC", "awac": "AWAC"}
 
@@ -35,9 +37,10 @@ def training_rate(metrics_path: str):
   compilation): the training throughput, without conversion, compilation or evaluation."""
   import numpy as np
 
-  with open(metrics_path) as handle:
-    rates = [record["train/updates_per_second"] for record in map(json.loads, handle)
-             if "train/updates_per_second" in record]
+  from jaxinsert.training.logging import read_metrics
+
+  rates = [record["train/updates_per_second"] for record in read_metrics(metrics_path)
+           if "train/updates_per_second" in record]
   return float(np.median(rates[1:] or rates)) if rates else None
 
 
@@ -96,10 +99,7 @@ def run_benchmark(dataset: str, hdf5: str, agent: str, seeds: int, workdir: str,
       "training_updates_per_second": training_rate(os.path.join(workdir, "train", "metrics.jsonl")),
       "wall_clock_seconds": time.time() - started, "simulator": "gymnasium (mujoco bindings)",
   }
-  results_path = os.path.join(workdir, "d4rl_results.json")
-  with open(results_path + ".tmp", "w") as handle:  # whole or absent: the suite resumes on it
-    json.dump(summary, handle, indent=2)
-  os.replace(results_path + ".tmp", results_path)
+  write_json_atomically(os.path.join(workdir, "d4rl_results.json"), summary)  # the suite resumes on it
   with open(os.path.join(workdir, "d4rl_table.txt"), "w") as handle:
     handle.write(table + "\n")
   return summary | {"table": table}
@@ -127,9 +127,7 @@ def dataset_path(workdir, env, kind, steps, progress=True):
                                      progress=progress)
   summary.update(requested_steps=steps, seconds=time.time() - started,
                  policies=protocol.load_manifest(env_id))
-  with open(summary_path + ".tmp", "w") as handle:
-    json.dump(summary, handle, indent=2)
-  os.replace(summary_path + ".tmp", summary_path)  # the summary marks a finished file
+  write_json_atomically(summary_path, summary)  # the summary marks a finished file
   return summary["hdf5"], summary
 
 
@@ -152,14 +150,15 @@ def cell_table(cells, datasets):
     lines.append(f"| {name} | {datasets[name]['score_mean']:.1f} | {agent} | "
                  f"{cell['updates_per_seed']:,} x {cell['seeds']} | {cell['score_mean']:.1f} ± {std:.1f} | "
                  f"{published} | ±{cell['band']:.1f} | {'yes' if cell['in_band'] else 'no'} | "
-                 f"{cell_training_rate(cell) * cell['seeds']:.0f} | {cell['wall_clock_seconds'] / 60:.1f} min |")
+                 f"{cell_training_rate(cell) * cell['seeds']:.0f} | "
+                 f"{cell['wall_clock_seconds'] / 60:.1f} min |")
   checks = []
   for name in sorted({name for name, _ in cells}):
     bc, iql = cells.get((name, "bc")), cells.get((name, "iql"))
     if bc and iql:
-      checks.append(f"- {name}: IQL {iql['score_mean']:.1f} {'>=' if iql['score_mean'] >= bc['score_mean'] else '<'}"
-                    f" BC {bc['score_mean']:.1f}")
-    if bc and name.split("-")[1] == "medium" and name.count("-") == 2:
+      relation = ">=" if iql["score_mean"] >= bc["score_mean"] else "<"
+      checks.append(f"- {name}: IQL {iql['score_mean']:.1f} {relation} BC {bc['score_mean']:.1f}")
+    if bc and name.endswith("-medium-v2"):
       published_bc = d4rl.TABLE_1.column("BC")[d4rl.TABLE_1.find_row(name)][0]
       gap = bc["score_mean"] - published_bc
       checks.append(f"- {name}: BC {bc['score_mean']:.1f} vs D4RL's BC {published_bc:.1f}: "

@@ -27,9 +27,8 @@ def _committed(env_id):
 def test_benchmark_on_a_tiny_d4rl_file(tmp_path):
   data = protocol.rollout("Hopper-v5", None, 400, seed=0, num_envs=2)
   hdf5 = protocol.write_hdf5(tmp_path / "hopper-medium-v2.hdf5", data, {"kind": "test"})
-  summary = run_benchmark("hopper-medium-v2", str(hdf5), "iql", seeds=2,
-                                         workdir=str(tmp_path / "run"), steps=20, eval_episodes=1,
-                                         progress=False)
+  summary = run_benchmark("hopper-medium-v2", str(hdf5), "iql", seeds=2, workdir=str(tmp_path / "run"),
+                          steps=20, eval_episodes=1, progress=False)
   assert summary["updates_per_seed"] == 20 and len(summary["per_seed_score"]) == 2
   np.testing.assert_allclose(summary["per_seed_score"],
                              d4rl.normalized_score("hopper", np.asarray(summary["per_seed_return"])))
@@ -61,8 +60,8 @@ def test_reduced_budget_iql_on_regenerated_hopper_medium(tmp_path):
   report = protocol.generate_dataset("Hopper-v5", "medium", tmp_path, steps=SMALL_STEPS, rlds=False,
                                      progress=False)
   summary = run_benchmark("hopper-medium-v2", report["hdf5"], "iql", seeds=1,
-                                         workdir=str(tmp_path / "run"), steps=SMALL_UPDATES,
-                                         eval_episodes=5, progress=False)
+                          workdir=str(tmp_path / "run"), steps=SMALL_UPDATES, eval_episodes=5,
+                          progress=False)
   low, high = PROVISIONAL_BAND
   assert low <= summary["score_mean"] <= high, (
       f"IQL scored {summary['score_mean']:.1f} on regenerated hopper-medium (dataset "
@@ -99,7 +98,7 @@ def regenerated(tmp_path_factory):
 def _score(regenerated, tmp_path, env, kind, agent):
   name = f"{env}-{kind}-v2"
   return run_benchmark(name, regenerated(env, kind), agent, seeds=SLOW_SEEDS,
-                                      workdir=str(tmp_path / agent), steps=SLOW_UPDATES)
+                       workdir=str(tmp_path / agent), steps=SLOW_UPDATES)
 
 
 @pytest.mark.slow

@@ -86,10 +86,7 @@ class Pipeline:
     result = body()
     result["seconds"] = time.time() - started
     os.makedirs(os.path.dirname(self._record_path(stage)), exist_ok=True)
-    temporary = self._record_path(stage) + ".tmp"
-    with open(temporary, "w") as handle:
-      json.dump(result, handle, indent=2, default=float)
-    os.replace(temporary, self._record_path(stage))  # a record is never half-written
+    logging.write_json_atomically(self._record_path(stage), result, default=float)
     self._say(f"[{stage}] finished in {result['seconds']:.0f} s")
     return result
 

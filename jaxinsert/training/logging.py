@@ -63,6 +63,16 @@ class MetricsLogger:
       self._writer.close()
 
 
+def write_json_atomically(path: str, record: Any, **dump_options: Any) -> str:
+  """Writes `record` as JSON through a temporary file and a rename: the file is whole or absent,
+  never half-written (resumable runs read it to decide what is finished)."""
+  temporary = path + ".tmp"
+  with open(temporary, "w") as handle:
+    json.dump(record, handle, indent=2, **dump_options)
+  os.replace(temporary, path)
+  return path
+
+
 def read_metrics(path: str) -> List[Dict[str, Any]]:
   with open(path) as handle:
     return [json.loads(line) for line in handle if line.strip()]

@@ -337,7 +337,6 @@ def rescore_committed(env_id: str, episodes: int = 30, seed: int = 30_000,
   """
   import shutil
 
-  from jaxinsert.benchmarks.d4rl.reference import raw_return
   from jaxinsert.benchmarks.d4rl.sac_training import evaluate_stored
 
   manifest = load_manifest(env_id, policy_dir)
