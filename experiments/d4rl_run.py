@@ -59,9 +59,6 @@ def run_benchmark(dataset: str, hdf5: str, agent: str, seeds: int, workdir: str,
   os.makedirs(workdir, exist_ok=True)
   started = time.time()
   rlds_dir = os.path.join(workdir, "rlds")
-  converters.convert("d4rl_hdf5", hdf5, rlds_dir, spec=f"d4rl-locomotion:{environment}",
-                     overwrite=True, progress=progress)
-  conversion_seconds = time.time() - started
   config = agent_config(agent)
   with config.unlocked():
     config.num_seeds = seeds
@@ -78,7 +75,18 @@ def run_benchmark(dataset: str, hdf5: str, agent: str, seeds: int, workdir: str,
     config.eval_interval = eval_interval
     config.checkpoint_interval = 0
     for field, value in (overrides or {}).items():
-      config[field] = value
+      *parents, leaf = field.split(".")  # "agent.expectile" -> config.agent.expectile
+      node = config
+      for parent in parents:
+        node = node[parent]
+      if leaf not in node:
+        raise KeyError(f"override {field!r}: the {agent} config has no field {leaf!r} "
+                       f"(fields: {sorted(node.keys())})")
+      node[leaf] = value
+  # Converted after the config is built, so a bad override fails before minutes of conversion.
+  converters.convert("d4rl_hdf5", hdf5, rlds_dir, spec=f"d4rl-locomotion:{environment}",
+                     overwrite=True, progress=progress)
+  conversion_seconds = time.time() - started
   results = runs.run_offline(config, os.path.join(workdir, "train"), progress=progress)
   per_seed_returns = results["evaluation"]["return_mean_per_seed"]
   per_seed_scores = [float(d4rl.normalized_score(name, r)) for r in per_seed_returns]
@@ -98,11 +106,70 @@ def run_benchmark(dataset: str, hdf5: str, agent: str, seeds: int, workdir: str,
       "updates_per_second": results["steps"] / max(results["wall_clock_seconds"], 1e-9),
       "training_updates_per_second": training_rate(os.path.join(workdir, "train", "metrics.jsonl")),
       "wall_clock_seconds": time.time() - started, "simulator": "gymnasium (mujoco bindings)",
+      "overrides": dict(overrides or {}),
   }
   write_json_atomically(os.path.join(workdir, "d4rl_results.json"), summary)  # the suite resumes on it
   with open(os.path.join(workdir, "d4rl_table.txt"), "w") as handle:
     handle.write(table + "\n")
   return summary | {"table": table}
+
+
+def diagnose(workdir: str, seed: int = 0, window: int = 50):
+  """The advantage profile (jaxinsert.benchmarks.d4rl.diagnostics) of seed `seed` of the IQL run
+  that `run_benchmark` left in `workdir`, from its last checkpoint and its dataset file.
+  Writes workdir/diagnose_seed<seed>.json and returns (profile, printable text)."""
+  import jax
+  import ml_collections
+  import numpy as np
+
+  from jaxinsert.agents import iql
+  from jaxinsert.benchmarks.d4rl import diagnostics
+  from jaxinsert.data.converters import d4rl_hdf5
+  from jaxinsert.data.converters.common import ConvertOptions
+  from jaxinsert.agents import get_agent
+  from jaxinsert.training import checkpoints, offline, runs
+
+  with open(os.path.join(workdir, "d4rl_results.json")) as handle:
+    results = json.load(handle)
+  if results["agent"] != "iql":
+    raise ValueError(f"{workdir}: diagnose needs an IQL run (V and Q heads); this one is "
+                     f"{results['agent']!r}")
+  if not 0 <= seed < results["seeds"]:
+    raise ValueError(f"{workdir}: seed {seed} is not one of its {results['seeds']} seeds")
+  with open(os.path.join(workdir, "train", "provenance.json")) as handle:
+    config = ml_collections.ConfigDict(json.load(handle)["config"])
+  # The run's own config restores its checkpoint (its fingerprint includes the dataset path as
+  # given then); the data is read from the run directory, wherever it is now.
+  dataset_config = config.dataset.copy_and_resolve_references()
+  dataset_config.path = os.path.join(workdir, "rlds")
+  _, spec, info = runs.load_offline_dataset(dataset_config)
+  template = offline.init_run_state(get_agent(config.agent_name), config.agent, spec, config.seed,
+                                    config.num_seeds)
+  checkpointer = checkpoints.Checkpointer(os.path.join(workdir, "train", "checkpoints"),
+                                          offline.run_description(config, spec),
+                                          keep=config.keep_checkpoints)
+  try:
+    restored = checkpointer.restore_latest(template)
+  finally:
+    checkpointer.close()
+  if restored is None:
+    raise FileNotFoundError(f"{workdir}/train/checkpoints holds no checkpoint to diagnose")
+  step, run_state = restored
+  agent = jax.tree_util.tree_map(lambda leaf: leaf[seed], run_state.agent)
+  value_fn = jax.jit(agent.value.apply)
+  q_fn = jax.jit(lambda obs, action: iql.target_q(agent, obs, action))
+  data = d4rl_hdf5.read_layout(results["hdf5"], ConvertOptions())
+  if config.dataset.get("action_clip"):  # the actions training saw
+    data["actions"] = np.clip(data["actions"], -config.dataset.action_clip, config.dataset.action_clip)
+  profile = diagnostics.advantage_profile(
+      value_fn, q_fn, data, reward_scale=info.get("reward_scale", 1.0),
+      discount=config.agent.discount, beta=config.agent.beta, weight_cap=config.agent.exp_adv_max,
+      window=window)
+  profile |= {"workdir": os.path.abspath(workdir), "seed": seed, "step": int(step),
+              "hdf5": results["hdf5"]}
+  write_json_atomically(os.path.join(workdir, f"diagnose_seed{seed}.json"), profile)
+  title = f"IQL on {results['dataset']} after {profile['step']} updates, seed {seed}"
+  return profile, title + "\n" + diagnostics.format_profile(profile)
 
 
 # ----------------------------------------------------------------------------- suites of cells

@@ -12,7 +12,7 @@ import os
 import numpy as np
 import pytest
 
-from experiments.d4rl_run import run_benchmark
+from experiments.d4rl_run import diagnose, run_benchmark
 from jaxinsert.benchmarks import d4rl
 from jaxinsert.benchmarks.d4rl import protocol
 
@@ -28,7 +28,8 @@ def test_benchmark_on_a_tiny_d4rl_file(tmp_path):
   data = protocol.rollout("Hopper-v5", None, 400, seed=0, num_envs=2)
   hdf5 = protocol.write_hdf5(tmp_path / "hopper-medium-v2.hdf5", data, {"kind": "test"})
   summary = run_benchmark("hopper-medium-v2", str(hdf5), "iql", seeds=2, workdir=str(tmp_path / "run"),
-                          steps=20, eval_episodes=1, progress=False)
+                          steps=20, eval_episodes=1, progress=False,
+                          overrides={"agent.expectile": 0.5})
   assert summary["updates_per_seed"] == 20 and len(summary["per_seed_score"]) == 2
   np.testing.assert_allclose(summary["per_seed_score"],
                              d4rl.normalized_score("hopper", np.asarray(summary["per_seed_return"])))
@@ -38,6 +39,18 @@ def test_benchmark_on_a_tiny_d4rl_file(tmp_path):
   table = (tmp_path / "run" / "d4rl_table.txt").read_text()
   assert "hopper-medium-v2" in table and "66.2 ± 5.7" in table
   assert (tmp_path / "run" / "rlds").is_dir(), "the file goes through the RLDS converter"
+  trained = json.loads((tmp_path / "run" / "train" / "provenance.json").read_text())["config"]
+  assert trained["agent"]["expectile"] == 0.5 and stored["overrides"] == {"agent.expectile": 0.5}
+  profile, text = diagnose(str(tmp_path / "run"), seed=1)
+  assert (profile["step"], profile["transitions"]) == (20, 400) and "seed 1" in text
+  assert profile["terminal_episodes"] >= 1, "the random hopper falls within 200 steps"
+  assert json.loads((tmp_path / "run" / "diagnose_seed1.json").read_text())["seed"] == 1
+  with pytest.raises(ValueError, match="seed 2"):
+    diagnose(str(tmp_path / "run"), seed=2)
+  with pytest.raises(KeyError, match="agent.expectiel"):
+    run_benchmark("hopper-medium-v2", str(hdf5), "iql", seeds=1, workdir=str(tmp_path / "typo"),
+                  steps=20, eval_episodes=1, progress=False, overrides={"agent.expectiel": 0.5})
+  assert not (tmp_path / "typo" / "rlds").exists(), "a bad override fails before the conversion"
 
 
 # Reduced-budget IQL on hopper-medium regenerated with 10,000 transitions: 5,000 updates, 1 seed,
