@@ -186,14 +186,17 @@ def dataset_path(workdir, env, kind, steps, progress=True):
   if os.path.exists(summary_path):
     with open(summary_path) as handle:
       summary = json.load(handle)
+    stored = summary.get("policies")
+    if isinstance(stored, dict):  # summaries before session 4 held the whole manifest
+      stored = protocol.dataset_sources(stored, kind)
     if (summary.get("requested_steps") == steps and os.path.exists(summary["hdf5"])
-        and summary.get("policies") == protocol.load_manifest(env_id)):
-      return summary["hdf5"], summary  # same budget, same committed policies
+        and stored == protocol.dataset_sources(protocol.load_manifest(env_id), kind)):
+      return summary["hdf5"], summary  # same budget, same policies (a new expert leaves medium be)
   started = time.time()
   summary = protocol.generate_dataset(env_id, kind, data_dir, steps=steps, rlds=False,
                                      progress=progress)
   summary.update(requested_steps=steps, seconds=time.time() - started,
-                 policies=protocol.load_manifest(env_id))
+                 policies=protocol.dataset_sources(protocol.load_manifest(env_id), kind))
   write_json_atomically(summary_path, summary)  # the summary marks a finished file
   return summary["hdf5"], summary
 

@@ -10,8 +10,12 @@ same command resumes from the checkpoint), then pick and commit them:
   python experiments/make_d4rl_protocol.py --mode=select --envs=hopper --workdir=runs/d4rl_sac/hopper
 Re-measure the committed snapshots with more episodes and pick medium / expert again:
   python experiments/make_d4rl_protocol.py --mode=rescore --envs=hopper [--rescore_episodes=30]
-On a shared 2-core CPU, run each SAC process on one XLA thread and two at a time:
-  XLA_FLAGS="--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+Replace only the expert with the best snapshot of a longer run (medium and medium-replay, and
+their datasets, stay; measured over --rescore_episodes, refused unless it beats medium):
+  python experiments/make_d4rl_protocol.py --mode=select_expert --envs=halfcheetah \
+      --workdir=runs/d4rl_sac/halfcheetah [--rescore_episodes=10]
+On a 2-core CPU, pin each SAC process to one core (`taskset -c 0 python ...`): JAX 0.10 no
+longer honours XLA_FLAGS="--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1".
 """
 
 import json
@@ -22,9 +26,12 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from absl import app, flags  # noqa: E402
 
-_MODE = flags.DEFINE_enum("mode", "generate", ["generate", "train_sac", "select", "rescore"],
-                          "generate datasets, train SAC, select and commit policies, or rescore the committed ones.")
-_RESCORE_EPISODES = flags.DEFINE_integer("rescore_episodes", 30, "Episodes per snapshot (rescore).")
+_MODE = flags.DEFINE_enum("mode", "generate", ["generate", "train_sac", "select", "select_expert",
+                                             "rescore"],
+                          "generate datasets, train SAC, select and commit policies (all, or only the expert), "
+                          "or rescore the committed ones.")
+_RESCORE_EPISODES = flags.DEFINE_integer("rescore_episodes", 30, "Episodes per snapshot (rescore, "
+                                         "select_expert).")
 _ENVS = flags.DEFINE_list("envs", ["hopper", "halfcheetah", "walker2d"], "Environments.")
 _DATASETS = flags.DEFINE_list("datasets", None, "Dataset kinds (default: all five).")
 _OUT = flags.DEFINE_string("out", "/tmp/d4rl_protocol", "Output directory of generated datasets.")
@@ -79,6 +86,11 @@ def _run():
     if not _WORKDIR.value or len(envs) != 1:
       raise ValueError("--mode=select needs --workdir and exactly one --envs")
     print(json.dumps(protocol.select_policies(envs[0], _WORKDIR.value), indent=2))
+  elif _MODE.value == "select_expert":
+    if not _WORKDIR.value or len(envs) != 1:
+      raise ValueError("--mode=select_expert needs --workdir and exactly one --envs")
+    manifest = protocol.select_expert(envs[0], _WORKDIR.value, eval_episodes=_RESCORE_EPISODES.value)
+    print(json.dumps({key: manifest[key] for key in ("env_id", "medium", "expert", "expert_rule")}))
   elif _MODE.value == "rescore":
     for env_id in envs:
       manifest = protocol.rescore_committed(env_id, episodes=_RESCORE_EPISODES.value)

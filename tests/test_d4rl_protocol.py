@@ -162,3 +162,39 @@ def test_rescore_picks_medium_and_expert_again_and_cuts_the_replay(tmp_path, mon
   assert segments == [("uniform", [0, 10000]), ("replay_step_00010000", [10000, 20000])]
   assert not (directory / "replay_step_00020000.npz").exists()
   assert protocol.load_manifest("Hopper-v5", policy_dir) == manifest
+
+
+def test_select_expert_replaces_only_the_expert_and_refuses_a_worse_one(tmp_path, monkeypatch):
+  """A longer run's best snapshot becomes the expert; medium, medium-replay and the datasets made
+  from them keep their sources; a snapshot that does not beat medium is refused, nothing changed."""
+  from jaxinsert.benchmarks.d4rl import sac_training
+
+  test_select_policies_replays_uniform_warmup_then_every_replay_every_snapshot(tmp_path)
+  policy_dir = tmp_path / "policies"
+  before = protocol.load_manifest("Hopper-v5", policy_dir)
+  longer = tmp_path / "longer"
+  module = TanhGaussianPolicy((16, 16), 3)
+  params = jax.jit(module.init)(jax.random.PRNGKey(1), np.zeros((1, 11), np.float32))["params"]
+  longer.mkdir()
+  with open(longer / "log.jsonl", "w") as log:
+    for step, value in {0: 5.0, 50000: 2000.0, 60000: 3100.0, 70000: 2900.0}.items():
+      policy_io.save_policy(longer / "snapshots" / f"step_{step:08d}.npz", params,
+                            {"env_id": "Hopper-v5", "env_steps": step, "action_dim": 3, "obs_dim": 11,
+                             "hidden_dims": [16, 16], "log_std_min": -5.0, "log_std_max": 2.0})
+      log.write(json.dumps({"env_steps": step, "eval_return_mean": value}) + "\n")
+  measured = {"value": before["medium"]["return_mean"] - 1.0}
+  monkeypatch.setattr(sac_training, "evaluate_stored",
+                      lambda env_id, policy, episodes, seed: np.full(episodes, measured["value"]))
+  with pytest.raises(ValueError, match="does not beat the committed medium"):
+    protocol.select_expert("Hopper-v5", longer, eval_episodes=3, policy_dir=policy_dir)
+  assert protocol.load_manifest("Hopper-v5", policy_dir) == before
+  measured["value"] = 3000.0
+  manifest = protocol.select_expert("Hopper-v5", longer, eval_episodes=3, policy_dir=policy_dir)
+  directory = protocol.manifest_path("Hopper-v5", policy_dir).parent
+  assert manifest["expert"]["env_steps"] == 60000 and manifest["expert"]["return_mean"] == 3000.0
+  assert policy_io.load_policy(directory / "expert.npz").meta["env_steps"] == 60000
+  assert "provisional" in manifest["expert_rule"] and not list(directory.glob("*.tmp"))
+  for kind in ("random", "medium", "medium-replay"):
+    assert protocol.dataset_sources(manifest, kind) == protocol.dataset_sources(before, kind)
+  assert protocol.dataset_sources(manifest, "medium-expert") != protocol.dataset_sources(before, "medium-expert")
+  assert protocol.load_manifest("Hopper-v5", policy_dir) == manifest

@@ -177,6 +177,14 @@ def manifest_path(env_id: str, policy_dir: Any = None) -> pathlib.Path:
   return pathlib.Path(policy_dir or policy_io.POLICY_DIR) / env_id.lower() / "manifest.json"
 
 
+def _write_manifest(env_id: str, manifest: Dict[str, Any], policy_dir: Any = None) -> None:
+  """Through a temporary file and a rename: a manifest is whole or the old one, never torn."""
+  path = manifest_path(env_id, policy_dir)
+  temporary = path.with_name(path.name + ".tmp")
+  temporary.write_text(json.dumps(manifest, indent=2) + "\n")
+  temporary.replace(path)
+
+
 def load_manifest(env_id: str, policy_dir: Any = None) -> Dict[str, Any]:
   path = manifest_path(env_id, policy_dir)
   if not path.exists():
@@ -191,6 +199,18 @@ def _policy(env_id: str, name: str, policy_dir: Any = None) -> Optional[policy_i
   return policy_io.load_policy(manifest_path(env_id, policy_dir).parent / f"{name}.npz")
 
 
+def dataset_sources(manifest: Dict[str, Any], kind: str) -> List[Dict[str, Any]]:
+  """The manifest entries (committed policies) that dataset `kind` is generated from: a dataset
+  stays valid while these are unchanged, whatever else the manifest gains."""
+  if kind in ("random", "medium", "expert"):
+    return [manifest[kind]]
+  if kind == "medium-expert":
+    return [manifest["medium"], manifest["expert"]]
+  if kind == "medium-replay":
+    return list(manifest["replay_segments"])
+  raise ValueError(f"unknown dataset kind {kind!r}; known: {', '.join(DATASET_KINDS)}")
+
+
 def generate(env_id: str, kind: str, steps: int, seed: int = 0, progress: bool = False,
              policy_dir: Any = None, num_envs: int = 8) -> Tuple[Dict[str, np.ndarray], Dict[str, Any]]:
   """The arrays of one dataset and its metadata, from the committed policies (or those of
@@ -199,15 +219,14 @@ def generate(env_id: str, kind: str, steps: int, seed: int = 0, progress: bool =
   # Each kind has its own seed offset, and medium-expert reuses medium's and expert's, so it is
   # exactly the concatenation of those two files (as in D4RL).
   offsets = {"random": 1, "medium": 2, "expert": 3, "medium-replay": 4}
+  sources = dataset_sources(manifest, kind)
   if kind in ("random", "medium", "expert"):
     data = rollout(env_id, _policy(env_id, manifest[kind]["file"], policy_dir), steps, seed * 10 + offsets[kind],
                    num_envs=num_envs, progress=progress)
-    sources = [manifest[kind]]
   elif kind == "medium-expert":
     data = concatenate([generate(env_id, part, steps, seed, progress, policy_dir, num_envs)[0]
                         for part in ("medium", "expert")])
-    sources = [manifest["medium"], manifest["expert"]]
-  elif kind == "medium-replay":
+  else:  # medium-replay
     segments = manifest["replay_segments"]
     # The replay buffer holds every SAC step up to the medium policy; a shorter budget keeps the
     # same policy sequence with proportionally shorter segments.
@@ -216,9 +235,6 @@ def generate(env_id: str, kind: str, steps: int, seed: int = 0, progress: bool =
     data = concatenate([rollout(env_id, _policy(env_id, segment["file"], policy_dir), share,
                                 seed * 10 + offsets[kind] + 100 * index, num_envs, progress)
                         for index, (segment, share) in enumerate(zip(segments, shares)) if share])
-    sources = segments
-  else:
-    raise ValueError(f"unknown dataset kind {kind!r}; known: {', '.join(DATASET_KINDS)}")
   returns = episode_returns(data)
   name = dataset_name(env_id, kind)
   metadata = {"dataset": name, "env_id": env_id, "kind": kind, "seed": seed, "steps": int(len(data["rewards"])),
@@ -245,6 +261,18 @@ def generate_dataset(env_id: str, kind: str, out: Any, steps: int, seed: int = 0
   return report
 
 
+def _snapshot_log(workdir: pathlib.Path) -> List[Dict[str, Any]]:
+  """The SAC run's log lines that still have their snapshot file, step 0 (random) first."""
+  log_path = workdir / "log.jsonl"
+  if not log_path.exists():
+    raise FileNotFoundError(f"{log_path} does not exist: not a SAC run directory (train_sac writes it)")
+  log = [json.loads(line) for line in log_path.read_text().splitlines() if line.strip()]
+  log = [line for line in log if (workdir / "snapshots" / f"step_{line['env_steps']:08d}.npz").exists()]
+  if len(log) < 2:
+    raise ValueError(f"{workdir} holds fewer than two SAC snapshots")
+  return log
+
+
 def select_policies(env_id: str, workdir: Any, eval_episodes: int = 10, policy_dir: Any = None,
                     replay_every: int = 10_000) -> Dict[str, Any]:
   """Picks random / medium / expert and the medium-replay snapshots from a SAC run's log and
@@ -262,10 +290,7 @@ def select_policies(env_id: str, workdir: Any, eval_episodes: int = 10, policy_d
   from jaxinsert.benchmarks.d4rl.sac_training import evaluate_stored
 
   workdir = pathlib.Path(workdir)
-  log = [json.loads(line) for line in (workdir / "log.jsonl").read_text().splitlines() if line.strip()]
-  log = [line for line in log if (workdir / "snapshots" / f"step_{line['env_steps']:08d}.npz").exists()]
-  if len(log) < 2:
-    raise ValueError(f"{workdir} holds fewer than two SAC snapshots")
+  log = _snapshot_log(workdir)
   name = family(env_id)
   target = float(raw_return(name, MEDIUM_TARGET_SCORE[name]))
   expert = max(log[1:], key=lambda line: line["eval_return_mean"])
@@ -321,7 +346,7 @@ def select_policies(env_id: str, workdir: Any, eval_episodes: int = 10, policy_d
     returns = evaluate_stored(env_id, policy, eval_episodes, seed=20_000)
     manifest[kind].update(return_mean=float(returns.mean()), return_std=float(returns.std()),
                           episodes=eval_episodes, score_mean=float(normalized_score(name, returns.mean())))
-  manifest_path(env_id, policy_dir).write_text(json.dumps(manifest, indent=2) + "\n")
+  _write_manifest(env_id, manifest, policy_dir)
   return manifest
 
 
@@ -376,5 +401,48 @@ def rescore_committed(env_id: str, episodes: int = 30, seed: int = 30_000,
   manifest["rescored"] = {"episodes": episodes, "seed": seed, "rule": rescore_committed.__doc__.split("\n")[0],
                           "snapshots": [measured[s] for s in sorted(measured)],
                           "medium_target_score": float(normalized_score(name, target))}
-  manifest_path(env_id, policy_dir).write_text(json.dumps(manifest, indent=2) + "\n")
+  _write_manifest(env_id, manifest, policy_dir)
+  return manifest
+
+
+def select_expert(env_id: str, workdir: Any, eval_episodes: int = 10, policy_dir: Any = None
+                  ) -> Dict[str, Any]:
+  """Replaces only the committed expert with the best snapshot of the SAC run in `workdir`
+  (typically a longer run than the one medium came from); random, medium and medium-replay,
+  and every dataset made from them, stay as they are.
+
+  The snapshot is measured over `eval_episodes` before it is committed, and refused unless it
+  beats the committed medium: an expert that is not better than medium would make
+  medium-expert meaningless.
+  """
+  import shutil
+
+  from jaxinsert.benchmarks.d4rl.sac_training import evaluate_stored
+
+  workdir = pathlib.Path(workdir)
+  manifest = load_manifest(env_id, policy_dir)
+  log = _snapshot_log(workdir)
+  best = max(log[1:], key=lambda line: line["eval_return_mean"])
+  source = workdir / "snapshots" / f"step_{best['env_steps']:08d}.npz"
+  policy = policy_io.load_policy(source)
+  if policy.meta.get("env_id") not in (None, env_id):
+    raise ValueError(f"{source} is a {policy.meta['env_id']} policy, not {env_id}")
+  returns = evaluate_stored(env_id, policy, eval_episodes, seed=20_000)
+  medium = manifest["medium"]
+  if returns.mean() <= medium["return_mean"]:
+    raise ValueError(f"{source}: return {returns.mean():.0f} over {eval_episodes} episodes does not "
+                     f"beat the committed medium's {medium['return_mean']:.0f}; not committed")
+  directory = manifest_path(env_id, policy_dir).parent
+  shutil.copyfile(source, directory / "expert.npz.new")
+  (directory / "expert.npz.new").replace(directory / "expert.npz")
+  trained = log[-1]["env_steps"]
+  manifest["expert"] = {"file": "expert", "env_steps": best["env_steps"],
+                        "log_return_mean": best["eval_return_mean"], "sac_run": str(workdir),
+                        "sac_env_steps_trained": trained, "return_mean": float(returns.mean()),
+                        "return_std": float(returns.std()), "episodes": eval_episodes,
+                        "score_mean": float(normalized_score(family(env_id), returns.mean()))}
+  manifest["expert_rule"] = "best snapshot of the expert run" + (
+      "" if trained >= 1_000_000 else f" after {trained:,} of D4RL's 1M SAC steps (provisional: "
+      "train on and select again)")
+  _write_manifest(env_id, manifest, policy_dir)
   return manifest
