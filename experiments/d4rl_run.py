@@ -267,13 +267,46 @@ def plot_cells(cells, datasets, path):
   plt.close(fig)
 
 
+def _finished_cell(results, hdf5):
+  """A cell's results if it finished after its dataset was made (regenerated data retrains)."""
+  if os.path.exists(results) and os.path.getmtime(results) >= os.path.getmtime(hdf5):
+    with open(results) as handle:
+      return json.load(handle)
+  return None
+
+
+def finished_cells(workdir, updates):
+  """({(dataset, agent): results}, {dataset: summary}) of the cells already finished in `workdir`
+  with `updates` updates per seed, on datasets still present."""
+  cells, datasets = {}, {}
+  data_dir = os.path.join(workdir, "data")
+  for file in sorted(os.listdir(data_dir)) if os.path.isdir(data_dir) else []:
+    if not file.endswith(".json"):
+      continue
+    with open(os.path.join(data_dir, file)) as handle:
+      summary = json.load(handle)
+    if not os.path.exists(summary["hdf5"]):
+      continue
+    name = file[:-len(".json")]
+    for agent in PUBLISHED_COLUMN:
+      results = os.path.join(workdir, f"{name}-{agent}-{updates}", "d4rl_results.json")
+      cell = _finished_cell(results, summary["hdf5"])
+      if cell is not None:
+        cells[name, agent] = dict(cell, results_path=results)
+        datasets[name] = summary
+  return cells, datasets
+
+
 def run_suite(workdir, envs, kinds, agents, seeds, updates, dataset_steps, eval_episodes=10,
               progress=True):
   """Runs the missing cells; returns (cells {(dataset, agent): results}, datasets, table)."""
   from jaxinsert.benchmarks.d4rl import protocol
 
   os.makedirs(workdir, exist_ok=True)
-  cells, datasets, table = {}, {}, ""
+  # The table also keeps the cells of earlier calls with other envs / kinds / agents (same
+  # budget): a suite directory accumulates, e.g. medium-expert added once an expert exists.
+  cells, datasets = finished_cells(workdir, updates)
+  table = ""
   for env in envs:
     for kind in kinds:
       name = protocol.dataset_name(protocol.gymnasium_id(env), kind)
@@ -281,11 +314,7 @@ def run_suite(workdir, envs, kinds, agents, seeds, updates, dataset_steps, eval_
       for agent in agents:
         run_dir = os.path.join(workdir, f"{name}-{agent}-{updates}")
         results = os.path.join(run_dir, "d4rl_results.json")
-        cell = None
-        # A cell is finished if its results are newer than its dataset (regenerated data retrains).
-        if os.path.exists(results) and os.path.getmtime(results) >= os.path.getmtime(hdf5):
-          with open(results) as handle:
-            cell = json.load(handle)
+        cell = _finished_cell(results, hdf5)
         if cell is None or cell["seeds"] != seeds:
           cell = run_benchmark(name, hdf5, agent, seeds, run_dir, steps=updates,
                                eval_episodes=eval_episodes, progress=progress)

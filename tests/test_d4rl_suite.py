@@ -26,3 +26,9 @@ def test_suite_runs_tabulates_and_resumes(tmp_path):
   os.utime(tmp_path / "data" / "hopper-medium-v2.hdf5")  # as if the dataset were regenerated
   d4rl_run.run_suite(**args)
   assert os.stat(results).st_mtime_ns > before, "a cell older than its dataset is trained again"
+  bc_results = tmp_path / "hopper-medium-v2-bc-20" / "d4rl_results.json"
+  bc_before = os.stat(bc_results).st_mtime_ns
+  cells, _, table = d4rl_run.run_suite(**dict(args, agents=["iql"]))
+  assert ("hopper-medium-v2", "bc") in cells and "| bc |" in table, (
+      "cells of earlier calls stay in the table")
+  assert os.stat(bc_results).st_mtime_ns == bc_before, "and are not trained again"
