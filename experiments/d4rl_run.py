@@ -122,11 +122,10 @@ def diagnose(workdir: str, seed: int = 0, window: int = 50):
   import ml_collections
   import numpy as np
 
-  from jaxinsert.agents import iql
+  from jaxinsert.agents import get_agent, iql
   from jaxinsert.benchmarks.d4rl import diagnostics
   from jaxinsert.data.converters import d4rl_hdf5
   from jaxinsert.data.converters.common import ConvertOptions
-  from jaxinsert.agents import get_agent
   from jaxinsert.training import checkpoints, offline, runs
 
   with open(os.path.join(workdir, "d4rl_results.json")) as handle:
@@ -175,6 +174,18 @@ def diagnose(workdir: str, seed: int = 0, window: int = 50):
 # ----------------------------------------------------------------------------- suites of cells
 
 
+def _dataset_is_current(summary, env_id, kind, steps=None):
+  """The file exists, has the requested budget (if given) and was made from the policies that
+  are committed now (only those it uses: a new expert leaves medium data be)."""
+  from jaxinsert.benchmarks.d4rl import protocol
+
+  stored = summary.get("policies")
+  if isinstance(stored, dict):  # summaries before session 4 held the whole manifest
+    stored = protocol.dataset_sources(stored, kind)
+  return ((steps is None or summary.get("requested_steps") == steps) and os.path.exists(summary["hdf5"])
+          and stored == protocol.dataset_sources(protocol.load_manifest(env_id), kind))
+
+
 def dataset_path(workdir, env, kind, steps, progress=True):
   """Regenerates (once) and returns (hdf5 path, dataset summary)."""
   from jaxinsert.benchmarks.d4rl import protocol
@@ -186,12 +197,8 @@ def dataset_path(workdir, env, kind, steps, progress=True):
   if os.path.exists(summary_path):
     with open(summary_path) as handle:
       summary = json.load(handle)
-    stored = summary.get("policies")
-    if isinstance(stored, dict):  # summaries before session 4 held the whole manifest
-      stored = protocol.dataset_sources(stored, kind)
-    if (summary.get("requested_steps") == steps and os.path.exists(summary["hdf5"])
-        and stored == protocol.dataset_sources(protocol.load_manifest(env_id), kind)):
-      return summary["hdf5"], summary  # same budget, same policies (a new expert leaves medium be)
+    if _dataset_is_current(summary, env_id, kind, steps):
+      return summary["hdf5"], summary
   started = time.time()
   summary = protocol.generate_dataset(env_id, kind, data_dir, steps=steps, rlds=False,
                                      progress=progress)
@@ -277,7 +284,9 @@ def _finished_cell(results, hdf5):
 
 def finished_cells(workdir, updates):
   """({(dataset, agent): results}, {dataset: summary}) of the cells already finished in `workdir`
-  with `updates` updates per seed, on datasets still present."""
+  with `updates` updates per seed, on datasets that are still current."""
+  from jaxinsert.benchmarks.d4rl import protocol
+
   cells, datasets = {}, {}
   data_dir = os.path.join(workdir, "data")
   for file in sorted(os.listdir(data_dir)) if os.path.isdir(data_dir) else []:
@@ -285,9 +294,10 @@ def finished_cells(workdir, updates):
       continue
     with open(os.path.join(data_dir, file)) as handle:
       summary = json.load(handle)
-    if not os.path.exists(summary["hdf5"]):
-      continue
     name = file[:-len(".json")]
+    env, kind = name[:-len("-v2")].split("-", 1)  # halfcheetah-medium-expert-v2
+    if not _dataset_is_current(summary, protocol.gymnasium_id(env), kind):
+      continue
     for agent in PUBLISHED_COLUMN:
       results = os.path.join(workdir, f"{name}-{agent}-{updates}", "d4rl_results.json")
       cell = _finished_cell(results, summary["hdf5"])

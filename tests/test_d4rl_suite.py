@@ -1,5 +1,6 @@
 """experiments/d4rl_suite.py (`d4rl_run.run_suite`): cells run once, tabulated beside the published numbers, resumed."""
 
+import json
 import os
 import re
 
@@ -32,3 +33,26 @@ def test_suite_runs_tabulates_and_resumes(tmp_path):
   assert ("hopper-medium-v2", "bc") in cells and "| bc |" in table, (
       "cells of earlier calls stay in the table")
   assert os.stat(bc_results).st_mtime_ns == bc_before, "and are not trained again"
+
+
+def test_finished_cells_drop_those_whose_dataset_policies_changed(tmp_path, monkeypatch):
+  from jaxinsert.benchmarks.d4rl import protocol
+
+  manifest = protocol.load_manifest("Hopper-v5")
+  (tmp_path / "data").mkdir()
+  hdf5 = tmp_path / "data" / "hopper-medium-v2.hdf5"
+  hdf5.write_bytes(b"")
+  summary = {"hdf5": str(hdf5), "policies": protocol.dataset_sources(manifest, "medium")}
+  (tmp_path / "data" / "hopper-medium-v2.json").write_text(json.dumps(summary))
+  (tmp_path / "hopper-medium-v2-bc-20").mkdir()
+  (tmp_path / "hopper-medium-v2-bc-20" / "d4rl_results.json").write_text(json.dumps({"seeds": 2}))
+  cells, datasets = d4rl_run.finished_cells(str(tmp_path), updates=20)
+  assert set(cells) == {("hopper-medium-v2", "bc")} and set(datasets) == {"hopper-medium-v2"}
+  assert d4rl_run.finished_cells(str(tmp_path), updates=50)[0] == {}, "another budget"
+  expert_only = dict(manifest, expert=dict(manifest["expert"], env_steps=999_000))
+  monkeypatch.setattr(protocol, "load_manifest", lambda env_id, policy_dir=None: expert_only)
+  assert set(d4rl_run.finished_cells(str(tmp_path), updates=20)[0]) == {("hopper-medium-v2", "bc")}, (
+      "a new expert leaves medium cells current")
+  new_medium = dict(manifest, medium=dict(manifest["medium"], env_steps=1))
+  monkeypatch.setattr(protocol, "load_manifest", lambda env_id, policy_dir=None: new_medium)
+  assert d4rl_run.finished_cells(str(tmp_path), updates=20) == ({}, {}), "a new medium makes them stale"
