@@ -34,6 +34,7 @@ from tqdm import tqdm
 from jaxinsert.benchmarks.d4rl import policy_io
 from jaxinsert.benchmarks.d4rl.reference import normalized_score
 from jaxinsert.networks.policies import tanh_gaussian_sample
+from jaxinsert.training.logging import write_json_atomically
 
 ENVIRONMENTS = {"hopper": "Hopper-v5", "halfcheetah": "HalfCheetah-v5", "walker2d": "Walker2d-v5"}
 DATASET_KINDS = ("random", "medium", "medium-replay", "medium-expert", "expert")
@@ -175,14 +176,6 @@ def episode_returns(data: Dict[str, np.ndarray]) -> np.ndarray:
 
 def manifest_path(env_id: str, policy_dir: Any = None) -> pathlib.Path:
   return pathlib.Path(policy_dir or policy_io.POLICY_DIR) / env_id.lower() / "manifest.json"
-
-
-def _write_manifest(env_id: str, manifest: Dict[str, Any], policy_dir: Any = None) -> None:
-  """Through a temporary file and a rename: a manifest is whole or the old one, never torn."""
-  path = manifest_path(env_id, policy_dir)
-  temporary = path.with_name(path.name + ".tmp")
-  temporary.write_text(json.dumps(manifest, indent=2) + "\n")
-  temporary.replace(path)
 
 
 def load_manifest(env_id: str, policy_dir: Any = None) -> Dict[str, Any]:
@@ -346,7 +339,7 @@ def select_policies(env_id: str, workdir: Any, eval_episodes: int = 10, policy_d
     returns = evaluate_stored(env_id, policy, eval_episodes, seed=20_000)
     manifest[kind].update(return_mean=float(returns.mean()), return_std=float(returns.std()),
                           episodes=eval_episodes, score_mean=float(normalized_score(name, returns.mean())))
-  _write_manifest(env_id, manifest, policy_dir)
+  write_json_atomically(str(manifest_path(env_id, policy_dir)), manifest)  # never torn
   return manifest
 
 
@@ -401,7 +394,7 @@ def rescore_committed(env_id: str, episodes: int = 30, seed: int = 30_000,
   manifest["rescored"] = {"episodes": episodes, "seed": seed, "rule": rescore_committed.__doc__.split("\n")[0],
                           "snapshots": [measured[s] for s in sorted(measured)],
                           "medium_target_score": float(normalized_score(name, target))}
-  _write_manifest(env_id, manifest, policy_dir)
+  write_json_atomically(str(manifest_path(env_id, policy_dir)), manifest)  # never torn
   return manifest
 
 
@@ -444,5 +437,5 @@ def select_expert(env_id: str, workdir: Any, eval_episodes: int = 10, policy_dir
   manifest["expert_rule"] = "best snapshot of the expert run" + (
       "" if trained >= 1_000_000 else f" after {trained:,} of D4RL's 1M SAC steps (provisional: "
       "train on and select again)")
-  _write_manifest(env_id, manifest, policy_dir)
+  write_json_atomically(str(manifest_path(env_id, policy_dir)), manifest)  # never torn
   return manifest
