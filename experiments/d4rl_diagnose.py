@@ -1,4 +1,4 @@
-"""Where IQL's actor puts its weight, for a run left by experiments/d4rl_benchmark.py.
+"""Where the actor of an IQL or AWAC run left by experiments/d4rl_benchmark.py puts its weight.
 
   python experiments/d4rl_diagnose.py --workdir=runs/hopper_medium_iql_150k [--seed=0] [--window=50]
 
@@ -15,7 +15,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from absl import app, flags  # noqa: E402
 
-_WORKDIR = flags.DEFINE_string("workdir", None, "A d4rl_benchmark.py run directory (IQL).")
+_WORKDIR = flags.DEFINE_string("workdir", None, "A d4rl_benchmark.py run directory (IQL or AWAC).")
 _SEED = flags.DEFINE_integer("seed", 0, "Which of the run's vmapped seeds.")
 _WINDOW = flags.DEFINE_integer("window", 50, "Steps before a terminal counted as 'near' it.")
 flags.mark_flags_as_required(["workdir"])

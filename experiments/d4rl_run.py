@@ -114,15 +114,35 @@ def run_benchmark(dataset: str, hdf5: str, agent: str, seeds: int, workdir: str,
   return summary | {"table": table}
 
 
+AWAC_VALUE_SAMPLES = 10  # policy actions per state for AWAC's V^pi here (training uses 1)
+
+
+def _advantage_functions(agent_name, agent):
+  """(V, Q, rows per call) whose difference is the advantage the agent's actor weights with:
+  IQL's V head and target critic; AWAC's E_pi min Q(s, a') and min Q(s, a) of its critic."""
+  import jax
+
+  from jaxinsert.agents import awac, iql
+
+  if agent_name == "iql":
+    return (jax.jit(agent.value.apply), jax.jit(lambda obs, action: iql.target_q(agent, obs, action)),
+            100_000)
+  key = jax.random.PRNGKey(0)
+  value = jax.jit(lambda obs: awac.policy_value(agent, agent.actor.params, agent.critic.params, obs,
+                                                key, AWAC_VALUE_SAMPLES))
+  q = jax.jit(lambda obs, action: awac.min_q(agent, agent.critic.params, obs, action))
+  return value, q, 100_000 // AWAC_VALUE_SAMPLES
+
+
 def diagnose(workdir: str, seed: int = 0, window: int = 50):
-  """The advantage profile (jaxinsert.benchmarks.d4rl.diagnostics) of seed `seed` of the IQL run
-  that `run_benchmark` left in `workdir`, from its last checkpoint and its dataset file.
+  """The advantage profile (jaxinsert.benchmarks.d4rl.diagnostics) of seed `seed` of the IQL or
+  AWAC run that `run_benchmark` left in `workdir`, from its last checkpoint and its dataset file.
   Writes workdir/diagnose_seed<seed>.json and returns (profile, printable text)."""
   import jax
   import ml_collections
   import numpy as np
 
-  from jaxinsert.agents import get_agent, iql
+  from jaxinsert.agents import get_agent
   from jaxinsert.benchmarks.d4rl import diagnostics
   from jaxinsert.data.converters import d4rl_hdf5
   from jaxinsert.data.converters.common import ConvertOptions
@@ -130,9 +150,9 @@ def diagnose(workdir: str, seed: int = 0, window: int = 50):
 
   with open(os.path.join(workdir, "d4rl_results.json")) as handle:
     results = json.load(handle)
-  if results["agent"] != "iql":
-    raise ValueError(f"{workdir}: diagnose needs an IQL run (V and Q heads); this one is "
-                     f"{results['agent']!r}")
+  if results["agent"] not in ("iql", "awac"):
+    raise ValueError(f"{workdir}: diagnose needs an IQL or AWAC run (an advantage-weighted actor "
+                     f"with a critic); this one is {results['agent']!r}")
   if not 0 <= seed < results["seeds"]:
     raise ValueError(f"{workdir}: seed {seed} is not one of its {results['seeds']} seeds")
   with open(os.path.join(workdir, "train", "provenance.json")) as handle:
@@ -155,19 +175,18 @@ def diagnose(workdir: str, seed: int = 0, window: int = 50):
     raise FileNotFoundError(f"{workdir}/train/checkpoints holds no checkpoint to diagnose")
   step, run_state = restored
   agent = jax.tree_util.tree_map(lambda leaf: leaf[seed], run_state.agent)
-  value_fn = jax.jit(agent.value.apply)
-  q_fn = jax.jit(lambda obs, action: iql.target_q(agent, obs, action))
+  value_fn, q_fn, rows = _advantage_functions(results["agent"], agent)
   data = d4rl_hdf5.read_layout(results["hdf5"], ConvertOptions())
   if config.dataset.get("action_clip"):  # the actions training saw
     data["actions"] = np.clip(data["actions"], -config.dataset.action_clip, config.dataset.action_clip)
   profile = diagnostics.advantage_profile(
       value_fn, q_fn, data, reward_scale=info.get("reward_scale", 1.0),
       discount=config.agent.discount, beta=config.agent.beta, weight_cap=config.agent.exp_adv_max,
-      window=window)
+      window=window, batch=rows)
   profile |= {"workdir": os.path.abspath(workdir), "seed": seed, "step": int(step),
               "hdf5": results["hdf5"]}
   write_json_atomically(os.path.join(workdir, f"diagnose_seed{seed}.json"), profile)
-  title = f"IQL on {results['dataset']} after {profile['step']} updates, seed {seed}"
+  title = f"{results['agent'].upper()} on {results['dataset']} after {profile['step']} updates, seed {seed}"
   return profile, title + "\n" + diagnostics.format_profile(profile)
 
 

@@ -53,6 +53,24 @@ def test_benchmark_on_a_tiny_d4rl_file(tmp_path):
   assert not (tmp_path / "typo" / "rlds").exists(), "a bad override fails before the conversion"
 
 
+def test_diagnose_an_awac_run(tmp_path):
+  data = protocol.rollout("Hopper-v5", None, 300, seed=1, num_envs=2)
+  hdf5 = protocol.write_hdf5(tmp_path / "hopper-medium-v2.hdf5", data, {"kind": "test"})
+  small = {"agent.policy_hidden_dims": (32, 32), "agent.critic_hidden_dims": (32, 32),
+           "batch_size": 64}
+  run_benchmark("hopper-medium-v2", str(hdf5), "awac", seeds=1, workdir=str(tmp_path / "run"),
+                steps=20, eval_episodes=1, progress=False, overrides=small)
+  profile, text = diagnose(str(tmp_path / "run"))
+  assert text.startswith("AWAC on hopper-medium-v2 after 20 updates, seed 0")
+  assert profile["transitions"] == 300 and profile["terminal_episodes"] >= 1
+  assert 0.0 < profile["window_weight_share"] <= 1.0
+  bc = str(tmp_path / "bc")
+  run_benchmark("hopper-medium-v2", str(hdf5), "bc", seeds=1, workdir=bc, steps=20,
+                eval_episodes=1, progress=False)
+  with pytest.raises(ValueError, match="IQL or AWAC run"):
+    diagnose(bc)
+
+
 # Reduced-budget IQL on hopper-medium regenerated with 10,000 transitions: 5,000 updates, 1 seed,
 # 5 evaluation episodes. Band: this exact setup with 5 vmapped seeds scored 63.6 / 50.5 / 27.7 /
 # 29.0 / 38.7 (mean 41.9, std 13.6; dataset 40.2) on the hopper policies re-scored 2026-11-30

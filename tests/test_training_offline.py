@@ -5,6 +5,7 @@ import os
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 import pytest
 
@@ -116,6 +117,25 @@ def test_save_load_round_trip(agent_name, tmp_path):
   actions = jax.vmap(lambda s, o: agent.act(s, o, jax.random.PRNGKey(0), True))(restored.agent, obs)
   expected = jax.vmap(lambda s, o: agent.act(s, o, jax.random.PRNGKey(0), True))(state.agent, obs)
   np.testing.assert_array_equal(actions, expected)
+
+
+def test_config_rebuilt_from_json_restores_its_checkpoint(tmp_path):
+  # A tuple shared by two config fields prints as a YAML anchor in the treedef; a config read
+  # back from provenance JSON has two equal tuples instead. The same run must still restore.
+  config = small_config("awac")
+  shared = (16, 16)
+  config.agent.policy_hidden_dims = config.agent.critic_hidden_dims = shared
+  agent = get_agent("awac")
+  saver = checkpoints.Checkpointer(str(tmp_path), {"agent": "awac"})
+  saver.save(3, init_run_state(agent, config.agent, SPEC, seed=0, num_seeds=1))
+  rebuilt = ml_collections.ConfigDict(json.loads(json.dumps(config.agent.to_dict(), default=list)))
+  assert rebuilt.policy_hidden_dims is not rebuilt.critic_hidden_dims
+  step, _ = saver.restore_latest(init_run_state(agent, rebuilt, SPEC, seed=1, num_seeds=1))
+  assert step == 3
+  wider = ml_collections.ConfigDict(rebuilt.to_dict())
+  wider.critic_hidden_dims = (16, 32)
+  with pytest.raises(checkpoints.CheckpointError, match="different state structure"):
+    saver.restore_latest(init_run_state(agent, wider, SPEC, seed=1, num_seeds=1))
 
 
 def test_vmapped_seeds_train_independently(tmp_path):

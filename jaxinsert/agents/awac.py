@@ -78,11 +78,15 @@ def _policy_actions(state: AWACState, actor_params: PyTree, obs: jax.Array, key:
   return jnp.clip(samples, -1.0, 1.0)
 
 
+def min_q(state: AWACState, critic_params: PyTree, obs: jax.Array, action: jax.Array) -> jax.Array:
+  """min_i Q_i(s, a) over the critic heads."""
+  return jnp.min(state.critic.apply(obs, action, params=critic_params), axis=0)
+
+
 def critic_loss(critic_params: PyTree, actor_params: PyTree, state: AWACState,
                 batch: Transition, key: jax.Array) -> Tuple[jax.Array, Metrics]:
   next_action = _policy_actions(state, actor_params, batch.next_obs, key, 1)[0]
-  next_q = jnp.min(state.critic.apply(batch.next_obs, next_action,
-                                      params=state.target_critic_params), axis=0)
+  next_q = min_q(state, state.target_critic_params, batch.next_obs, next_action)
   target = batch.reward + state.config.discount * batch.mask * next_q
   if state.config.clamp_q_nonpositive:
     # Thesis appendix D: with non-positive rewards the true Q is <= 0, so clamp the backup.
@@ -92,16 +96,21 @@ def critic_loss(critic_params: PyTree, actor_params: PyTree, state: AWACState,
   return loss, {"critic_loss": loss, "q": jnp.mean(q)}
 
 
+def policy_value(state: AWACState, actor_params: PyTree, critic_params: PyTree, obs: jax.Array,
+                 key: jax.Array, num_samples: int) -> jax.Array:
+  """V^pi(s) = E_{a' ~ pi(.|s)} min Q(s, a'), estimated with `num_samples` policy actions: the
+  baseline of AWAC's advantage."""
+  actions = _policy_actions(state, actor_params, obs, key, num_samples)
+  return jnp.mean(jax.vmap(lambda action: min_q(state, critic_params, obs, action))(actions), axis=0)
+
+
 def actor_loss(actor_params: PyTree, critic_params: PyTree, state: AWACState,
                batch: Transition, key: jax.Array) -> Tuple[jax.Array, Metrics]:
   sample_key, dropout_key = jax.random.split(key)
   critic_params = jax.lax.stop_gradient(critic_params)
-  q_data = jnp.min(state.critic.apply(batch.obs, batch.action, params=critic_params), axis=0)
-  policy_actions = _policy_actions(state, actor_params, batch.obs, sample_key,
-                                   state.config.value_samples)
-  q_policy = jax.vmap(lambda action: jnp.min(
-      state.critic.apply(batch.obs, action, params=critic_params), axis=0))(policy_actions)
-  advantage = q_data - jnp.mean(q_policy, axis=0)
+  advantage = (min_q(state, critic_params, batch.obs, batch.action)
+               - policy_value(state, actor_params, critic_params, batch.obs, sample_key,
+                              state.config.value_samples))
   return common.awr_actor_loss(actor_params, state.actor, batch.obs, batch.action, advantage,
                                state.config.beta, state.config.exp_adv_max, dropout_key)
 

@@ -34,11 +34,25 @@ def fingerprint(description: Dict[str, Any]) -> str:
 
 
 def _structure_signature(tree: Any) -> Dict[str, Any]:
-  leaves, treedef = jax.tree_util.tree_flatten(tree)
+  """Where every array sits in the state (its key path) and its shape and dtype.
+
+  Static fields (configs, module definitions) are left out: the run fingerprint already covers
+  the config, and their printed form depends on object identity (a tuple shared by two config
+  fields prints as a YAML anchor), so a config rebuilt from JSON would not match its own run.
+  """
+  with_paths = jax.tree_util.tree_flatten_with_path(tree)[0]
   return {
-      "treedef": fingerprint({"treedef": str(treedef)}),
-      "shapes": fingerprint({"shapes": [(np.shape(x), str(np.result_type(x))) for x in leaves]}),
+      "paths": fingerprint({"paths": [jax.tree_util.keystr(path) for path, _ in with_paths]}),
+      "shapes": fingerprint({"shapes": [(np.shape(x), str(np.result_type(x)))
+                                        for _, x in with_paths]}),
   }
+
+
+def _same_structure(saved: Dict[str, Any], current: Dict[str, Any]) -> bool:
+  """Checkpoints written before session 5 hold a printed-treedef hash instead of key paths:
+  for those the shapes (and the run fingerprint) decide."""
+  return (saved.get("shapes") == current["shapes"]
+          and saved.get("paths", current["paths"]) == current["paths"])
 
 
 class Checkpointer:
@@ -77,7 +91,7 @@ class Checkpointer:
       raise CheckpointError(
           f"checkpoint {where} belongs to a different run: saved for {meta.get('run')}, "
           f"this run is {self.run_description}. Use a new --workdir or delete the checkpoint.")
-    if meta.get("structure") != _structure_signature(template):
+    if not _same_structure(meta.get("structure") or {}, _structure_signature(template)):
       raise CheckpointError(f"checkpoint {where} has a different state structure than this run's "
                             "agent builds (code changed since it was saved?)")
     abstract = jax.tree_util.tree_map(ocp.utils.to_shape_dtype_struct, template)
