@@ -46,8 +46,13 @@ def training_rate(metrics_path: str):
 
 def run_benchmark(dataset: str, hdf5: str, agent: str, seeds: int, workdir: str,
                   steps=None, eval_episodes: int = 10, eval_interval: int = 0,
-                  progress: bool = True, overrides=None):
-  """Converts, trains, evaluates and compares; returns the results dict (also written to disk)."""
+                  progress: bool = True, overrides=None, retrain_on_new_data: bool = False):
+  """Converts, trains, evaluates and compares; returns the results dict (also written to disk).
+
+  A checkpoint in `workdir` of another run (other data than `hdf5` holds, other seeds) is
+  refused (CheckpointError), or, with `retrain_on_new_data` (the suite, whose cells follow their
+  regenerated datasets), deleted so the cell trains again from scratch.
+  """
   from jaxinsert.benchmarks import d4rl
   from jaxinsert.benchmarks.d4rl import protocol
   from jaxinsert.data import converters
@@ -87,6 +92,9 @@ def run_benchmark(dataset: str, hdf5: str, agent: str, seeds: int, workdir: str,
   converters.convert("d4rl_hdf5", hdf5, rlds_dir, spec=f"d4rl-locomotion:{environment}",
                      overwrite=True, progress=progress)
   conversion_seconds = time.time() - started
+  if retrain_on_new_data:
+    _drop_training_of_another_run(os.path.join(workdir, "train"), runs.dataset_identity(config.dataset),
+                                  seeds)
   results = runs.run_offline(config, os.path.join(workdir, "train"), progress=progress)
   per_seed_returns = results["evaluation"]["return_mean_per_seed"]
   per_seed_scores = [float(d4rl.normalized_score(name, r)) for r in per_seed_returns]
@@ -132,6 +140,23 @@ def _advantage_functions(agent_name, agent):
                                                 key, AWAC_VALUE_SAMPLES))
   q = jax.jit(lambda obs, action: awac.min_q(agent, agent.critic.params, obs, action))
   return value, q, 100_000 // AWAC_VALUE_SAMPLES
+
+
+def _drop_training_of_another_run(train_dir, identity, seeds):
+  """Deletes `train_dir` if its run trained on a dataset other than `identity` or another number
+  of seeds (a cell's directory is named by dataset, agent and budget only)."""
+  import shutil
+
+  provenance = os.path.join(train_dir, "provenance.json")
+  if not os.path.exists(provenance):
+    return
+  with open(provenance) as handle:
+    trained = json.load(handle)["config"]
+  if (trained["dataset"].get("identity"), trained["num_seeds"]) != (identity, seeds):
+    print(f"{train_dir}: trained {trained['num_seeds']} seeds on dataset "
+          f"{trained['dataset'].get('identity') or '(unrecorded)'}; this cell is {seeds} seeds on "
+          f"{identity}: training again", flush=True)
+    shutil.rmtree(train_dir)
 
 
 def diagnose(workdir: str, seed: int = 0, window: int = 50):
@@ -346,7 +371,8 @@ def run_suite(workdir, envs, kinds, agents, seeds, updates, dataset_steps, eval_
         cell = _finished_cell(results, hdf5)
         if cell is None or cell["seeds"] != seeds:
           cell = run_benchmark(name, hdf5, agent, seeds, run_dir, steps=updates,
-                               eval_episodes=eval_episodes, progress=progress)
+                               eval_episodes=eval_episodes, progress=progress,
+                               retrain_on_new_data=True)
           print(cell.pop("table"), flush=True)
         cells[name, agent] = dict(cell, results_path=results)
         table = cell_table(cells, datasets)

@@ -4,7 +4,11 @@ import json
 import os
 import re
 
+import pytest
+
 from experiments import d4rl_run
+from jaxinsert.data.converters import file_provenance
+from jaxinsert.training.checkpoints import CheckpointError
 
 
 def test_suite_runs_tabulates_and_resumes(tmp_path):
@@ -24,15 +28,32 @@ def test_suite_runs_tabulates_and_resumes(tmp_path):
   again, _, table_again = d4rl_run.run_suite(**args)
   assert os.stat(results).st_mtime_ns == before, "a finished cell is not trained again"
   assert table_again == table and again.keys() == cells.keys()
-  os.utime(tmp_path / "data" / "hopper-medium-v2.hdf5")  # as if the dataset were regenerated
+  hdf5 = tmp_path / "data" / "hopper-medium-v2.hdf5"
+  marker = tmp_path / "hopper-medium-v2-iql-20" / "train" / "marker"
+  marker.write_text("trained on the first dataset")
+  os.utime(hdf5)  # written again with the same content: evaluated again, its training kept
   d4rl_run.run_suite(**args)
-  assert os.stat(results).st_mtime_ns > before, "a cell older than its dataset is trained again"
+  assert os.stat(results).st_mtime_ns > before and marker.exists()
+  d4rl_run.run_suite(**dict(args, dataset_steps=320))  # regenerated: other data at the same path
+  assert not marker.exists(), "a cell whose dataset changed trains again from scratch"
+  trained = json.loads((marker.parent / "provenance.json").read_text())["config"]
+  assert trained["dataset"]["identity"] == file_provenance(hdf5)["input_sha256"]
   bc_results = tmp_path / "hopper-medium-v2-bc-20" / "d4rl_results.json"
   bc_before = os.stat(bc_results).st_mtime_ns
+  args["dataset_steps"] = 320
   cells, _, table = d4rl_run.run_suite(**dict(args, agents=["iql"]))
   assert ("hopper-medium-v2", "bc") in cells and "| bc |" in table, (
       "cells of earlier calls stay in the table")
   assert os.stat(bc_results).st_mtime_ns == bc_before, "and are not trained again"
+  # The benchmark CLI on its own refuses, loudly, to continue a run on other data.
+  from jaxinsert.benchmarks.d4rl import protocol
+
+  other = protocol.write_hdf5(tmp_path / "other.hdf5", protocol.rollout("Hopper-v5", None, 200, seed=5),
+                              {"kind": "test"})
+  with pytest.raises(CheckpointError, match="different run"):
+    d4rl_run.run_benchmark("hopper-medium-v2", str(other), "iql", seeds=2,
+                           workdir=str(marker.parent.parent), steps=20, eval_episodes=1,
+                           progress=False)
 
 
 def test_finished_cells_drop_those_whose_dataset_policies_changed(tmp_path, monkeypatch):

@@ -7,6 +7,7 @@ checkpoints/, metrics.jsonl, tensorboard/, learning_curves.png, provenance.json,
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -53,10 +54,35 @@ def load_offline_dataset(dataset_config: ml_collections.ConfigDict, seed: int = 
   return dataset, spec, info
 
 
+def dataset_identity(dataset_config: ml_collections.ConfigDict) -> str:
+  """What tells one dataset on disk from another at the same path: the SHA-256 of the file a
+  converted RLDS dataset was made from (or of a D4RL file read directly), else the RLDS
+  provenance record itself (it holds its creation time). Builtin datasets are named."""
+  from jaxinsert.data import rlds
+  from jaxinsert.data.converters import file_provenance
+
+  if dataset_config.kind == "d4rl_hdf5":
+    return file_provenance(dataset_config.path)["input_sha256"] or ""
+  if dataset_config.kind == "rlds":
+    provenance = rlds.load_provenance(dataset_config.path)
+    if provenance.get("input_sha256"):
+      return provenance["input_sha256"]
+    text = json.dumps(provenance, sort_keys=True, default=str)
+    return "provenance:" + hashlib.sha256(text.encode()).hexdigest()
+  return f"builtin:{dataset_config.name}"
+
+
 def _start_run(config: ml_collections.ConfigDict, workdir: str, eval_envs: int):
-  """Loads the dataset, writes provenance, builds the evaluator (None without an env)."""
+  """Loads the dataset, writes provenance, builds the evaluator (None without an env).
+
+  Records the dataset's identity in `config.dataset.identity`, which the checkpoint's run
+  fingerprint includes: a checkpoint trained on other data at the same path (a regenerated
+  dataset) is refused instead of silently resumed.
+  """
   os.makedirs(workdir, exist_ok=True)
   dataset, spec, data_info = load_offline_dataset(config.dataset, config.seed)
+  with config.unlocked():
+    config.dataset.identity = dataset_identity(config.dataset)
   logging.write_provenance(workdir, config.to_dict(), {"dataset": data_info,
                                                        "dataset_size": dataset.size})
   evaluator = None
