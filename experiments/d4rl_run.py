@@ -268,9 +268,10 @@ def cell_table(cells, datasets):
                  f"{cell['published_mean']:.1f}" + (f" ± {cell['published_std']:.1f}"
                                                     if cell["published_std"] is not None else ""))
     std = cell["score_std"] or 0.0
+    in_band = "n/a" if cell["in_band"] is None else ("yes" if cell["in_band"] else "no")
     lines.append(f"| {name} | {datasets[name]['score_mean']:.1f} | {agent} | "
                  f"{cell['updates_per_seed']:,} x {cell['seeds']} | {cell['score_mean']:.1f} ± {std:.1f} | "
-                 f"{published} | ±{cell['band']:.1f} | {'yes' if cell['in_band'] else 'no'} | "
+                 f"{published} | ±{cell['band']:.1f} | {in_band} | "
                  f"{cell_training_rate(cell) * cell['seeds']:.0f} | "
                  f"{cell['wall_clock_seconds'] / 60:.1f} min |")
   checks = []

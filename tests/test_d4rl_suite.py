@@ -77,3 +77,15 @@ def test_finished_cells_drop_those_whose_dataset_policies_changed(tmp_path, monk
   new_medium = dict(manifest, medium=dict(manifest["medium"], env_steps=1))
   monkeypatch.setattr(protocol, "load_manifest", lambda env_id, policy_dir=None: new_medium)
   assert d4rl_run.finished_cells(str(tmp_path), updates=20) == ({}, {}), "a new medium makes them stale"
+
+
+def test_a_cell_without_a_published_number_is_not_called_out_of_band(tmp_path):
+  train = tmp_path / "halfcheetah-expert-v2-bc-20" / "train"
+  train.mkdir(parents=True)
+  (train / "metrics.jsonl").write_text(json.dumps({"train/updates_per_second": 100.0}) + "\n")
+  cell = {"published_mean": None, "published_std": None, "in_band": None, "band": 10.0,
+          "score_mean": 88.7, "score_std": 0.4, "updates_per_seed": 20, "seeds": 3,
+          "wall_clock_seconds": 60.0, "results_path": str(train.parent / "d4rl_results.json")}
+  table = d4rl_run.cell_table({("halfcheetah-expert-v2", "bc"): cell},
+                              {"halfcheetah-expert-v2": {"score_mean": 88.0}})
+  assert "| 88.7 ± 0.4 | n/a | ±10.0 | n/a | 300 | 1.0 min |" in table, table
