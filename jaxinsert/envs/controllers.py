@@ -22,15 +22,19 @@ Policy = Callable[[jax.Array, jax.Array, Dict], jax.Array]
 PRESS_FORCE_N = 1.0  # f_z above this means the plug is pressing on something
 
 
-def to_action(displacement_m: jax.Array, config: insertion.TaskConfig, obs=None) -> jax.Array:
+def to_action(displacement_m: jax.Array, config: insertion.TaskConfig, obs=None,
+              upright_angles=None) -> jax.Array:
   """Normalised action for a desired xyz displacement per policy step, orientation upright.
 
   "move" holds the orientation itself; for "twist" the angular part turns the gripper back
-  upright from the angles in `obs` (zero angular velocity without `obs`)."""
+  to `upright_angles` (default 0: upright in the nominal frame) from the angles in `obs` (zero
+  angular velocity without `obs`)."""
   if config.action_mode == "move":
     return jnp.clip(displacement_m / config.move_m, -1.0, 1.0)
   dt = config.scene.policy_dt_s
   angles = jnp.zeros(3) if obs is None else insertion.split_observation(obs)["tcp_pose_in_socket"][3:]
+  if upright_angles is not None:
+    angles = angles - upright_angles
   return jnp.concatenate([
       jnp.clip(displacement_m / (config.linear_speed_m_per_s * dt), -1.0, 1.0),
       jnp.clip(-angles / (config.angular_speed_rad_per_s * dt), -1.0, 1.0)])
@@ -66,14 +70,15 @@ def centerline_then_down(config: insertion.TaskConfig, random_probability: float
   """LOTJ's collector: toward the socket centreline until within 1 mm, then down; a uniform
   random action in [-random_scale, random_scale] with probability `random_probability` (the
   seed gives no magnitude; half the range keeps >= 95% success on nominal starts). Uses the
-  calibrated (true) pose."""
+  calibrated (true) pose, yaw included."""
   def act(key, obs, context):
     tip = context["privileged"]["tip_in_socket"]
     lateral = tip[:2]
     aligned = jnp.max(jnp.abs(lateral)) <= tolerance_m
     # Once over the centreline it keeps centring while it goes down: wedged plugs recover.
     displacement = jnp.concatenate([-lateral, jnp.where(aligned, -1.0, 0.0)[None]])
-    scripted = to_action(displacement, config, obs)
+    yaw = jnp.asarray(context["privileged"].get("socket_yaw_in_nominal", 0.0), jnp.float32)
+    scripted = to_action(displacement, config, obs, jnp.stack([0.0, 0.0, yaw]))
     k_coin, k_random = jax.random.split(key)
     random_action = jax.random.uniform(k_random, scripted.shape, minval=-random_scale,
                                        maxval=random_scale)

@@ -8,7 +8,9 @@ rewards.
 
 Frames. The *true* socket frame is the world frame (origin at the hole entrance centre, z up).
 The *nominal* socket frame is where the robot believes the socket is: the true frame shifted by
-`goal_offset_m` (goal-position noise, privileged). Observations are in the nominal frame.
+`goal_offset_m` (a task's fixed socket position error plus per-episode goal noise, privileged),
+with yaw read `socket_yaw_rad` (a task's fixed socket yaw error) higher than in the true frame.
+Observations are in the nominal frame.
 
 Observation features, in flat-vector order (`OBSERVATION_FEATURES`):
   tcp_pose_in_socket (6): plug-tip position [m] in the nominal socket frame, then the gripper's
@@ -54,6 +56,8 @@ class TaskParams:
   start_ring_m: jax.Array       # (2,) inner, outer Chebyshev radius in xy (kind "ring")
   start_kind: jax.Array         # int32, START_KINDS
   goal_noise_m: jax.Array       # uniform +- half-width of the socket position in xy
+  socket_offset_m: jax.Array    # (2,) fixed socket position error in xy (a fixture tolerance)
+  socket_yaw_rad: jax.Array     # fixed socket yaw error: the nominal frame's yaw reading offset
   grip_height_m: jax.Array      # connector numbers the task logic needs (geometry is in the model)
   depth_m: jax.Array
   clearance_m: jax.Array
@@ -98,7 +102,8 @@ def sample_start(key: jax.Array, task: TaskParams) -> Tuple[jax.Array, jax.Array
       jnp.array([along, radius]), jnp.array([along, -radius])])[side]
   ring = uniform.at[:2].set(task.start_center_m[:2] + ring_xy)
   start = jnp.where(task.start_kind == START_KINDS["ring"], ring, uniform)
-  goal_xy = task.goal_noise_m * jax.random.uniform(k_goal, (2,), minval=-1.0, maxval=1.0)
+  goal_xy = task.socket_offset_m + task.goal_noise_m * jax.random.uniform(
+      k_goal, (2,), minval=-1.0, maxval=1.0)
   return start, jnp.concatenate([goal_xy, jnp.zeros(1)])
 
 
@@ -107,7 +112,9 @@ def reset_physics(key: jax.Array, task: TaskParams) -> Dict[str, jax.Array]:
   start_nominal, goal_offset = sample_start(key, task)
   # The robot starts where it believes the start is: in the true frame that is shifted.
   start_true = start_nominal - goal_offset
-  qpos = jnp.concatenate([start_true, jnp.zeros(3)]).astype(jnp.float32)
+  # It also starts upright in its nominal frame, i.e. turned by -yaw error against the socket.
+  angles_true = jnp.stack([0.0, 0.0, -task.socket_yaw_rad])
+  qpos = jnp.concatenate([start_true, angles_true]).astype(jnp.float32)
   return dict(qpos=qpos, qvel=jnp.zeros(6, jnp.float32), target=qpos,
               goal_offset_m=goal_offset.astype(jnp.float32))
 
@@ -158,8 +165,9 @@ def observe(qpos, qvel, wrench_raw, goal_offset_m, task: TaskParams) -> Dict[str
   """The named observation features (see the module docstring)."""
   grip = task.grip_height_m
   tip_nominal = tip_position_m(qpos, grip) + goal_offset_m
+  angles_nominal = qpos[3:6] + jnp.stack([0.0, 0.0, task.socket_yaw_rad])
   return {
-      "tcp_pose_in_socket": jnp.concatenate([tip_nominal, qpos[3:6]]).astype(jnp.float32),
+      "tcp_pose_in_socket": jnp.concatenate([tip_nominal, angles_nominal]).astype(jnp.float32),
       "tcp_velocity": jnp.concatenate([tip_velocity(qpos, qvel, grip), qvel[3:6]]).astype(jnp.float32),
       # The sensor gives the carriage's force on the plug; the contact force is its negative.
       "wrench": -(wrench_raw - task.wrench_bias).astype(jnp.float32),
@@ -201,6 +209,7 @@ def privileged_info(qpos, goal_offset_m, task: TaskParams, config: TaskConfig
   return {
       "success": is_success(qpos, task, config),
       "socket_position_in_nominal": goal_offset_m,
+      "socket_yaw_in_nominal": task.socket_yaw_rad,
       "tip_in_socket": tip,
   }
 

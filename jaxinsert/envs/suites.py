@@ -3,7 +3,10 @@
 - `oda`: 11 training, 9 test and 3 out-of-distribution connectors ("ram-like": a long thin
   keyed blade with high friction; "network-card-like": a long blade; "complex-shape": a keyed
   profile at 0.1 mm clearance without chamfer). 6-D twist actions, +-1 mm start noise (none for
-  the OOD tasks, as in the paper), 50 steps, episode ends on success.
+  the OOD tasks, as in the paper), 50 steps, episode ends on success. Every task carries a fixed
+  socket pose error the robot does not know (a fixture tolerance: up to +-1.5 mm in x and y and
+  +-2 degrees of yaw, drawn per task from `ODA_POSE_ERROR_SEED`), visible to a learner only
+  through the task's demonstrations; `without_pose_error` removes it.
 - `lotj`: 25 connectors in 10 families (type-a, craftsman, dt, ethernet, key, megablock, rca,
   usb, video, power) on 2 robot/camera variants = 50 domains. task_id = connector index,
   domain_id = connector x robot. The 4 test connectors (dt12, mega-1x1, nema-5-15, europlug)
@@ -18,6 +21,8 @@ from __future__ import annotations
 import colorsys
 import dataclasses
 from typing import Dict, List, Sequence, Tuple
+
+import numpy as np
 
 from jaxinsert.envs.connectors import ConnectorSpec
 from jaxinsert.envs.tasks import (InsertionTask, StartDistribution, ch9_start, lotj_scenario_1,
@@ -83,15 +88,33 @@ _ODA_OOD = [
 ]
 
 
+ODA_POSE_ERROR_SEED = 2023
+ODA_MAX_OFFSET_M = 1.5 * MM
+ODA_MAX_YAW_RAD = float(np.deg2rad(2.0))
+
+
+def oda_pose_error(task_index: int, seed: int = ODA_POSE_ERROR_SEED) -> Tuple[Tuple[float, float], float]:
+  """((x, y) offset [m], yaw [rad]) of the ODA suite's task `task_index`, uniform in the bounds."""
+  rng = np.random.default_rng([seed, task_index])
+  x, y = rng.uniform(-ODA_MAX_OFFSET_M, ODA_MAX_OFFSET_M, 2)
+  return (float(x), float(y)), float(rng.uniform(-ODA_MAX_YAW_RAD, ODA_MAX_YAW_RAD))
+
+
+def without_pose_error(tasks: Sequence[InsertionTask]) -> List[InsertionTask]:
+  return [t.replace(socket_offset_m=(0.0, 0.0), socket_yaw_rad=0.0) for t in tasks]
+
+
 def _oda() -> Suite:
   tasks, splits = [], {"train": [], "test": [], "ood": []}
   for split, specs in (("train", _ODA_TRAIN), ("test", _ODA_TEST), ("ood", _ODA_OOD)):
     for spec in specs:
       start = oda_start() if split != "ood" else dataclasses.replace(
           oda_start(), half_range_m=(0.0, 0.0, 0.0))
+      offset, yaw = oda_pose_error(len(tasks))
       tasks.append(InsertionTask(spec.name, spec, task_id=len(tasks), domain_id=len(tasks),
                                  start=start, action_mode="twist", max_episode_steps=50,
-                                 family=spec.cross_section))
+                                 family=spec.cross_section, socket_offset_m=offset,
+                                 socket_yaw_rad=yaw))
       splits[split].append(spec.name)
   return Suite("oda", tuple(tasks), {k: tuple(v) for k, v in splits.items()})
 

@@ -6,7 +6,9 @@ the seeds: ODA (uniform +-1 mm around a point 5 mm above the socket), LOTJ scena
 in xy, 10 mm above), LOTJ scenario II (xy on the boundary of a square 10-20 mm from the socket
 centre, i.e. Chebyshev radius in [10, 20] mm), chapter 9 (5 cm above the fully inserted pose).
 Goal noise moves the true socket uniformly by +-`goal_noise_m` in x and y relative to the
-nominal frame the robot observes in (+-1 mm for chapter 9's "noisy goals").
+nominal frame the robot observes in (+-1 mm for chapter 9's "noisy goals"). A task may also
+carry a fixed socket pose error (`socket_offset_m`, `socket_yaw_rad`): the same in every
+episode, so it can be learned from the task's demonstrations (ODA), unlike goal noise.
 """
 
 from __future__ import annotations
@@ -68,6 +70,10 @@ class InsertionTask:
   # How far the impedance target may lead the measured pose (None: 8 mm for "move", the
   # TaskConfig default for "twist"). It bounds the push when jammed (stiffness x lead).
   max_reference_error_m: Optional[float] = None
+  # A fixed error of the socket pose the robot does not know (a fixture tolerance): the true
+  # socket sits at socket_offset_m in the nominal frame and is turned by socket_yaw_rad.
+  socket_offset_m: Tuple[float, float] = (0.0, 0.0)
+  socket_yaw_rad: float = 0.0
 
   def replace(self, **changes) -> "InsertionTask":
     return dataclasses.replace(self, **changes)
@@ -99,6 +105,8 @@ def task_params(tasks: Sequence[InsertionTask], scene_config: Optional[scene.Sce
         start_ring_m=np.asarray(task.start.ring_m, np.float32),
         start_kind=np.int32(insertion.START_KINDS[task.start.kind]),
         goal_noise_m=np.float32(task.goal_noise_m),
+        socket_offset_m=np.asarray(task.socket_offset_m, np.float32),
+        socket_yaw_rad=np.float32(task.socket_yaw_rad),
         grip_height_m=np.float32(task.connector.plug_height_m),
         depth_m=np.float32(task.connector.depth_m),
         clearance_m=np.float32(task.connector.clearance_m),
