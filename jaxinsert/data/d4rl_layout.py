@@ -29,6 +29,8 @@ def check_layout(data: Mapping[str, np.ndarray], file: Optional[str] = None) -> 
     if key not in data:
       raise DataError(f"missing required key '{key}' (have {sorted(data)})", file=file, field=key)
   rows = len(data["rewards"])
+  if rows == 0:
+    raise DataError("holds zero rows: there is nothing to convert", file=file, field="rewards")
   for key, value in data.items():
     if key.startswith("metadata/") or np.ndim(value) == 0:
       continue

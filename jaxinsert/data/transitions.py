@@ -172,9 +172,12 @@ def _episode_sources(value: Any, spec: Any):
       def episodes(keys, directory=directory, dataset_spec=dataset_spec):
         from jaxinsert.data.rlds_codec import EpisodeCodec
         codec = EpisodeCodec(dataset_spec)
+        lengths = rlds.load_index(directory)["num_steps"]
         for shard, number, record in rlds.iter_records(directory):
           where = Location(file=str(shard), episode=number)
-          yield codec.parse(record, where, observation_keys=keys, with_infos=False), where
+          episode = codec.parse(record, where, observation_keys=keys, with_infos=False)
+          rlds.check_episode_length(episode, lengths[number], where)
+          yield episode, where
 
       empty = index.get("final_step_empty", [True] * len(index["num_steps"]))
       sources.append((dataset_spec, (index["num_steps"], index["is_terminal"], empty), episodes))

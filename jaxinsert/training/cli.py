@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import json
-from typing import Any, Callable, Dict
+from typing import Any, Callable, Dict, Optional
 
 # Errors that mean "the user's input or run directory is wrong", reported as one line with a
 # non-zero exit instead of a traceback. Anything else is a bug and keeps its traceback.
@@ -42,6 +42,52 @@ def run_main(body: Callable[[], None]) -> None:
     sys.exit(1)
 
 
+def config_override_problem(argv) -> Optional[str]:
+  """One line naming the first `--config.FIELD=VALUE` whose FIELD the config file lacks."""
+  import importlib.util
+
+  from jaxinsert.training.config import unknown_field_message
+
+  path = None
+  for number, arg in enumerate(argv):
+    if arg.startswith("--config="):
+      path = arg.split("=", 1)[1]
+    elif arg == "--config" and number + 1 < len(argv):
+      path = argv[number + 1]
+  if not path:
+    return None
+  path, _, config_arg = path.partition(":")
+  try:
+    spec = importlib.util.spec_from_file_location("_jaxinsert_config_file", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    config = module.get_config(config_arg) if config_arg else module.get_config()
+  except Exception as error:  # the config file itself is broken: say so, in one line
+    return f"--config={path}: cannot load the config file ({type(error).__name__}: {error})"
+  for arg in argv:
+    if arg.startswith("--config.") and "=" in arg:
+      field = arg[len("--config."):].split("=", 1)[0]
+      node = config
+      for part in field.split("."):
+        if not hasattr(node, "keys") or part not in node:
+          return unknown_field_message(config, field)
+        node = node[part]
+  return None
+
+
+def parse_flags(argv):
+  """absl's flag parsing, with an unknown `--config.FIELD` (or any bad flag) reported as one
+  line and exit 1 instead of a traceback."""
+  from absl import flags
+
+  try:
+    return flags.FLAGS(argv)
+  except (flags.Error, AttributeError, KeyError, TypeError, ValueError) as error:
+    message = config_override_problem(argv[1:]) or " ".join(str(error).split())
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(1)
+
+
 def launch(run: Callable[[Any, str], Dict[str, Any]],
            summarize: Callable[[Dict[str, Any]], Dict[str, Any]]) -> None:
   """The whole of a `--config=... --workdir=...` CLI: parse, run, print one JSON summary line."""
@@ -58,4 +104,4 @@ def launch(run: Callable[[Any, str], Dict[str, Any]],
 
     run_main(body)
 
-  app.run(main)
+  app.run(main, flags_parser=parse_flags)

@@ -66,3 +66,73 @@ def online_run_config(agent_name: str) -> ml_collections.ConfigDict:
     # No actor learning-rate decay while finetuning (official IQL AntMaze finetune config).
     config.agent.cosine_decay_steps = 0
   return config
+
+
+class ConfigError(ValueError):
+  """A config field holds a value the run cannot use; the message names the field."""
+
+
+def _check(config, name: str, allowed: str, ok) -> None:
+  value = config
+  for part in name.split("."):
+    if part not in value:
+      return  # a config built without this field (older presets); nothing to check
+    value = value[part]
+  try:
+    good = bool(ok(value))
+  except TypeError:
+    good = False
+  if not good:
+    raise ConfigError(f"config.{name}={value!r}: allowed values are {allowed}")
+
+
+def _integer(minimum: int):
+  return lambda value: isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+
+
+def validate(config: ml_collections.ConfigDict) -> None:
+  """Checks every run field the loops use before any data is loaded or any update runs.
+
+  Raises ConfigError with one line naming the field and the values it may take. Agent fields
+  are the agent's own business (its `create` checks them).
+  """
+  from jaxinsert.agents import AGENT_NAMES
+  from jaxinsert.data.transitions import REWARD_PREPROCESSING
+
+  _check(config, "agent_name", f"one of {', '.join(AGENT_NAMES)}", lambda v: v in AGENT_NAMES)
+  for name in ("num_seeds", "batch_size", "steps_per_call", "log_interval", "eval_episodes",
+               "keep_checkpoints", "env.num_envs"):
+    _check(config, name, "an integer >= 1", _integer(1))
+  for name in ("max_steps", "eval_interval", "checkpoint_interval", "seed"):
+    _check(config, name, "an integer >= 0" + (" (0 = only at the end)" if "interval" in name else ""),
+           _integer(0))
+  _check(config, "dataset.kind", "builtin, rlds or d4rl_hdf5", lambda v: v in ("builtin", "rlds", "d4rl_hdf5"))
+  _check(config, "dataset.reward_preprocessing", ", ".join(REWARD_PREPROCESSING),
+         lambda v: v in REWARD_PREPROCESSING)
+  _check(config, "dataset.action_clip", "a number in (0, inf), or 0/None for no clipping",
+         lambda v: v is None or (float(v) >= 0 and v == v))
+  for name in ("offline_steps", "online_steps"):
+    _check(config, name, "an integer >= 0", _integer(0))
+  _check(config, "updates_per_env_step", "an integer >= 1", _integer(1))
+  _check(config, "replay_capacity", "an integer >= 1", _integer(1))
+  _check(config, "offline_ratio", "a number in [0, 1]", lambda v: 0.0 <= float(v) <= 1.0)
+  _check(config, "exploration_noise", "a number >= 0", lambda v: float(v) >= 0.0)
+
+
+def unknown_field_message(config: ml_collections.ConfigDict, dotted: str) -> str:
+  """One line for `--config.FIELD=...` naming a field the config does not have, with the
+  fields it does have at that level (closest first)."""
+  import difflib
+
+  parts = dotted.split(".")
+  node, known_prefix = config, []
+  for part in parts:
+    if isinstance(node, (dict, ml_collections.ConfigDict)) and part in node:
+      node, known_prefix = node[part], known_prefix + [part]
+      continue
+    fields = sorted(node.keys()) if isinstance(node, (dict, ml_collections.ConfigDict)) else []
+    where = "config" + "".join(f".{p}" for p in known_prefix)
+    close = difflib.get_close_matches(part, fields, n=3)
+    hint = f" (did you mean {', '.join(close)}?)" if close else ""
+    return f"config.{dotted}: {where} has no field {part!r}{hint}; its fields are {', '.join(fields)}"
+  return f"config.{dotted}: cannot be set"

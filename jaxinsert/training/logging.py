@@ -30,14 +30,28 @@ def _to_python(value: Any) -> Any:
   return array.tolist()
 
 
+def _record_kind(record: Mapping[str, Any]) -> tuple:
+  """What a record logs ("train/", "eval/", ...): one step holds at most one record per kind."""
+  return tuple(sorted({key.split("/")[0] for key in record if key not in ("step", "time")}))
+
+
 class MetricsLogger:
-  """Appends scalar metrics (possibly per seed) to metrics.jsonl and TensorBoard."""
+  """Appends scalar metrics (possibly per seed) to metrics.jsonl and TensorBoard.
+
+  metrics.jsonl holds one record per step and kind: writing a step again (a resumed run redoing
+  updates a killed one logged but never checkpointed) replaces the earlier record, and
+  `drop_after(step)` forgets everything past a restored checkpoint.
+  """
 
   def __init__(self, workdir: str, tensorboard: bool = True):
     os.makedirs(workdir, exist_ok=True)
     self.workdir = workdir
     self.path = os.path.join(workdir, "metrics.jsonl")
+    self._records = _read_records(self.path) if os.path.exists(self.path) else []
+    self._logged = {(r["step"], _record_kind(r)) for r in self._records}
     self._file = open(self.path, "a", buffering=1)
+    if not _ends_with_newline(self.path):
+      self._rewrite(self._records)  # drops a torn last line so appends start on a line of their own
     self._writer = None
     if tensorboard:
       from tensorboardX import SummaryWriter  # imported lazily: it is slow to import
@@ -55,7 +69,27 @@ class MetricsLogger:
         numeric = [v for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
         if numeric:
           self._writer.add_scalar(key, float(np.mean(numeric)), step)
+    identity = (record["step"], _record_kind(record))
+    if identity in self._logged:
+      self._rewrite([r for r in self._records if (r["step"], _record_kind(r)) != identity])
+    self._logged.add(identity)
+    self._records.append(record)
     self._file.write(json.dumps(record) + "\n")
+
+  def drop_after(self, step: int) -> None:
+    """Forgets every record past `step` (the step a resumed run restarts from)."""
+    if any(r["step"] > step for r in self._records):
+      self._rewrite([r for r in self._records if r["step"] <= step])
+
+  def _rewrite(self, records: List[Dict[str, Any]]) -> None:
+    self._file.close()
+    temporary = self.path + ".tmp"
+    with open(temporary, "w") as handle:
+      handle.writelines(json.dumps(r) + "\n" for r in records)
+    os.replace(temporary, self.path)
+    self._records = records
+    self._logged = {(r["step"], _record_kind(r)) for r in records}
+    self._file = open(self.path, "a", buffering=1)
 
   def close(self) -> None:
     self._file.close()
@@ -76,6 +110,29 @@ def write_json_atomically(path: str, record: Any, **dump_options: Any) -> str:
 def read_metrics(path: str) -> List[Dict[str, Any]]:
   with open(path) as handle:
     return [json.loads(line) for line in handle if line.strip()]
+
+
+def _ends_with_newline(path: str) -> bool:
+  with open(path, "rb") as handle:
+    handle.seek(0, os.SEEK_END)
+    if handle.tell() == 0:
+      return True
+    handle.seek(-1, os.SEEK_END)
+    return handle.read(1) == b"\n"
+
+
+def _read_records(path: str) -> List[Dict[str, Any]]:
+  """metrics.jsonl's records; a torn last line (a process killed mid-write) is left out."""
+  records = []
+  with open(path) as handle:
+    lines = [line for line in handle if line.strip()]
+  for number, line in enumerate(lines):
+    try:
+      records.append(json.loads(line))
+    except json.JSONDecodeError:
+      if number != len(lines) - 1:
+        raise ValueError(f"{path} line {number + 1} is not JSON; the metrics file is damaged") from None
+  return records
 
 
 def plot_learning_curves(metrics_path: str, output_path: str,
@@ -152,7 +209,4 @@ def write_provenance(workdir: str, config: Mapping[str, Any], extra: Optional[di
   }
   record.update(extra or {})
   os.makedirs(workdir, exist_ok=True)
-  path = os.path.join(workdir, "provenance.json")
-  with open(path, "w") as handle:
-    json.dump(record, handle, indent=2, default=str)
-  return path
+  return write_json_atomically(os.path.join(workdir, "provenance.json"), record, default=str)

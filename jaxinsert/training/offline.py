@@ -5,6 +5,13 @@ The dataset lives on the device. One host call runs `steps_per_call` updates as 
 checkpoint. `num_seeds` independent seeds share one compiled program through `jax.vmap`.
 Checkpoints hold every seed's state, sampler key and the step, so a resumed run ends exactly
 where an uninterrupted one does.
+
+Divergence (`divergence_reasons`) is defined on every metric an agent reports, not only the
+critic's: any non-finite value, a loss beyond +-`DIVERGENCE_LOSS_LIMIT`, or a log-probability
+of the data's actions below `DIVERGENCE_LOG_PROB_PER_DIM` per action dimension (a policy that
+gives the actions it imitates essentially no density). Metrics are checked at every log and
+before every save, and every floating leaf of the state (parameters and optimiser moments)
+must be finite before it is saved, so the checkpoint a divergence error names is a finite one.
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ import math
 import os
 import time
 from types import ModuleType
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 import jax
 import jax.numpy as jnp
@@ -43,16 +50,63 @@ class RunState:
   step: jax.Array       # updates done (same for every seed)
 
 
+# A loss this large has left any scale a reward or a Q-value takes (a TD error of 1e4).
+DIVERGENCE_LOSS_LIMIT = 1e8
+# Mean log-probability of dataset actions per action dimension: a healthy Gaussian policy sits
+# near -1..+5; -1000 means the data's actions are ~45 standard deviations from the mean.
+DIVERGENCE_LOG_PROB_PER_DIM = -1000.0
+
+
+def divergence_reasons(metrics: Dict[str, Any], action_dim: Optional[int] = None,
+                       loss_limit: float = DIVERGENCE_LOSS_LIMIT,
+                       log_prob_per_dim: float = DIVERGENCE_LOG_PROB_PER_DIM) -> List[str]:
+  """Why these metrics mean the run has diverged (empty when it has not); see module docstring."""
+  reasons = []
+  for name, value in metrics.items():
+    array = np.asarray(value, dtype=np.float64)
+    if not np.all(np.isfinite(array)):
+      reasons.append(f"non-finite {name}")
+    elif name.endswith("loss") and np.max(np.abs(array), initial=0.0) > loss_limit:
+      reasons.append(f"{name} = {np.max(np.abs(array)):.3g} beyond +-{loss_limit:.3g}")
+    elif (name.endswith("log_prob") and action_dim
+          and np.min(array, initial=0.0) < log_prob_per_dim * action_dim):
+      reasons.append(f"{name} = {np.min(array):.4g} below {log_prob_per_dim:g} x {action_dim} "
+                     "action dimensions")
+  return reasons
+
+
+def _last_good(checkpointer: checkpoints.Checkpointer) -> str:
+  latest = checkpointer.latest_step()
+  if latest is None:
+    return "stopped before any checkpoint."
+  return f"stopped. The last good checkpoint is step {latest} in {checkpointer.directory}"
+
+
 def check_finite(metrics: Dict[str, Any], step: int,
-                 checkpointer: checkpoints.Checkpointer) -> None:
-  """Raises DivergenceError naming the last good checkpoint if any metric is non-finite."""
-  bad = [name for name, value in metrics.items() if not np.all(np.isfinite(value))]
+                 checkpointer: checkpoints.Checkpointer, action_dim: Optional[int] = None) -> None:
+  """Raises DivergenceError naming the last good checkpoint if the metrics show divergence
+  (`divergence_reasons`; without `action_dim` the log-probability rule is off)."""
+  reasons = divergence_reasons(metrics, action_dim)
+  if reasons:
+    raise DivergenceError(f"{', '.join(reasons)} at step {step}; {_last_good(checkpointer)}")
+
+
+def nonfinite_leaves(tree: Any) -> List[str]:
+  """Key paths of the floating arrays of `tree` that hold a NaN or an infinity."""
+  with_paths = jax.tree_util.tree_flatten_with_path(tree)[0]
+  floating = [(path, leaf) for path, leaf in with_paths
+              if jnp.issubdtype(jnp.result_type(leaf), jnp.inexact)]
+  finite = jax.device_get([jnp.all(jnp.isfinite(leaf)) for _, leaf in floating])
+  return [jax.tree_util.keystr(path) for (path, _), ok in zip(floating, finite) if not ok]
+
+
+def check_state_finite(state: Any, step: int, checkpointer: checkpoints.Checkpointer) -> None:
+  """Raises DivergenceError (nothing saved) if any parameter or optimiser moment is non-finite."""
+  bad = nonfinite_leaves(state)
   if bad:
-    latest = checkpointer.latest_step()
-    raise DivergenceError(
-        f"non-finite {', '.join(bad)} at step {step}; stopped. The last good checkpoint is "
-        f"step {latest} in {checkpointer.directory}" if latest is not None
-        else f"non-finite {', '.join(bad)} at step {step}; stopped before any checkpoint.")
+    more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
+    raise DivergenceError(f"non-finite state at step {step} ({', '.join(bad[:3])}{more}); not "
+                          f"saved; {_last_good(checkpointer)}")
 
 
 def own_buffers(tree: Any) -> Any:
@@ -109,6 +163,9 @@ def run_description(config: ml_collections.ConfigDict, spec: Spec) -> Dict[str, 
 
 
 def _check_intervals(config) -> None:
+  from jaxinsert.training import config as run_config
+
+  run_config.validate(config)
   for name in ("log_interval", "eval_interval", "checkpoint_interval", "max_steps"):
     value = config[name]
     if value and value % config.steps_per_call:
@@ -121,7 +178,10 @@ class OfflineTrainer:
 
   def __init__(self, config: ml_collections.ConfigDict, workdir: str, dataset: Transition,
                spec: Spec, evaluator: Optional[Callable[[Any, int], Dict[str, Any]]] = None,
-               num_devices: Optional[int] = None, progress: bool = True):
+               num_devices: Optional[int] = None, progress: bool = True,
+               sampler: Callable = samplers.uniform):
+    # `sampler(dataset, key, batch_size) -> batch`; `dataset` may be any pytree the sampler
+    # reads (ODA: offline and demonstration datasets, giving per-task meta-batches).
     _check_intervals(config)
     self.config = config
     self.workdir = workdir
@@ -135,7 +195,7 @@ class OfflineTrainer:
                        f"{self.mesh.size} devices")
     self.dataset = parallel.put_replicated(dataset, self.mesh)
     chunk = make_train_chunk(self.agent, config.batch_size, config.steps_per_call,
-                             mesh=self.mesh if self.mesh.size > 1 else None)
+                             mesh=self.mesh if self.mesh.size > 1 else None, sampler=sampler)
     self._chunk = jax.jit(jax.vmap(chunk, in_axes=(0, 0, None)), donate_argnums=(0, 1))
     self.checkpointer = checkpoints.Checkpointer(
         os.path.join(workdir, "checkpoints"), run_description(config, spec),
@@ -147,6 +207,9 @@ class OfflineTrainer:
                               self.config.num_seeds)
     restored = self.checkpointer.restore_latest(template)
     state = template if restored is None else restored[1]
+    # Records past the restored step came from a run killed before its next checkpoint; the
+    # resumed run writes them again.
+    self.logger.drop_after(0 if restored is None else restored[0])
     return parallel.put_replicated(own_buffers(state), self.mesh)
 
   def train(self, state: Optional[RunState] = None, max_steps: Optional[int] = None) -> RunState:
@@ -169,18 +232,25 @@ class OfflineTrainer:
         metrics = jax.device_get(metrics)
         elapsed = time.perf_counter() - chunk_started
         chunk_started = time.perf_counter()
-        check_finite(metrics, step, self.checkpointer)
+        check_finite(metrics, step, self.checkpointer, self.spec.action_dim)
         metrics["updates_per_second"] = config.log_interval / max(elapsed, 1e-9)
         self.logger.write(step, metrics, prefix="train/")
         bar.set_postfix({k: f"{np.mean(v):.3g}" for k, v in list(metrics.items())[:3]})
       if config.eval_interval and step % config.eval_interval == 0 and step < max_steps:
         self.evaluate(state, step)
       if config.checkpoint_interval and step % config.checkpoint_interval == 0:
-        self.checkpointer.save(step, state)
+        self._save(step, state, metrics)
     bar.close()
     if self.checkpointer.latest_step() != step:
-      self.checkpointer.save(step, state)
+      self._save(step, state, metrics if step > start else None)
     return state
+
+  def _save(self, step: int, state: RunState, metrics: Optional[Dict[str, Any]]) -> None:
+    """Saves only a state whose metrics show no divergence and whose every leaf is finite."""
+    if metrics is not None:
+      check_finite(jax.device_get(metrics), step, self.checkpointer, self.spec.action_dim)
+    check_state_finite(state, step, self.checkpointer)
+    self.checkpointer.save(step, state)
 
   def evaluate(self, state: RunState, step: int) -> Optional[Dict[str, Any]]:
     if self.evaluator is None:

@@ -68,6 +68,9 @@ class OnlineTrainer:
                spec: Spec, vec_env: VectorEnv,
                evaluator: Optional[Callable[[Any, int], Dict[str, Any]]] = None,
                progress: bool = True):
+    from jaxinsert.training import config as run_config
+
+    run_config.validate(config)
     if config.num_seeds != 1:
       raise ValueError("online finetuning runs one seed per process (config.num_seeds=1)")
     self.config = config
@@ -97,6 +100,7 @@ class OnlineTrainer:
                            env_steps=jnp.zeros((), jnp.int32), episodes=jnp.zeros((), jnp.int32),
                            successes=jnp.zeros((), jnp.int32))
     restored = self.checkpointer.restore_latest(template)
+    self.logger.drop_after(0 if restored is None else restored[0])
     return offline.own_buffers(template if restored is None else restored[1])
 
   def train(self, state: OnlineState) -> OnlineState:
@@ -144,7 +148,7 @@ class OnlineTrainer:
       if due_eval or due_save or steps >= total:
         # Never evaluate or save a diverged agent: the newest checkpoint stays the last good one.
         metrics = jax.device_get(metrics)
-        offline.check_finite(metrics, steps, self.checkpointer)
+        offline.check_finite(metrics, steps, self.checkpointer, self.spec.action_dim)
       if due_eval:
         last_eval = steps // config.eval_interval
         metrics.update(episodes=episodes, successes=successes,
@@ -153,9 +157,11 @@ class OnlineTrainer:
         self.evaluate(state)
       if due_save:
         last_save = steps // config.checkpoint_interval
+        offline.check_state_finite(state.agent, steps, self.checkpointer)
         self.checkpointer.save(steps, state)
     bar.close()
     if self.checkpointer.latest_step() != steps:
+      offline.check_state_finite(state.agent, steps, self.checkpointer)
       self.checkpointer.save(steps, state)
     return state
 

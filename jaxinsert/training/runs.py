@@ -72,19 +72,54 @@ def dataset_identity(dataset_config: ml_collections.ConfigDict) -> str:
   return f"builtin:{dataset_config.name}"
 
 
+def environment_spec(env_name: str):
+  """The observation shape and action size of environment `env_name` (an EnvSpec)."""
+  from jaxinsert.training import environments
+
+  if environments.is_gymnasium_id(env_name):
+    vec_env = environments.make_vector_env(env_name, 1)
+    try:
+      return vec_env.spec
+    finally:
+      getattr(vec_env, "close", lambda: None)()
+  return environments.make_functional_env(env_name).spec
+
+
+def check_dataset_fits_environment(spec: Spec, env_name: str, source: str = "the dataset") -> None:
+  """Refuses, before any update, data whose observations or actions the evaluation
+  environment cannot take (it would otherwise fail only after the whole budget)."""
+  env_spec = environment_spec(env_name)
+  problems = []
+  if tuple(spec.obs_shape) != tuple(env_spec.obs_shape):
+    problems.append(f"observations of shape {tuple(spec.obs_shape)}, the environment's are "
+                    f"{tuple(env_spec.obs_shape)}")
+  if int(spec.action_dim) != int(env_spec.action_dim):
+    problems.append(f"{spec.action_dim} action dimensions, the environment has {env_spec.action_dim}")
+  if problems:
+    raise ValueError(f"{source} does not fit config.env.name={env_name!r}: it has "
+                     f"{'; '.join(problems)}. Set config.env.name to the environment the data "
+                     "came from, or to '' to train without evaluation.")
+
+
 def _start_run(config: ml_collections.ConfigDict, workdir: str, eval_envs: int):
-  """Loads the dataset, writes provenance, builds the evaluator (None without an env).
+  """Checks the config, loads the dataset, checks it against the evaluation environment and
+  builds the evaluator (None without an env). Provenance is written by the caller once the
+  checkpoint (if any) has been accepted, so a refused resume leaves the old record in place.
 
   Records the dataset's identity in `config.dataset.identity`, which the checkpoint's run
   fingerprint includes: a checkpoint trained on other data at the same path (a regenerated
   dataset) is refused instead of silently resumed.
   """
+  from jaxinsert.training import config as run_config
+
+  run_config.validate(config)
   os.makedirs(workdir, exist_ok=True)
   dataset, spec, data_info = load_offline_dataset(config.dataset, config.seed)
   with config.unlocked():
     config.dataset.identity = dataset_identity(config.dataset)
-  logging.write_provenance(workdir, config.to_dict(), {"dataset": data_info,
-                                                       "dataset_size": dataset.size})
+  if config.env.name:
+    check_dataset_fits_environment(spec, config.env.name,
+                                   f"dataset {data_info.get('source') or config.dataset.path}")
   evaluator = None
   if config.env.name:
     evaluator = evaluation.make_evaluator(get_agent(config.agent_name), config.env.name,
@@ -93,13 +128,21 @@ def _start_run(config: ml_collections.ConfigDict, workdir: str, eval_envs: int):
   return dataset, spec, data_info, evaluator
 
 
+def _write_provenance(workdir: str, config: ml_collections.ConfigDict, data_info: Dict[str, Any],
+                      dataset: Transition) -> None:
+  logging.write_provenance(workdir, config.to_dict(), {"dataset": data_info,
+                                                       "dataset_size": dataset.size})
+
+
 def run_offline(config: ml_collections.ConfigDict, workdir: str, progress: bool = True
                 ) -> Dict[str, Any]:
   started = time.time()
   dataset, spec, data_info, evaluator = _start_run(config, workdir, config.env.num_envs)
   trainer = OfflineTrainer(config, workdir, dataset, spec, evaluator=evaluator, progress=progress)
   try:
-    state = trainer.train()
+    state = trainer.initial_state()  # refuses another run's checkpoint before provenance is touched
+    _write_provenance(workdir, config, data_info, dataset)
+    state = trainer.train(state)
     final = trainer.evaluate(state, int(state.step))
   finally:
     trainer.close()
@@ -139,7 +182,9 @@ def run_online(config: ml_collections.ConfigDict, workdir: str, progress: bool =
                                    spec, evaluator=None, progress=progress)
   try:
     stage_start = time.time()
-    offline_state = offline_trainer.train()
+    offline_state = offline_trainer.initial_state()
+    _write_provenance(workdir, config, data_info, dataset)
+    offline_state = offline_trainer.train(offline_state)
     before = evaluator(offline_state.agent, int(offline_state.step))
     timings["offline_seconds"] = time.time() - stage_start
   finally:

@@ -36,6 +36,16 @@ def _git_commit() -> Optional[str]:
     return None
 
 
+def check_input_and_output(input_path: pathlib.Path, output: pathlib.Path) -> None:
+  """The output may not be the input, hold it, or lie inside it: replacing or writing it
+  would destroy or change the source."""
+  source, target = input_path.resolve(), output.resolve()
+  if source == target or target in source.parents or (input_path.is_dir() and source in target.parents):
+    relation = ("is the input" if source == target else
+                "holds the input" if target in source.parents else "lies inside the input")
+    raise DataError(f"output {relation} ({source}); choose an --output_dir outside it", file=str(output))
+
+
 def convert(format_name: str, input_path: Any, output_dir: Any, *, spec: Any = None, overwrite: bool = False,
             options: Optional[ConvertOptions] = None, progress: Optional[bool] = None) -> pathlib.Path:
   """Converts `input_path` (format `format_name`) to an RLDS dataset at `output_dir`; returns it."""
@@ -48,9 +58,9 @@ def convert(format_name: str, input_path: Any, output_dir: Any, *, spec: Any = N
   if not input_path.exists():
     raise DataError("input does not exist", file=str(input_path))
   output = pathlib.Path(output_dir)
-  if output.exists() and not overwrite:
-    # Checked before reading any input, so a long conversion cannot fail at its very end.
-    raise DataError("output already exists; pass --overwrite to replace it", file=str(output))
+  check_input_and_output(input_path, output)
+  # Checked before reading any input, so a long conversion cannot fail at its very end.
+  rlds.check_output(output.absolute(), overwrite)
   if spec is None and module.NEEDS_SPEC:
     raise DataError(f"format {format_name} needs --spec (which topics fill which features)", field="spec")
   report: Dict[str, Any] = {}

@@ -92,6 +92,8 @@ def read_group(group: Any, file: str, prefix: str = "", episode: Optional[int] =
 
 def as_flags(values: Any, where: Location) -> np.ndarray:
   """0/1 or bool arrays (D4RL stores terminals as float in old files) -> bool, else DataError."""
+  if len(values) == 0:
+    raise DataError("has zero rows: an episode (or file) without a single step cannot be converted", where)
   array = np.asarray(values).reshape(len(values), -1)
   if array.shape[1] != 1:
     raise DataError(f"flags must have one value per row, got shape {list(np.shape(values))}", where)

@@ -78,6 +78,9 @@ def _path_episode(path: Mapping[str, Any], spec: Optional[DatasetSpec], options:
   observation = _stack_observations(path["observations"], spec, options)
   action = np.asarray(path["actions"])
   rows = len(action)
+  if rows == 0:
+    raise DataError("path has zero rows: an episode without a single step cannot be converted", where,
+                    field="actions")
   reward = np.asarray(path["rewards"]).reshape(rows, -1)
   if reward.shape[1] != 1:
     raise DataError(f"rewards must be (T,) or (T, 1), got {list(np.shape(path['rewards']))}", where, field="rewards")
