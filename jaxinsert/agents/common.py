@@ -34,13 +34,19 @@ class Optimizer:
   learning_rate: float
   cosine_decay_steps: int = 0     # decay the learning rate to 0 over this many updates (0 = off)
   weight_decay: float = 0.0       # L2 added to the gradient before Adam, as torch's Adam does
+  b1: float = 0.9                 # Adam's first-moment decay
+  b2: float = 0.999               # Adam's second-moment decay
+  warmup_steps: int = 0           # linear warm-up from 0 over this many updates (0 = off)
 
   def build(self) -> optax.GradientTransformation:
     if self.cosine_decay_steps > 0:
       schedule = optax.cosine_decay_schedule(self.learning_rate, self.cosine_decay_steps)
+    elif self.warmup_steps > 0:
+      schedule = optax.linear_schedule(0.0, self.learning_rate, self.warmup_steps)
     else:
       schedule = optax.constant_schedule(self.learning_rate)
-    return optax.chain(optax.add_decayed_weights(self.weight_decay), optax.adam(schedule))
+    return optax.chain(optax.add_decayed_weights(self.weight_decay),
+                       optax.adam(schedule, b1=self.b1, b2=self.b2))
 
 
 @struct.dataclass

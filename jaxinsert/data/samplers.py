@@ -135,6 +135,32 @@ def meta_batch(dataset: IndexedDataset, key: jax.Array, num_tasks: int, batch_pe
                    task_ids=dataset.task_ids[slots])
 
 
+def per_task(dataset: IndexedDataset, key: jax.Array, size: int) -> Transition:
+  """`size` transitions of every task slot, in slot order: leaves [num_tasks, size, ...]."""
+  start, count = dataset.task_start[:, None], dataset.task_count[:, None]
+  index = start + jax.random.randint(key, (dataset.num_tasks, size), 0, count)
+  return jax.tree_util.tree_map(lambda x: x[index], dataset.transitions)
+
+
+def demo_meta_batch(offline: IndexedDataset, demos: IndexedDataset, key: jax.Array,
+                    batch_per_task: int, context_size: int) -> MetaBatch:
+  """ODA's meta-batch over every task (Algorithm 1): RL rows from each task's offline data,
+  context from the same task's demonstrations. Both datasets hold the same tasks in the same
+  slots (`check_same_tasks`)."""
+  batch_key, context_key = jax.random.split(key)
+  return MetaBatch(batch=per_task(offline, batch_key, batch_per_task),
+                   context=per_task(demos, context_key, context_size),
+                   context_mask=jnp.ones((demos.num_tasks, context_size), jnp.float32),
+                   task_ids=offline.task_ids)
+
+
+def check_same_tasks(offline: IndexedDataset, demos: IndexedDataset) -> None:
+  offline_ids, demo_ids = np.asarray(offline.task_ids), np.asarray(demos.task_ids)
+  if offline_ids.shape != demo_ids.shape or np.any(offline_ids != demo_ids):
+    raise ValueError(f"the offline data holds tasks {offline_ids.tolist()} and the "
+                     f"demonstrations {demo_ids.tolist()}; every task needs both")
+
+
 # --------------------------------------------------------------------------- goal relabelling
 def _relabel_counts(batch_size: int, next_fraction: float, future_fraction: float,
                     random_fraction: float):
