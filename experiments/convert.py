@@ -6,7 +6,8 @@
 
 Formats: d4rl_hdf5, minari, robomimic, rosbag (needs --spec), npz. Bad input stops the run with
 one line naming the file, episode, step and field, exit code 1, and nothing written; an existing
-output is replaced only with --overwrite.
+output is replaced only with --overwrite, only if it is a jaxinsert dataset and not the input, and
+the replaced dataset is named on stderr.
 """
 
 import json
@@ -34,6 +35,10 @@ _OBS_FEATURE = flags.DEFINE_string("obs_feature", None, "Flat layouts: spec feat
 _FILTER_KEY = flags.DEFINE_string("filter_key", None, "robomimic: only demos in mask/<filter_key>.")
 _RATE = flags.DEFINE_float("rate_hz", None, "rosbag: control clock rate (default: the spec's).")
 _GAP = flags.DEFINE_float("episode_gap_s", None, "rosbag: command gap that ends an episode (default: spec's).")
+_DUPLICATES = flags.DEFINE_bool("allow_duplicate_stamps", False,
+                                "rosbag: keep the later of two messages with the same stamp (else refused).")
+_STRICT = flags.DEFINE_bool("strict", False, "Refuse suspect values (actions outside the spec's bounds, NaN in "
+                            "unused next_observations rows) instead of converting them with a warning.")
 flags.mark_flags_as_required(["format", "input", "output_dir"])
 
 
@@ -46,7 +51,8 @@ def main(argv):
   options = ConvertOptions(task_id=_TASK_ID.value, domain_id=_DOMAIN_ID.value, split_on_discontinuity=_SPLIT.value,
                            max_episode_steps=_MAX_STEPS.value, allow_pickle=_PICKLE.value,
                            obs_feature=_OBS_FEATURE.value, filter_key=_FILTER_KEY.value, rate_hz=_RATE.value,
-                           episode_gap_s=_GAP.value)
+                           episode_gap_s=_GAP.value, allow_duplicate_stamps=_DUPLICATES.value,
+                           strict=_STRICT.value)
   try:
     path = converters.convert(_FORMAT.value, _INPUT.value, _OUTPUT_DIR.value, spec=_SPEC.value,
                               overwrite=_OVERWRITE.value, options=options)

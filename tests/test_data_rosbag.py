@@ -21,15 +21,20 @@ def _pose(t):
 
 
 def write_sawyer_bag(path, *, episodes=2, seconds=1.0, images=False, success_in=None, break_time_at=None,
-                     drop_endpoint_after=None, skip_topic=None, kind="ros1"):
+                     drop_endpoint_after=None, skip_topic=None, kind="ros1", duplicate_stamp_at=None,
+                     joint_stamp_offset_ns=0):
   """Joint states and endpoint state at 100 Hz, commands at 10 Hz, reward at 10 Hz, episodes
-  separated by a 3 s pause; optional success message and wrist images at 20 Hz."""
+  separated by a 3 s pause; optional success message and wrist images at 20 Hz. Faults: a joint
+  state stamped 50 ms early (`break_time_at`), one stamped like its predecessor
+  (`duplicate_stamp_at`), all joint-state stamps shifted (`joint_stamp_offset_ns`)."""
   bag = BagWriter(path, kind)
   for episode in range(episodes):
     base = START + episode * int((seconds + 3.0) * SECOND)
     for tick in range(int(seconds * 100) + 5):
       t = base + tick * 10_000_000
       stamp = t - 50_000_000 if break_time_at is not None and tick == break_time_at else t
+      stamp = t - 10_000_000 if duplicate_stamp_at is not None and tick == duplicate_stamp_at else stamp
+      stamp += joint_stamp_offset_ns
       if skip_topic != "/robot/joint_states":
         bag.joint_state("/robot/joint_states", SAWYER_JOINTS, np.arange(8) * 0.1 + tick * 0.001, stamp, log_ns=t)
       if drop_endpoint_after is None or tick < drop_endpoint_after:

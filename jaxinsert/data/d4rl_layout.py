@@ -78,6 +78,22 @@ def episode_bounds(data: Mapping[str, np.ndarray], *, split_on_discontinuity: bo
   return list(zip(starts, ends))
 
 
+def unused_nonfinite_next_observations(data: Mapping[str, np.ndarray], split_on_discontinuity: bool = False
+                                       ) -> np.ndarray:
+  """Rows whose next_observations hold a NaN or an infinity but are not an episode's last row:
+  the converter takes observations[i + 1] for them, so the bad value would vanish unseen."""
+  next_observations = data.get("next_observations")
+  if next_observations is None:
+    return np.zeros(0, np.int64)
+  values = np.asarray(next_observations)
+  if not np.issubdtype(values.dtype, np.floating):
+    return np.zeros(0, np.int64)
+  bad = ~np.isfinite(values.reshape(len(values), -1)).all(axis=1)
+  for _, last in episode_bounds(data, split_on_discontinuity=split_on_discontinuity):
+    bad[last] = False
+  return np.flatnonzero(bad)
+
+
 def episodes_from_layout(data: Mapping[str, np.ndarray], *, obs_feature: str = "state",
                          infos: Tuple[str, ...] = (), split_on_discontinuity: bool = False) -> Iterator[Dict[str, Any]]:
   """RLDS episodes from a D4RL-layout dict (needs 'timeouts'; see `synthesize_timeouts`).

@@ -76,7 +76,6 @@ def write_dataset(output_dir: Any, episodes: Iterable[Mapping[str, Any]], spec: 
   except OSError as error:
     raise DataError(f"cannot create the output's parent directory: {error.strerror or error}",
                     file=str(output.parent)) from None
-  clean_stale_siblings(output)
   try:
     staging = pathlib.Path(tempfile.mkdtemp(prefix=f"{_sibling_prefix(output, 'tmp')}{_owner()}-",
                                             dir=output.parent))
@@ -122,7 +121,9 @@ def describe_dataset(path: Any) -> str:
 
 
 def check_output(output: pathlib.Path, overwrite: bool) -> None:
-  """Refuses an output that exists unless `overwrite` and it is a dataset of ours (or empty)."""
+  """Refuses an output that exists unless `overwrite` and it is a dataset of ours (or empty).
+  First removes what a killed writer left beside it (`clean_stale_siblings`)."""
+  clean_stale_siblings(output)
   if not output.exists() and not output.is_symlink():
     return
   if not overwrite:
@@ -183,8 +184,9 @@ def clean_stale_siblings(output: pathlib.Path) -> List[str]:
       if kind == "old" and not output.exists() and is_dataset(backup):
         os.rename(backup, output)
         notes.append(f"restored {output} from the backup {sibling} of an interrupted overwrite")
+      else:
+        notes.append(f"removed {sibling} left by an interrupted write")
       shutil.rmtree(sibling, ignore_errors=True)
-      notes.append(f"removed {sibling} left by an interrupted write")
   for note in notes:
     print(f"warning: {note}", file=sys.stderr)
   return notes

@@ -77,5 +77,16 @@ def convert(format_name: str, input_path: Any, output_dir: Any, *, spec: Any = N
     stream = module.episodes(input_path, dataset_spec, options, report)
   provenance = {"converter": format_name, **file_provenance(input_path), "options": dataclasses.asdict(options),
                 "jaxinsert_commit": _git_commit(), "input_report": report}
-  return rlds.write_dataset(output, stream, dataset_spec, provenance=provenance, overwrite=overwrite,
-                            progress=progress)
+  return rlds.write_dataset(output, _audited(stream, dataset_spec, options, report), dataset_spec,
+                            provenance=provenance, overwrite=overwrite, progress=progress)
+
+
+def _audited(stream, spec, options: ConvertOptions, report: Dict[str, Any]):
+  """The episodes of `stream`, with suspect values reported (see common.suspect)."""
+  from jaxinsert.data.converters.common import ActionBoundsAudit
+
+  audit = ActionBoundsAudit(spec, options, report)
+  for number, episode in enumerate(stream):
+    audit.check(episode, number)
+    yield episode
+  audit.finish()

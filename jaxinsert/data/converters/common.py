@@ -29,6 +29,9 @@ class ConvertOptions:
   filter_key: Optional[str] = None  # robomimic: only the demos listed in mask/<filter_key>
   rate_hz: Optional[float] = None  # rosbag: control clock, overrides the spec's control_rate_hz
   episode_gap_s: Optional[float] = None  # rosbag: overrides the spec's clock.episode_gap_s
+  allow_duplicate_stamps: bool = False  # rosbag: keep the later of two messages with one stamp
+  strict: bool = False  # refuse suspect values (actions outside the spec's bounds, NaN in unused
+                        # next_observations rows) instead of converting them with a warning
 
 
 def file_provenance(path: Any, hash_limit_bytes: int = 4 * 1024 ** 3) -> Dict[str, Any]:
@@ -103,6 +106,66 @@ def as_flags(values: Any, where: Location) -> np.ndarray:
     if bad.size:
       raise DataError(f"flag value {array[bad[0]]} is not 0/1", where, step=int(bad[0]))
   return array.astype(bool)
+
+
+def suspect(report: Dict[str, Any], options: ConvertOptions, message: str, where: Location) -> None:
+  """A value that is probably wrong but convertible: refused with --strict, else one warning
+  line on stderr and an entry in the provenance's input_report['warnings']."""
+  import sys
+
+  if options.strict:
+    raise DataError(f"{message} (refused by --strict)", where)
+  line = f"{where.describe()}: {message}"
+  report.setdefault("warnings", []).append(line)
+  print(f"warning: {line}", file=sys.stderr)
+
+
+def check_unused_next_observations(data: Dict[str, np.ndarray], options: ConvertOptions, file: str,
+                                   report: Dict[str, Any]) -> None:
+  """NaN/inf in next_observations rows the conversion replaces by observations[i + 1]."""
+  from jaxinsert.data import d4rl_layout
+
+  rows = d4rl_layout.unused_nonfinite_next_observations(data, options.split_on_discontinuity)
+  if rows.size:
+    suspect(report, options, f"{rows.size} non-final next_observations row(s) hold NaN/inf (first: row "
+            f"{rows[0]}); they are not used (observations[i + 1] is), but the file is inconsistent",
+            Location(file=file, step=int(rows[0]), field="next_observations"))
+
+
+class ActionBoundsAudit:
+  """Counts actions outside the spec's [low, high] over a conversion (`check` per episode,
+  `finish` once) and reports them through `suspect`."""
+
+  def __init__(self, spec: DatasetSpec, options: ConvertOptions, report: Dict[str, Any]):
+    self.low, self.high = spec.action.low, spec.action.high
+    self.options, self.report = options, report
+    self.count, self.first = 0, None
+
+  def check(self, episode: Mapping[str, Any], number: int) -> None:
+    if self.low is None and self.high is None:
+      return
+    action = np.asarray(episode["steps"]["action"], np.float64)
+    action = action.reshape(len(action), -1)
+    outside = np.zeros(action.shape, bool)
+    if self.low is not None:
+      outside |= action < np.asarray(self.low, np.float64)
+    if self.high is not None:
+      outside |= action > np.asarray(self.high, np.float64)
+    rows = np.flatnonzero(outside.any(axis=1))
+    if rows.size:
+      self.count += int(rows.size)
+      if self.first is None:
+        file = (episode.get("metadata") or {}).get("source_file")
+        value = action[rows[0]][outside[rows[0]]][0]
+        self.first = (Location(file=file, episode=number, step=int(rows[0]), field="steps/action"), value)
+      if self.options.strict:
+        self.finish()
+
+  def finish(self) -> None:
+    if self.count:
+      where, value = self.first
+      suspect(self.report, self.options, f"{self.count} step(s) have actions outside the spec's bounds "
+              f"[{self.low}, {self.high}] (first value {value:.6g})", where)
 
 
 def flat_layout_flags(data: Dict[str, np.ndarray], options: ConvertOptions, file: str) -> None:

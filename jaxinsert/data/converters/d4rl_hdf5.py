@@ -8,8 +8,8 @@ from typing import Any, Dict, Iterator
 import numpy as np
 
 from jaxinsert.data import d4rl_layout
-from jaxinsert.data.converters.common import (ConvertOptions, finish_episode, flat_layout_flags, open_hdf5,
-                                              read_group, single_feature)
+from jaxinsert.data.converters.common import (ConvertOptions, check_unused_next_observations, finish_episode,
+                                              flat_layout_flags, open_hdf5, read_group, single_feature)
 from jaxinsert.data.errors import Location
 from jaxinsert.data.specs import DatasetSpec
 
@@ -33,6 +33,7 @@ def episodes(path: Any, spec: DatasetSpec, options: ConvertOptions,
   """Yields validated RLDS episodes; fills `report` (provenance) with what the file holds."""
   data = read_layout(path, options)
   report.update(_describe(data))
+  check_unused_next_observations(data, options, str(path), report)
   feature = single_feature(spec, options)
   infos = tuple(name for name in spec.infos if f"infos/{name}" in data)
   for number, episode in enumerate(d4rl_layout.episodes_from_layout(

@@ -16,8 +16,8 @@ from typing import Any, Dict, Iterator, List, Mapping, Optional
 import numpy as np
 
 from jaxinsert.data import d4rl_layout
-from jaxinsert.data.converters.common import (ConvertOptions, as_flags, finish_episode, flat_layout_flags,
-                                              rlds_steps, single_feature)
+from jaxinsert.data.converters.common import (ConvertOptions, as_flags, check_unused_next_observations,
+                                              finish_episode, flat_layout_flags, rlds_steps, single_feature)
 from jaxinsert.data.errors import DataError, Location
 from jaxinsert.data.specs import DatasetSpec
 
@@ -117,6 +117,7 @@ def episodes(path: Any, spec: Optional[DatasetSpec], options: ConvertOptions,
   data = {key: np.asarray(value) for key, value in loaded.items()}
   d4rl_layout.check_layout(data, file)
   flat_layout_flags(data, options, file)
+  check_unused_next_observations(data, options, file, report)
   feature = single_feature(spec, options) if spec is not None else "state"
   for number, episode in enumerate(d4rl_layout.episodes_from_layout(
       data, obs_feature=feature, split_on_discontinuity=options.split_on_discontinuity)):

@@ -161,10 +161,14 @@ def _stamp(message: Any) -> Optional[int]:
   return int(stamp.sec) * resample.NANOSECONDS + int(stamp.nanosec)
 
 
-def read_streams(bag: pathlib.Path, entries: List[Entry], spec: DatasetSpec
+def read_streams(bag: pathlib.Path, entries: List[Entry], spec: DatasetSpec, allow_duplicates: bool = False,
+                 duplicates: Optional[Dict[str, int]] = None
                  ) -> Tuple[Dict[str, resample.Stream], List[Tuple[int, DataError]]]:
   """Every entry's messages as a Stream, plus per-message problems keyed by log time (raised once
-  the episodes are known, so the error can say which episode and step they fall in)."""
+  the episodes are known, so the error can say which episode and step they fall in). Two
+  messages of one entry with the same stamp are a problem unless `allow_duplicates` (then the
+  later one is kept); `duplicates` counts them per entry."""
+  duplicates = {} if duplicates is None else duplicates
   from rosbags.highlevel import AnyReader
   from rosbags.typesys import Stores, get_typestore
 
@@ -209,9 +213,21 @@ def read_streams(bag: pathlib.Path, entries: List[Entry], spec: DatasetSpec
           continue
         stamp = _stamp(message) if entry.time == "header" else None
         stamp = log_time if stamp is None else stamp
+        if stamp < 0:
+          problems.append((log_time, DataError(f"negative timestamp {stamp} ns at message {index}", where)))
         if times[entry.key] and stamp < times[entry.key][-1]:
           problems.append((log_time, DataError(
               f"timestamps go backwards at message {index}: {stamp} ns after {times[entry.key][-1]} ns", where)))
+        if times[entry.key] and stamp == times[entry.key][-1]:
+          duplicates[entry.key] = duplicates.get(entry.key, 0) + 1
+          if not allow_duplicates:
+            problems.append((log_time, DataError(
+                f"message {index} has the same stamp ({stamp} ns) as the one before it; which one holds "
+                "is ambiguous (pass --allow_duplicate_stamps to keep the later one)", where)))
+            continue
+          times[entry.key].pop()  # the later message replaces the earlier one, counted in the report
+          for name in extracted:
+            values[entry.key][name].pop()
         times[entry.key].append(stamp)
         for name, value in extracted.items():
           values[entry.key].setdefault(name, []).append(value)
@@ -246,18 +262,25 @@ def episodes(path: Any, spec: DatasetSpec, options: ConvertOptions,
              report: Dict[str, Any]) -> Iterator[Dict[str, Any]]:
   entries = parse_entries(spec)
   clock_config = spec.raw.get("clock", {})
-  rate = options.rate_hz or spec.control_rate_hz
-  if not rate:
+  rate = options.rate_hz if options.rate_hz is not None else spec.control_rate_hz
+  if rate is None:
     raise DataError("no control rate: set control_rate_hz in the spec or pass --rate_hz", file=spec.source,
                     field="control_rate_hz")
+  gap_s = options.episode_gap_s if options.episode_gap_s is not None else clock_config.get("episode_gap_s", 1.0)
+  for name, value in (("rate_hz", rate), ("episode_gap_s", gap_s)):
+    if not (isinstance(value, (int, float)) and np.isfinite(value) and value > 0):
+      raise DataError(f"{name}={value!r}: allowed values are numbers > 0", file=spec.source, field=name)
   period_ns = int(round(resample.NANOSECONDS / rate))
-  gap_ns = int((options.episode_gap_s or clock_config.get("episode_gap_s", 1.0)) * resample.NANOSECONDS)
+  gap_ns = int(gap_s * resample.NANOSECONDS)
   staleness_ns = int(clock_config.get("max_staleness_s", 0.5) * resample.NANOSECONDS)
   min_steps = int(clock_config.get("min_episode_steps", 2))
   report.update(rate_hz=rate, bags=[], skipped_short_spans=0)
   number = 0
   for bag in bag_inputs(pathlib.Path(path)):
-    streams, problems = read_streams(bag, entries, spec)
+    duplicates: Dict[str, int] = {}
+    streams, problems = read_streams(bag, entries, spec, options.allow_duplicate_stamps, duplicates)
+    if duplicates:
+      report.setdefault("duplicate_stamps_replaced", {})[str(bag)] = duplicates
     spans = _spans(streams, gap_ns)
     report["bags"].append({"bag": str(bag), "topics": {s.topic: int(s.times.size) for s in streams.values()},
                            "spans": len(spans)})
