@@ -1,0 +1,173 @@
+"""A robot over ROS-style topics: the client half shared by the Sawyer and iiwa_stack adapters.
+
+A `TopicProfile` names a robot's topics and converts its messages to and from the protocol's
+quantities; `TopicRobot` is the adapter around one profile and one transport. A full state is
+assembled when the profile's `primary` state topic arrives, from the newest message of every
+state topic; its `stamp_s` is the *oldest* of those stamps, so a lost message makes the state
+look stale (the watchdog's business) instead of silently mixing old and new.
+
+Commands become joint position targets: Cartesian moves through `kinematics` (the simulated
+carriage's, or a real arm's IK), the reference integrated from the joint positions measured at
+reset. `stop()` re-sends the current reference (hold) and refuses further motion until reset.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+import numpy as np
+
+from jaxinsert.robots import protocol
+from jaxinsert.robots.protocol import (CartesianMove, CartesianTwist, Command, GripperCommand,
+                                       JointTarget, RobotState, RobotTimeout, Stop)
+
+SIM_RESET_TOPIC = "/jaxinsert/sim/reset"          # std_msgs/Int32: seed (simulated server only)
+SIM_STATUS_TOPIC = "/jaxinsert/sim/status"        # std_msgs/Float64MultiArray [stamp_s, step, success, done]
+GRIPPER_TOPIC = "/jaxinsert/gripper/width_m"      # std_msgs/Float64 (the simulated plug stays held)
+
+
+class TopicProfile:
+  """Topics and message conversions of one robot (subclassed per robot)."""
+
+  name = "robot"
+  generation = "ros1"
+  joint_names: Tuple[str, ...] = ()
+  state_topics: Tuple[Tuple[str, str], ...] = ()   # (topic, type), primary last
+  command_topic: Tuple[str, str] = ("", "")
+
+  def encode_state(self, codec, m, seq: int) -> List[Tuple[str, str, Any]]:
+    raise NotImplementedError
+
+  def decode_state(self, topic: str, message: Any) -> Tuple[int, Dict[str, np.ndarray]]:
+    """(stamp_ns, {RobotState field: value}) of one state message."""
+    raise NotImplementedError
+
+  def encode_command(self, codec, joint_target: np.ndarray, stamp_ns: int) -> Any:
+    raise NotImplementedError
+
+  def decode_command(self, message: Any) -> Optional[np.ndarray]:
+    raise NotImplementedError
+
+
+class TopicRobot:
+  """The Robot protocol over a `TopicTransport` (see the module docstring)."""
+
+  def __init__(self, profile: TopicProfile, transport, control_period_s: float = 0.1,
+               kinematics=None):
+    self.profile = profile
+    self.name = profile.name
+    self.joint_names = profile.joint_names
+    self.control_period_s = control_period_s
+    self.transport = transport
+    self.codec = transport.codec
+    self.kinematics = kinematics or protocol.CarriageKinematics()
+    self._parts: Dict[str, Tuple[int, Dict[str, np.ndarray]]] = {}
+    self._latest: Optional[RobotState] = None
+    self._status: Optional[np.ndarray] = None
+    self._seq = 0
+    self._changed = threading.Condition()
+    self.reference: Optional[np.ndarray] = None    # joint target being integrated
+    self.stopped = False
+    self.sent_commands = 0
+    for topic, msgtype in profile.state_topics:
+      transport.subscribe(topic, msgtype, self._make_callback(topic))
+    transport.subscribe(SIM_STATUS_TOPIC, "std_msgs/msg/Float64MultiArray", self._on_status)
+
+  def _make_callback(self, topic: str) -> Callable[[Any], None]:
+    primary = self.profile.state_topics[-1][0]
+
+    def callback(message):
+      stamp_ns, fields = self.profile.decode_state(topic, message)
+      with self._changed:
+        self._parts[topic] = (stamp_ns, fields)
+        if topic == primary and len(self._parts) == len(self.profile.state_topics):
+          self._seq += 1
+          merged: Dict[str, Any] = {}
+          for _, part in self._parts.values():
+            merged.update(part)
+          oldest = min(stamp for stamp, _ in self._parts.values())
+          self._latest = RobotState(stamp_s=oldest * 1e-9, received_s=time.monotonic(),
+                                    joint_names=self.joint_names, seq=self._seq, **merged)
+          self._changed.notify_all()
+    return callback
+
+  def _on_status(self, message) -> None:
+    with self._changed:
+      self._status = np.asarray(message.data, np.float64)
+      self._changed.notify_all()
+
+  # Robot protocol -----------------------------------------------------------------------------
+  def latest_state(self) -> Optional[RobotState]:
+    return self._latest
+
+  def sim_status(self) -> Optional[np.ndarray]:
+    """[stamp_s, step, success, done] from the simulated server (None on a real robot)."""
+    return self._status
+
+  def wait_for_state(self, newer_than_s: float, timeout_s: float) -> RobotState:
+    deadline = time.monotonic() + timeout_s
+    with self._changed:
+      while self._latest is None or self._latest.stamp_s <= newer_than_s:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+          raise RobotTimeout(f"{self.name}: no state newer than {newer_than_s:.3f} s within "
+                             f"{timeout_s:.3f} s")
+        self._changed.wait(timeout=min(remaining, 0.05))
+      return self._latest
+
+  def send(self, command: Command) -> None:
+    if isinstance(command, Stop):
+      self.stop(command.reason)
+      return
+    if isinstance(command, GripperCommand):
+      self.transport.publish(GRIPPER_TOPIC, "std_msgs/msg/Float64",
+                             self.codec.scalar("std_msgs/msg/Float64", float(command.width_m)))
+      return
+    if self.stopped:
+      raise protocol.RobotError(f"{self.name} is stopped; reset before commanding it again")
+    if self.reference is None:
+      raise protocol.RobotError(f"{self.name}: reset() before the first command")
+    if isinstance(command, CartesianTwist):
+      command = CartesianMove(np.asarray(command.linear_m_per_s) * command.duration_s,
+                              np.asarray(command.angular_rad_per_s) * command.duration_s)
+    if isinstance(command, CartesianMove):
+      target = self.kinematics.joint_target(self.reference, command)
+    elif isinstance(command, JointTarget):
+      target = np.asarray(command.position_rad, np.float64)
+    else:
+      raise TypeError(f"unknown command {command!r}")
+    self._publish_target(target)
+
+  def _publish_target(self, target: np.ndarray) -> None:
+    self.reference = np.asarray(target, np.float64)
+    stamp_ns = int(time.monotonic() * 1e9)
+    topic, msgtype = self.profile.command_topic
+    self.transport.publish(topic, msgtype, self.profile.encode_command(self.codec, self.reference, stamp_ns))
+    self.sent_commands += 1
+
+  def stop(self, reason: str = "") -> None:
+    if self.reference is not None and not self.stopped:
+      self._publish_target(self.reference)   # hold: no further increment
+    self.stopped = True
+    self.stop_reason = reason
+
+  def reset(self, seed: int = 0, timeout_s: float = 5.0) -> RobotState:
+    before = self._latest.stamp_s if self._latest is not None else -1.0
+    deadline = time.monotonic() + timeout_s
+    while True:  # the answer may be lost on a faulty link: ask again (same seed, same start)
+      self.transport.publish(SIM_RESET_TOPIC, "std_msgs/msg/Int32",
+                             self.codec.scalar("std_msgs/msg/Int32", int(seed)))
+      try:
+        state = self.wait_for_state(before, min(0.5, max(deadline - time.monotonic(), 0.01)))
+        break
+      except RobotTimeout:
+        if time.monotonic() >= deadline:
+          raise
+    self.reference = np.asarray(state.joint_position_rad, np.float64).copy()
+    self.stopped = False
+    return state
+
+  def close(self) -> None:
+    self.transport.close()
