@@ -1,7 +1,7 @@
 """ODA: offline meta-RL with demonstration adaptation (Zhao et al. 2022; digest Part A).
 
 A PEARL context encoder q(z | c) reads a task's demonstrations; actor pi(a | s, z) and twin
-critic Q(s, a, z) see z concatenated to the (normalised) state. Training is AWAC per
+critic Q(s, a, z) see z concatenated to the state. Training is AWAC per
 Algorithm 1, on a meta-batch holding every training task at once (leaves [tasks, batch, ...],
 context [tasks, context, ...]):
 
@@ -60,8 +60,6 @@ def get_config() -> ml_collections.ConfigDict:
   config.log_std_min = -6.0                       # policy log-std clip (rlkit AWAC)
   config.log_std_max = 0.0
   config.context_size = 64                        # demo transitions per task per update (W)
-  config.obs_mean = ()                            # observation normalisation (empty = none),
-  config.obs_std = ()                             # set from the offline data by the pipeline
   return config
 
 
@@ -116,18 +114,11 @@ def with_optimizers(state: ODAState, config: ml_collections.ConfigDict) -> ODASt
 
 
 # ----------------------------------------------------------------------------------- encoder
-def normalize(config, obs: jax.Array) -> jax.Array:
-  if not config.obs_mean:
-    return obs
-  return (obs - jnp.asarray(config.obs_mean, obs.dtype)) / jnp.asarray(config.obs_std, obs.dtype)
-
-
 def posterior(state: ODAState, encoder_params: PyTree, context: Transition,
               mask: jax.Array) -> Tuple[jax.Array, jax.Array]:
   """(mu, variance) of q(z | context); context leaves [..., n, ...], mask [..., n]."""
-  features = context_lib.transition_features(
-      normalize(state.config, context.obs), context.action, context.reward,
-      normalize(state.config, context.next_obs))
+  features = context_lib.transition_features(context.obs, context.action, context.reward,
+                                             context.next_obs)
   mu, variance = state.encoder.apply(features, params=encoder_params)
   return context_lib.product_of_gaussians(mu, variance, mask)
 
@@ -152,8 +143,8 @@ def task_latent(state: ODAState) -> jax.Array:
 
 
 # ------------------------------------------------------------------------------------ losses
-def _conditioned(config, obs: jax.Array, z: jax.Array) -> jax.Array:
-  return jnp.concatenate([normalize(config, obs), z], axis=-1)
+def _conditioned(obs: jax.Array, z: jax.Array) -> jax.Array:
+  return jnp.concatenate([obs, z], axis=-1)
 
 
 def _policy_actions(state: ODAState, actor_params: PyTree, inputs: jax.Array, key: jax.Array,
@@ -184,12 +175,12 @@ def encoder_critic_loss(params: Tuple[PyTree, PyTree], state: ODAState, batch: T
   z_rows = jnp.repeat(z, per_task, axis=0)
   flat = _flatten(batch)
   z_fixed = jax.lax.stop_gradient(z_rows)
-  next_inputs = _conditioned(config, flat.next_obs, z_fixed)
+  next_inputs = _conditioned(flat.next_obs, z_fixed)
   next_action = _policy_actions(state, state.actor.params, next_inputs, next_key, 1)[0]
   target = jax.lax.stop_gradient(
       flat.reward + config.discount * flat.mask
       * _min_q(state, state.target_critic_params, next_inputs, next_action))
-  q = state.critic.apply(_conditioned(config, flat.obs, z_rows), flat.action, params=critic_params)
+  q = state.critic.apply(_conditioned(flat.obs, z_rows), flat.action, params=critic_params)
   critic_loss = num_tasks * jnp.sum(jnp.mean((q - target) ** 2, axis=-1))  # sum_i of task means
   kl = context_lib.kl_to_standard_normal(mu, variance)
   kl_loss = config.kl_weight * jnp.sum(kl)
@@ -205,7 +196,7 @@ def actor_loss(actor_params: PyTree, state: ODAState, batch: Transition, z: jax.
   config = state.config
   num_tasks, per_task = batch.reward.shape
   flat = _flatten(batch)
-  inputs = _conditioned(config, flat.obs, jnp.repeat(jax.lax.stop_gradient(z), per_task, axis=0))
+  inputs = _conditioned(flat.obs, jnp.repeat(jax.lax.stop_gradient(z), per_task, axis=0))
   critic_params = jax.lax.stop_gradient(state.critic.params)
   actions = _policy_actions(state, actor_params, inputs, sample_key, config.value_samples)
   value = jnp.mean(jax.vmap(lambda a: _min_q(state, critic_params, inputs, a))(actions), axis=0)
@@ -248,7 +239,7 @@ def act_with_latent(state: ODAState, obs: jax.Array, z: jax.Array, key: jax.Arra
                     deterministic: bool) -> jax.Array:
   """pi(a | s, z) for observations [n, obs] and latents [n, latent] (or one [latent])."""
   z = jnp.broadcast_to(z, obs.shape[:-1] + z.shape[-1:])
-  inputs = _conditioned(state.config, obs, z)
+  inputs = _conditioned(obs, z)
   mean, log_std = state.actor.apply(inputs)
   if deterministic:
     return mean

@@ -1,8 +1,10 @@
 """The insertion pipeline: collect -> offline -> zero-shot -> online finetuning -> eval -> summary.
 
-`run(config, workdir)` runs the stages in order. Each stage leaves `stages/<name>.json` when it
-completes and is skipped when that file exists; the training stages also resume from their
-newest checkpoint, so an interrupted run continues from where it stopped. The workdir holds
+`run(config, workdir)` runs the stages in order on `stages.StageRunner`: each stage leaves
+`stages/<name>.json` with the fingerprint of the config fields and input stages it depends on
+(`STAGE_DEPENDENCIES`) and is reused only while that matches (otherwise the run stops and names
+what changed; `--redo` runs it again). The training stages also resume
+from their newest checkpoint, so an interrupted run continues from where it stopped. The workdir holds
 dataset/ (RLDS), offline/ and online/ (checkpoints, metrics.jsonl, TensorBoard), stages/,
 summary.json, success_vs_online_trials.png and a rollout video of the final policy.
 
@@ -15,30 +17,40 @@ summary.json, success_vs_online_trials.png and a rollout video of the final poli
 
 from __future__ import annotations
 
-import json
-import math
 import os
-import time
 import types
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import jax
 import ml_collections
-import numpy as np
 
 from jaxinsert.agents import get_agent
-from jaxinsert.envs import controllers, episodes as episodes_lib, insertion
-from jaxinsert.training import insertion_report, insertion_tasks, logging, offline
+from jaxinsert.envs import insertion
+from jaxinsert.training import insertion_report, insertion_tasks, logging, offline, stages
 from jaxinsert.training.offline import DivergenceError, OfflineTrainer
 from jaxinsert.types import Spec, Transition
 
 METHODS = ("offline_to_online", "online", "controller")
+_ONLINE_FIELDS = ("online_steps", "updates_per_env_step", "offline_ratio", "replay_capacity",
+                  "exploration_noise", "initialize_replay_with_offline", "env", "eval_interval",
+                  "checkpoint_interval", "batch_size")
+# stage -> (config fields it depends on, earlier stages whose outputs it reads)
+STAGE_DEPENDENCIES = {
+    "collect": (("seed", "tasks", "collect", "dataset"), ()),
+    "offline": (("agent_name", "agent", "seed", "offline_steps", "batch_size", "steps_per_call",
+                 "dataset"), ("collect",)),
+    "zero_shot": (("agent_name", "agent", "seed", "tasks", "pipeline"), ("offline",)),
+    "online": (("agent_name", "agent", "seed", "tasks", "pipeline") + _ONLINE_FIELDS,
+               ("offline",)),
+    "finetuned": (("tasks", "pipeline"), ("online",)),
+}
 
 
 class Pipeline:
   """One pipeline run in `workdir` (see the module docstring)."""
 
-  def __init__(self, config: ml_collections.ConfigDict, workdir: str, progress: bool = True):
+  def __init__(self, config: ml_collections.ConfigDict, workdir: str, progress: bool = True,
+               redo: bool = False):
     self.config = config
     self.workdir = os.path.abspath(workdir)
     self.progress = progress
@@ -63,32 +75,17 @@ class Pipeline:
     self.agent = get_agent(config.agent_name)
     self._evaluators: Dict[Tuple, insertion_tasks.TaskEvaluator] = {}
     self._dataset: Optional[Tuple[Transition, Spec, Dict[str, Any]]] = None
+    self.runner = stages.StageRunner(config, self.workdir, progress, redo=redo)
 
   # Stage bookkeeping ------------------------------------------------------------------------
 
-  def _record_path(self, stage: str) -> str:
-    return os.path.join(self.workdir, "stages", f"{stage}.json")
-
   def record(self, stage: str) -> Optional[Dict[str, Any]]:
-    path = self._record_path(stage)
-    if not os.path.exists(path):
-      return None
-    with open(path) as handle:
-      return json.load(handle)
+    return self.runner.records.get(stage)
 
   def _stage(self, stage: str, body: Callable[[], Dict[str, Any]]) -> Dict[str, Any]:
-    done = self.record(stage)
-    if done is not None:
-      self._say(f"[{stage}] done earlier ({done['seconds']:.0f} s); skipped")
-      return done
-    self._say(f"[{stage}] running")
-    started = time.time()
-    result = body()
-    result["seconds"] = time.time() - started
-    os.makedirs(os.path.dirname(self._record_path(stage)), exist_ok=True)
-    logging.write_json_atomically(self._record_path(stage), result, default=float)
-    self._say(f"[{stage}] finished in {result['seconds']:.0f} s")
-    return result
+    depends_on, inputs = STAGE_DEPENDENCIES[stage]
+    inputs = [name for name in inputs if name in self.runner.fingerprints]
+    return self.runner.run_stage(stages.Stage(stage, body, depends_on, inputs))
 
   def _say(self, message: str) -> None:
     if self.progress:
@@ -129,8 +126,8 @@ class Pipeline:
       for index, (policy_name, fraction, noise) in enumerate(sources):
         wanted = int(round(total * fraction))
         if wanted:
-          chosen = self._collect(env, policy_name, noise, wanted,
-                                 seed=self.config.seed + 101 * index)
+          chosen = insertion_tasks.collect_episodes(env, policy_name, noise, wanted,
+                                                    seed=self.config.seed + 101 * index)
           counts[f"{policy_name}+noise{noise:g}"] = {
               "episodes": len(chosen),
               "successes": int(sum(bool(e["steps"]["is_terminal"][-1]) for e in chosen))}
@@ -146,27 +143,6 @@ class Pipeline:
     rlds.write_dataset(self.dataset_path, episodes, spec_name, provenance=provenance,
                        progress=False)
     return {"dataset": self.dataset_path, "episodes": len(episodes), "sources": counts}
-
-  def _collect(self, env, policy_name: str, noise: float, count: int, seed: int) -> List[Dict]:
-    """`count` finished episodes of a scripted policy, spread evenly over the training tasks."""
-    num_envs = env.num_envs
-    policy = controllers.make_policy(policy_name, env.config)
-    if noise > 0:
-      policy = controllers.with_action_noise(policy, 0.0, noise)
-    rounds = math.ceil(count / num_envs) + 1
-    rollouts = episodes_lib.run_policy(env, controllers.batched(policy),
-                                       env.config.max_episode_steps * rounds, seed)
-    per_env: Dict[int, List[Dict]] = {}
-    finished = episodes_lib.rollouts_to_episodes(rollouts)
-    # rollouts_to_episodes lists environment 0's episodes first; take round-robin instead.
-    env_index = np.repeat(np.arange(num_envs),
-                          [int((rollouts["terminal"][:, i] | rollouts["truncated"][:, i]).sum())
-                           for i in range(num_envs)])
-    for episode, index in zip(finished, env_index):
-      per_env.setdefault(int(index), []).append(episode)
-    ordered = [e for rank in range(rounds + 1) for i in sorted(per_env)
-               for e in per_env[i][rank:rank + 1]]
-    return ordered[:count]
 
   def load_dataset(self) -> Tuple[Transition, Spec, Dict[str, Any]]:
     """The offline transitions, refused with a clear message if they do not fit the tasks."""
@@ -349,8 +325,9 @@ class Pipeline:
       evaluator.close()
 
 
-def run(config: ml_collections.ConfigDict, workdir: str, progress: bool = True) -> Dict[str, Any]:
-  pipeline = Pipeline(config, workdir, progress)
+def run(config: ml_collections.ConfigDict, workdir: str, progress: bool = True,
+        redo: bool = False) -> Dict[str, Any]:
+  pipeline = Pipeline(config, workdir, progress, redo)
   try:
     return pipeline.run()
   finally:

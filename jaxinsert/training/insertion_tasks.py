@@ -11,13 +11,14 @@ knowing about the controller, and the P controller alone is the residual env wit
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxinsert.envs import controllers, factory, tasks as tasks_lib
+from jaxinsert.envs import controllers, episodes as episodes_lib, factory, tasks as tasks_lib
 from jaxinsert.training import evaluation
 
 Policy = Callable[[np.ndarray], np.ndarray]
@@ -94,6 +95,80 @@ def make_env(tasks: Sequence[tasks_lib.InsertionTask], num_envs: int, residual_b
   """CPU-backend environments of `tasks` (env i runs tasks[i % len(tasks)]), residual or not."""
   env = factory.make(list(tasks), backend="c", num_envs=num_envs, **env_kwargs)
   return ResidualVectorEnv(env, residual_base) if residual_base else env
+
+
+def collect_episodes(env, policy_name: str, noise: float, count: int, seed: int,
+                     **policy_kwargs) -> List[Dict]:
+  """`count` finished episodes of a scripted policy (plus Gaussian action noise of std `noise`),
+  spread evenly over the environment's tasks (taken round-robin over its environments)."""
+  num_envs = env.num_envs
+  policy = controllers.make_policy(policy_name, env.config, **policy_kwargs)
+  if noise > 0:
+    policy = controllers.with_action_noise(policy, 0.0, noise)
+  rounds = math.ceil(count / num_envs) + 1
+  rollouts = episodes_lib.run_policy(env, controllers.batched(policy),
+                                     env.config.max_episode_steps * rounds, seed)
+  per_env: Dict[int, List[Dict]] = {}
+  finished = episodes_lib.rollouts_to_episodes(rollouts)
+  # rollouts_to_episodes lists environment 0's episodes first; take round-robin instead.
+  env_index = np.repeat(np.arange(num_envs),
+                        [int((rollouts["terminal"][:, i] | rollouts["truncated"][:, i]).sum())
+                         for i in range(num_envs)])
+  for episode, index in zip(finished, env_index):
+    per_env.setdefault(int(index), []).append(episode)
+  ordered = [e for rank in range(rounds + 1) for i in sorted(per_env)
+             for e in per_env[i][rank:rank + 1]]
+  return ordered[:count]
+
+
+@dataclasses.dataclass(frozen=True)
+class Normalizer:
+  """obs -> (obs - mean) / std, fitted on offline data; saved as a run's normalisation.json."""
+
+  mean: np.ndarray
+  std: np.ndarray
+
+  @classmethod
+  def fit(cls, obs: np.ndarray, min_std: float = 1e-6) -> "Normalizer":
+    obs = np.asarray(obs, np.float64)
+    return cls(obs.mean(0).astype(np.float32),
+               np.maximum(obs.std(0), min_std).astype(np.float32))
+
+  def __call__(self, obs):
+    return (obs - self.mean) / self.std
+
+  def transitions(self, batch):
+    return batch.replace(obs=jnp.asarray(self(np.asarray(batch.obs))),
+                         next_obs=jnp.asarray(self(np.asarray(batch.next_obs))))
+
+  def to_dict(self) -> Dict[str, Any]:
+    return {"obs_mean": self.mean.tolist(), "obs_std": self.std.tolist()}
+
+  @classmethod
+  def from_dict(cls, record: Dict[str, Any]) -> "Normalizer":
+    return cls(np.asarray(record["obs_mean"], np.float32), np.asarray(record["obs_std"], np.float32))
+
+
+class NormalizedVectorEnv:
+  """A VectorEnv whose observations (and info["final_obs"]) are normalised."""
+
+  def __init__(self, env, normalizer: Normalizer):
+    self.env = env
+    self.normalizer = normalizer
+    self.num_envs = env.num_envs
+    self.spec = env.spec
+    self.config = env.config
+
+  def __getattr__(self, name):
+    return getattr(self.env, name)
+
+  def reset(self, seed: int) -> np.ndarray:
+    return self.normalizer(self.env.reset(seed)).astype(np.float32)
+
+  def step(self, actions: np.ndarray):
+    obs, reward, terminal, truncated, info = self.env.step(actions)
+    info = dict(info, final_obs=self.normalizer(info["final_obs"]).astype(np.float32))
+    return self.normalizer(obs).astype(np.float32), reward, terminal, truncated, info
 
 
 def agent_policy(agent, agent_state) -> Policy:
