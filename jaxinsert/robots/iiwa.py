@@ -189,6 +189,12 @@ class IiwaFriRobot:
     self._thread = threading.Thread(target=self._loop, name="fri-client", daemon=True)
     self._thread.start()
     self.socket.sendto(FriPackets.pack_command(0, 0, 0, np.zeros(7)), self.address)  # hello
+    deadline = time.monotonic() + 5.0
+    with self._changed:  # connected once the robot's clock reaches us
+      while self.latest_fri is None:
+        if time.monotonic() > deadline:
+          raise RobotTimeout(f"iiwa (FRI): no packet from {self.address} within 5 s")
+        self._changed.wait(timeout=0.05)
 
   def _loop(self) -> None:
     while not self._closed.is_set():
@@ -215,6 +221,7 @@ class IiwaFriRobot:
       with self._changed:
         previous = self.latest_fri
         self.latest_fri = fri
+        self._changed.notify_all()
         if self._flags & FriPackets.FLAG_RESET and previous is not None and fri.episode != self._reset_from:
           self._flags &= ~FriPackets.FLAG_RESET
         if previous is None or fri.sample_time_s != previous.sample_time_s or fri.episode != previous.episode:

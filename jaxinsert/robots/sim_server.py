@@ -120,6 +120,10 @@ class _ServerBase:
 class TopicRobotServer(_ServerBase):
   """The simulated robot behind a `TopicProfile` (Sawyer/intera or iiwa_stack topics)."""
 
+  def transport_codec(self):
+    from jaxinsert.robots.messages import Codec
+    return Codec(self.profile.generation)
+
   def __init__(self, profile: TopicProfile, task: str = "lotj/dt12@robot0",
                faults: faults_lib.Faults = faults_lib.Faults(), command_timeout_s: float = 0.2,
                realtime: bool = False, max_seconds: float = 60.0, max_steps: int = 100_000,
@@ -127,6 +131,7 @@ class TopicRobotServer(_ServerBase):
     super().__init__(robot, task, faults, max_seconds, max_steps)
     self.profile = profile
     self.command_timeout_s = command_timeout_s
+    profile.warm_up(self.transport_codec())
     self.realtime = realtime
     self.link: Optional[faults_lib.FaultyLink] = None
     self.transport = UdpTopicTransport(profile.generation)
@@ -137,6 +142,7 @@ class TopicRobotServer(_ServerBase):
     self._resets: List[int] = []
     self._wake = threading.Condition()
     self._seq = 0
+    self._has_episode = False
     topic, msgtype = profile.command_topic
     self.transport.subscribe(topic, msgtype, self._on_command)
     self.transport.subscribe(SIM_RESET_TOPIC, "std_msgs/msg/Int32", self._on_reset)
@@ -165,8 +171,8 @@ class TopicRobotServer(_ServerBase):
 
   def publish(self) -> None:
     m = self.robot.current
-    if m is None or self.disconnected:
-      return
+    if m is None or self.disconnected or not self._has_episode:
+      return  # a shared robot's last state belongs to an earlier server's client
     self._seq += 1
     codec = self.transport.codec
     status = codec.types["std_msgs/msg/Float64MultiArray"](
@@ -195,6 +201,7 @@ class TopicRobotServer(_ServerBase):
           self.robot.reset(seed)
           self._frozen = None
           self.disconnected = False
+          self._has_episode = True
           reset_now = True
         else:
           reset_now = False

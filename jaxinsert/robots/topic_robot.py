@@ -50,6 +50,21 @@ class TopicProfile:
   def decode_command(self, message: Any) -> Optional[np.ndarray]:
     raise NotImplementedError
 
+  def warm_up(self, codec) -> None:
+    """rosbags builds each type's (de)serialiser on first use, which can take longer than a
+    control period: build them all before the first deadline."""
+    from jaxinsert.robots.sim_robot import Measurement
+
+    zeros = lambda n: np.zeros(n)
+    sample = Measurement(0.0, 0, zeros(3), np.array([0.0, 0.0, 0.0, 1.0]), zeros(6), zeros(6),
+                         zeros(7), zeros(7), zeros(7))
+    command = self.encode_command(codec, zeros(7), 0)
+    pairs = [(self.command_topic[1], command)] + [(t, m) for _, t, m in self.encode_state(codec, sample, 0)]
+    for msgtype, message in pairs:
+      codec.deserialize(codec.serialize(message, msgtype), msgtype)
+    for msgtype, value in (("std_msgs/msg/Int32", 0), ("std_msgs/msg/Float64", 0.0), ("std_msgs/msg/String", "")):
+      codec.deserialize(codec.serialize(codec.scalar(msgtype, value), msgtype), msgtype)
+
 
 class TopicRobot:
   """The Robot protocol over a `TopicTransport` (see the module docstring)."""
@@ -63,6 +78,7 @@ class TopicRobot:
     self.transport = transport
     self.codec = transport.codec
     self.kinematics = kinematics or protocol.CarriageKinematics()
+    profile.warm_up(self.codec)
     self._parts: Dict[str, Tuple[int, Dict[str, np.ndarray]]] = {}
     self._latest: Optional[RobotState] = None
     self._status: Optional[np.ndarray] = None
