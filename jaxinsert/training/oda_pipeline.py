@@ -1,0 +1,398 @@
+"""The ODA pipeline (seed 000): collect -> meta-train offline -> zero-shot adaptation from
+demonstrations -> online finetuning (Algorithm 2) -> report, with multi-task AWAC without
+context trained and evaluated on the same data and harness.
+
+Stages run on `stages.StageRunner` (reused while their fingerprint matches). The workdir holds
+data/offline and data/demos (RLDS with task ids), oda/ and awac/ (checkpoints, metrics, the
+observation normaliser), finetune/<task>/ per finetuned task, stages/, summary.json and plots.
+
+Data, standing in for the paper's DDPGfD replay buffers, noisy reruns and space-mouse demos
+(digest A8): per training task, scripted episodes that know the true socket pose (the
+collector, with two levels of action noise) and episodes that do not (spiral search, a P
+controller to the nominal socket); plus `demos_per_task` successful low-noise collector
+demonstrations of every task (training, test and out-of-distribution). ODA reads a task only
+through its demonstrations; the AWAC baseline gets the training tasks' demonstrations merged
+into its offline data, as in the paper (digest A10).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Dict, List, Optional, Sequence
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from jaxinsert.agents import get_agent, oda
+from jaxinsert.data import samplers
+from jaxinsert.envs import insertion
+from jaxinsert.training import evaluation, insertion_tasks, logging, stages
+from jaxinsert.training.config import offline_run_config, online_run_config
+from jaxinsert.training.offline import OfflineTrainer
+from jaxinsert.types import Spec, Transition
+
+OBS_KEYS = [name for name, _ in insertion.OBSERVATION_FEATURES]
+
+
+def _concat(parts: Sequence[Transition]) -> Transition:
+  return jax.tree_util.tree_map(lambda *x: jnp.concatenate(x), *parts)
+
+
+def _select(batch: Transition, rows: np.ndarray) -> Transition:
+  index = jnp.asarray(np.flatnonzero(rows))
+  return jax.tree_util.tree_map(lambda x: x[index], batch)
+
+
+class ODAPipeline:
+  """One ODA study in `workdir` (see the module docstring)."""
+
+  def __init__(self, config: ml_collections.ConfigDict, workdir: str, progress: bool = True,
+               redo: bool = False):
+    self.config = config
+    self.workdir = os.path.abspath(workdir)
+    self.progress = progress
+    self.train_tasks = insertion_tasks.resolve(config.tasks.train)
+    self.test_tasks = insertion_tasks.resolve(config.tasks.test)
+    self.ood_tasks = insertion_tasks.resolve(config.tasks.ood) if config.tasks.ood else []
+    insertion_tasks.check_compatible(self.train_tasks, self.test_tasks, self.ood_tasks)
+    self.runner = stages.StageRunner(config, self.workdir, progress, redo=redo)
+    self._data: Optional[Dict[str, Any]] = None
+    self._evaluators: Dict[Any, insertion_tasks.TaskEvaluator] = {}
+
+  # ------------------------------------------------------------------------------ stages
+  def stages(self) -> List[stages.Stage]:
+    declared = [
+        stages.Stage("collect", self.collect, ("seed", "tasks", "collect")),
+        stages.Stage("meta_train", lambda: self.train("oda"),
+                     ("seed", "num_seeds", "oda", "offline_steps", "batch_per_task"), ("collect",)),
+        stages.Stage("baseline_train", lambda: self.train("awac"),
+                     ("seed", "num_seeds", "awac", "offline_steps", "batch_per_task"),
+                     ("collect",)),
+        stages.Stage("zero_shot", self.zero_shot, ("seed", "eval"), ("meta_train", "baseline_train")),
+        stages.Stage("latent_probe", self.latent_probe, ("seed", "eval"), ("meta_train",)),
+    ]
+    if self.config.finetune.online_steps > 0:
+      declared.append(stages.Stage("finetune", self.finetune, ("seed", "finetune", "eval"),
+                                   ("zero_shot",)))
+    return declared
+
+  def run(self) -> Dict[str, Any]:
+    os.makedirs(self.workdir, exist_ok=True)
+    logging.write_provenance(self.workdir, self.config.to_dict())
+    records = self.runner.run(self.stages())
+    from jaxinsert.training import oda_report
+    return oda_report.write_summary(self, records)
+
+  def _say(self, message: str) -> None:
+    if self.progress:
+      print(message, flush=True)
+
+  # -------------------------------------------------------------------------------- data
+  def data_path(self, name: str) -> str:
+    return os.path.join(self.workdir, "data", name)
+
+  def collect(self) -> Dict[str, Any]:
+    from jaxinsert.data import rlds
+
+    collect, seed = self.config.collect, self.config.seed
+    counts: Dict[str, Any] = {}
+    env = insertion_tasks.make_env(self.train_tasks, collect.envs_per_task * len(self.train_tasks))
+    episodes = []
+    try:
+      total = collect.episodes_per_task * len(self.train_tasks)
+      for index, (policy, fraction, noise) in enumerate(
+          (("collector", collect.expert_fraction, collect.expert_noise),
+           ("collector", collect.noisy_fraction, collect.noisy_noise),
+           ("spiral_search", collect.search_fraction, collect.search_noise),
+           ("p_controller", collect.nominal_fraction, collect.nominal_noise))):
+        wanted = int(round(total * fraction))
+        if wanted:
+          chosen = insertion_tasks.collect_episodes(env, policy, noise, wanted, seed + 101 * index)
+          counts[f"{policy}+noise{noise:g}"] = {
+              "episodes": len(chosen),
+              "successes": int(sum(bool(e["steps"]["is_terminal"][-1]) for e in chosen))}
+          episodes.extend(chosen)
+      demos = self._demos(env, self.train_tasks, seed + 1000)
+    finally:
+      env.close()
+    for tasks, offset in ((self.test_tasks, 2000), (self.ood_tasks, 3000)):
+      if tasks:
+        env = insertion_tasks.make_env(tasks, collect.envs_per_task * len(tasks))
+        try:
+          demos += self._demos(env, tasks, seed + offset)
+        finally:
+          env.close()
+    provenance = {"generator": "jaxinsert.training.oda_pipeline", "seed": seed,
+                  "tasks": {t.name: t.task_id for t in self.train_tasks}, "sources": counts}
+    rlds.write_dataset(self.data_path("offline"), episodes, "insertion-state",
+                       provenance=provenance, overwrite=True, progress=False)
+    all_tasks = self.train_tasks + self.test_tasks + self.ood_tasks
+    rlds.write_dataset(self.data_path("demos"), demos, "insertion-state",
+                       provenance=provenance | {"tasks": {t.name: t.task_id for t in all_tasks}},
+                       overwrite=True, progress=False)
+    return {"offline_episodes": len(episodes), "demo_episodes": len(demos), "sources": counts}
+
+  def _demos(self, env, tasks, seed: int) -> List[Dict]:
+    """`demos_per_task` successful low-noise collector episodes of every task."""
+    wanted = self.config.collect.demos_per_task
+    episodes = insertion_tasks.collect_episodes(
+        env, "collector", self.config.collect.demo_noise, 3 * wanted * len(tasks), seed,
+        random_probability=0.0)
+    chosen = []
+    for task in tasks:
+      good = [e for e in episodes if e["task_id"] == task.task_id and e["steps"]["is_terminal"][-1]]
+      if len(good) < wanted:
+        raise RuntimeError(f"only {len(good)} of {3 * wanted} demonstrations on {task.name} "
+                           f"succeeded; {wanted} are needed")
+      chosen.extend(good[:wanted])
+    return chosen
+
+  def data(self) -> Dict[str, Any]:
+    """Offline and demonstration transitions, normalised with the offline data's statistics."""
+    if self._data is None:
+      from jaxinsert.data import transitions
+
+      offline_data, spec, offline_info = transitions.load_transitions(
+          self.data_path("offline"), obs_keys=OBS_KEYS, action_clip=None)
+      demos, _, demo_info = transitions.load_transitions(
+          self.data_path("demos"), obs_keys=OBS_KEYS, action_clip=None)
+      normalizer = insertion_tasks.Normalizer.fit(np.asarray(offline_data.obs))
+      self._data = dict(
+          spec=spec, normalizer=normalizer,
+          offline=normalizer.transitions(offline_data),
+          offline_episodes=np.asarray(offline_info["episode_index"]),
+          demos=normalizer.transitions(demos),
+          demo_episodes=np.asarray(demo_info["episode_index"]))
+    return self._data
+
+  def task_demos(self, task) -> Transition:
+    data = self.data()
+    return _select(data["demos"], np.asarray(data["demos"].task_id) == task.task_id)
+
+  # ---------------------------------------------------------------------------- training
+  def trainer_config(self, agent_name: str) -> ml_collections.ConfigDict:
+    config = offline_run_config(agent_name)
+    config.agent = self.config[agent_name].copy_and_resolve_references()
+    config.seed, config.num_seeds = self.config.seed, self.config.num_seeds
+    config.max_steps = self.config.offline_steps
+    # ODA: batch_per_task rows of every task; AWAC sees the same rows per update in one batch.
+    tasks = 1 if agent_name == "oda" else len(self.train_tasks)
+    config.batch_size = self.config.batch_per_task * tasks
+    config.steps_per_call = self.config.steps_per_call
+    config.log_interval = self.config.steps_per_call
+    config.eval_interval = 0
+    config.checkpoint_interval = self.config.checkpoint_interval
+    config.dataset.kind = "rlds"
+    config.dataset.path = self.data_path("offline")
+    return config
+
+  def trainer(self, agent_name: str) -> OfflineTrainer:
+    data = self.data()
+    config = self.trainer_config(agent_name)
+    workdir = os.path.join(self.workdir, agent_name)
+    train_ids = {t.task_id for t in self.train_tasks}
+    train_demos = _select(data["demos"], np.isin(np.asarray(data["demos"].task_id), list(train_ids)))
+    train_demo_episodes = data["demo_episodes"][np.isin(np.asarray(data["demos"].task_id), list(train_ids))]
+    if agent_name == "oda":
+      offline_index = samplers.index_dataset(data["offline"], data["offline_episodes"])
+      demo_index = samplers.index_dataset(train_demos, train_demo_episodes)
+      samplers.check_same_tasks(offline_index, demo_index)
+      context_size = config.agent.context_size
+      sampler = lambda dataset, key, batch: samplers.demo_meta_batch(
+          dataset[0], dataset[1], key, batch, context_size)
+      trainer = OfflineTrainer(config, workdir, (offline_index, demo_index), data["spec"],
+                               progress=self.progress, sampler=sampler)
+    else:  # no context: the training tasks' demonstrations merged into the offline data
+      trainer = OfflineTrainer(config, workdir, _concat([data["offline"], train_demos]),
+                               data["spec"], progress=self.progress)
+    logging.write_json_atomically(os.path.join(workdir, "normalisation.json"),
+                                  data["normalizer"].to_dict())
+    return trainer
+
+  def train(self, agent_name: str) -> Dict[str, Any]:
+    trainer = self.trainer(agent_name)
+    try:
+      state = trainer.train()
+    finally:
+      trainer.close()
+    logging.plot_learning_curves(os.path.join(self.workdir, agent_name, "metrics.jsonl"),
+                                 os.path.join(self.workdir, agent_name, "learning_curves.png"),
+                                 title=f"{agent_name} offline")
+    return {"updates": int(state.step)}
+
+  def agent_states(self, agent_name: str) -> List[Any]:
+    """The trained state of every seed (restored from the stage's checkpoint)."""
+    trainer = self.trainer(agent_name)
+    try:
+      state = trainer.initial_state()
+    finally:
+      trainer.close()
+    return [jax.tree_util.tree_map(lambda x, i=i: x[i], state.agent)
+            for i in range(self.config.num_seeds)]
+
+  # -------------------------------------------------------------------------- evaluation
+  def evaluator(self, tasks, trials: int) -> insertion_tasks.TaskEvaluator:
+    key = (tuple(t.name for t in tasks), trials)
+    if key not in self._evaluators:
+      self._evaluators[key] = insertion_tasks.TaskEvaluator(tasks, trials,
+                                                            seed=self.config.seed + 20_000)
+    return self._evaluators[key]
+
+  def oda_policy(self, state, tasks) -> insertion_tasks.Policy:
+    """Environment i runs tasks[i % len(tasks)] and acts on that task's demo latent."""
+    latents = jnp.stack([oda.task_latent(oda.adapt(state, self.task_demos(t))) for t in tasks])
+    act = jax.jit(lambda s, obs, z: oda.act_with_latent(s, obs, z, jax.random.PRNGKey(0), True))
+    normalizer = self.data()["normalizer"]
+
+    def policy(obs):
+      z = latents[np.arange(obs.shape[0]) % len(tasks)]
+      return np.asarray(act(state, jnp.asarray(normalizer(obs)), z))
+    return policy
+
+  def plain_policy(self, agent_name: str, state) -> insertion_tasks.Policy:
+    policy = insertion_tasks.agent_policy(get_agent(agent_name), state)
+    normalizer = self.data()["normalizer"]
+    return lambda obs: policy(normalizer(obs))
+
+  def evaluate(self, agent_name: str, state, tasks, trials: int) -> Dict[str, Any]:
+    policy = (self.oda_policy(state, tasks) if agent_name == "oda"
+              else self.plain_policy(agent_name, state))
+    return self.evaluator(tasks, trials)(policy)
+
+  def zero_shot(self) -> Dict[str, Any]:
+    trials = self.config.eval.trials
+    results: Dict[str, Any] = {}
+    for agent_name in ("oda", "awac"):
+      per_seed = []
+      for state in self.agent_states(agent_name):
+        per_seed.append({split: self.evaluate(agent_name, state, tasks, trials)
+                         for split, tasks in (("test", self.test_tasks),
+                                              ("train", self.train_tasks),
+                                              ("ood", self.ood_tasks)) if tasks})
+      results[agent_name] = per_seed
+    return results
+
+  def latent_probe(self) -> Dict[str, Any]:
+    """How well z names the task: nearest-class-mean accuracy (a linear classifier) on held-out
+    posterior means from random demo contexts of `context_size`, and a 2-D PCA plot."""
+    state = self.agent_states("oda")[0]
+    size, draws = state.config.context_size, self.config.eval.probe_contexts
+    tasks = self.train_tasks + self.test_tasks
+    key = jax.random.PRNGKey(self.config.seed + 30_000)
+    latents, labels = [], []
+    posterior = jax.jit(lambda s, c: oda.posterior(s, s.encoder.params, c, jnp.ones(size))[0])
+    for index, task in enumerate(tasks):
+      demos = self.task_demos(task)
+      for draw in range(draws):
+        rows = jax.random.randint(jax.random.fold_in(key, index * draws + draw), (size,), 0,
+                                  demos.size)
+        latents.append(np.asarray(posterior(state, jax.tree_util.tree_map(lambda x: x[rows], demos))))
+        labels.append(index)
+    latents, labels = np.stack(latents), np.asarray(labels)
+    fit = np.arange(len(labels)) % 2 == 0
+    means = np.stack([latents[fit & (labels == i)].mean(0) for i in range(len(tasks))])
+    predicted = np.argmin(((latents[~fit, None] - means[None]) ** 2).sum(-1), axis=1)
+    accuracy = float(np.mean(predicted == labels[~fit]))
+    path = os.path.join(self.workdir, "latent_pca.png")
+    _plot_pca(latents, labels, [t.name for t in tasks], len(self.train_tasks), path)
+    return {"probe_accuracy": accuracy, "chance": 1.0 / len(tasks), "plot": path,
+            "contexts_per_task": draws}
+
+  # --------------------------------------------------------------------------- finetuning
+  def finetune(self) -> Dict[str, Any]:
+    """Algorithm 2 on every test task below `finetune.threshold` zero-shot (seed 0)."""
+    zero_shot = self.runner.records["zero_shot"]["oda"][0]["test"]["per_task"]
+    results: Dict[str, Any] = {}
+    for task in self.test_tasks:
+      rate = zero_shot[task.name]["success_rate"]
+      if rate >= self.config.finetune.threshold:
+        results[task.name] = {"skipped": True, "zero_shot": rate}
+        continue
+      results[task.name] = self._finetune_task(task) | {"zero_shot": rate}
+    return {"tasks": results}
+
+  def _finetune_task(self, task) -> Dict[str, Any]:
+    from jaxinsert.training.online import OnlineTrainer
+
+    finetune = self.config.finetune
+    config = online_run_config("oda")
+    config.agent = self.config.oda.copy_and_resolve_references()
+    for name in ("actor_lr", "critic_lr", "encoder_lr"):
+      config.agent[name] = finetune.learning_rate
+    config.agent.warmup_steps = finetune.warmup_steps
+    config.seed = self.config.seed
+    config.online_steps = finetune.online_steps
+    config.batch_size = self.config.batch_per_task
+    config.offline_ratio = 0.0                     # Algorithm 2: the online buffer B only
+    config.replay_capacity = finetune.online_steps * finetune.num_envs
+    config.exploration_noise = finetune.exploration_noise
+    config.env.num_envs = finetune.num_envs
+    config.eval_interval = finetune.eval_interval
+    config.checkpoint_interval = finetune.eval_interval
+    config.log_interval = finetune.eval_interval
+    config.dataset.kind = "rlds"
+    config.dataset.path = self.data_path("demos")
+    data = self.data()
+    demos = self.task_demos(task)
+    state = oda.with_optimizers(oda.adapt(self.agent_states("oda")[0], demos), config.agent)
+    env = insertion_tasks.NormalizedVectorEnv(
+        insertion_tasks.make_env([task], finetune.num_envs), data["normalizer"])
+    curve = []
+    evaluator = self.evaluator([task], finetune.eval_trials)
+
+    def evaluate(seeded_state, step):
+      agent_state = jax.tree_util.tree_map(lambda x: x[0], seeded_state)
+      result = evaluator(self.oda_policy(agent_state, [task]))
+      curve.append((step, result["pooled"]["success_rate"]))
+      return {"success_rate": result["pooled"]["success_rate"]}
+
+    workdir = os.path.join(self.workdir, "finetune", task.name)
+    trainer = OnlineTrainer(config, workdir, demos, data["spec"], env, evaluate, progress=self.progress)
+    try:
+      online = trainer.train(trainer.initial_state(state, self.config.seed))
+    finally:
+      trainer.close()
+      env.close()
+    final = self.evaluator([task], self.config.eval.trials)(
+        self.oda_policy(online.agent, [task]))["pooled"]
+    reached = [step for step, rate in curve if rate >= self.config.finetune.threshold]
+    return {"curve": curve, "final": final, "env_steps": int(online.env_steps),
+            "steps_to_threshold": reached[0] if reached else None}
+
+  def close(self) -> None:
+    for evaluator in self._evaluators.values():
+      evaluator.close()
+
+
+def _plot_pca(latents, labels, names, num_train, path) -> None:
+  import matplotlib
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+
+  centred = latents - latents.mean(0)
+  _, _, vt = np.linalg.svd(centred, full_matrices=False)
+  points = centred @ vt[:2].T
+  figure, axis = plt.subplots(figsize=(7, 5.5))
+  for index, name in enumerate(names):
+    chosen = labels == index
+    axis.scatter(points[chosen, 0], points[chosen, 1], s=10,
+                 marker="o" if index < num_train else "^", label=name)
+  axis.set_xlabel("PC 1 of z")
+  axis.set_ylabel("PC 2 of z")
+  axis.set_title("posterior means of z from 64-transition demo contexts (o train, ^ test)")
+  axis.legend(fontsize=6, ncol=2)
+  figure.tight_layout()
+  figure.savefig(path, dpi=120)
+  plt.close(figure)
+
+
+def run(config: ml_collections.ConfigDict, workdir: str, progress: bool = True,
+        redo: bool = False) -> Dict[str, Any]:
+  pipeline = ODAPipeline(config, workdir, progress, redo)
+  try:
+    return pipeline.run()
+  finally:
+    pipeline.close()

@@ -1,0 +1,78 @@
+"""The ODA CLI end to end at a tiny budget: every stage runs, the report covers every task, a
+rerun reuses the stages, and a changed setting is refused naming the field (issue 15)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from experiments.configs import oda_default
+from jaxinsert.training import oda_pipeline, stages
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY = {
+    "tasks.train": "oda/rect-10x10,oda/e-model-10p", "tasks.test": "oda/rect-14x6",
+    "collect.episodes_per_task": 4, "collect.demos_per_task": 2, "collect.envs_per_task": 2,
+    "oda.policy_hidden_dims": (16, 16), "oda.critic_hidden_dims": (16, 16),
+    "oda.encoder_hidden_dims": (16,), "oda.context_size": 8,
+    "awac.policy_hidden_dims": (16, 16), "awac.critic_hidden_dims": (16, 16),
+    "num_seeds": 1, "offline_steps": 100, "steps_per_call": 50, "checkpoint_interval": 100,
+    "batch_per_task": 16, "eval.trials": 2, "eval.probe_contexts": 2,
+    "finetune.online_steps": 8, "finetune.num_envs": 2, "finetune.eval_interval": 8,
+    "finetune.eval_trials": 2, "finetune.threshold": 1.01,
+}
+
+
+def tiny_config(**changes):
+  config = oda_default.get_config()
+  for dotted, value in {**TINY, **changes}.items():
+    *path, last = dotted.split(".")
+    target = config
+    for part in path:
+      target = target[part]
+    target[last] = value
+  return config
+
+
+def flag(value):
+  return ",".join(str(v) for v in value) if isinstance(value, tuple) else str(value)
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+  workdir = str(tmp_path_factory.mktemp("oda") / "run")
+  command = [sys.executable, os.path.join(ROOT, "experiments", "oda.py"),
+             "--config=" + os.path.join(ROOT, "experiments", "configs", "oda_default.py"),
+             f"--workdir={workdir}"] + [f"--config.{k}={flag(v)}" for k, v in TINY.items()]
+  done = subprocess.run(command, capture_output=True, text=True, timeout=540, cwd=ROOT)
+  assert done.returncode == 0, done.stderr[-3000:]
+  return workdir, done.stdout
+
+
+@pytest.mark.timeout(600)
+def test_the_cli_runs_every_stage_and_reports_every_task(finished_run):
+  workdir, stdout = finished_run
+  for stage in ("collect", "meta_train", "baseline_train", "zero_shot", "latent_probe", "finetune"):
+    assert os.path.exists(os.path.join(workdir, "stages", f"{stage}.json")), f"{stage} not recorded"
+  with open(os.path.join(workdir, "summary.json")) as handle:
+    summary = json.load(handle)
+  assert {(r["split"], r["task"]) for r in summary["rows"]} == {
+      ("test", "rect-14x6"), ("train", "rect-10x10"), ("train", "e-model-10p")}
+  assert all(r["oda"]["n"] == 2 and r["awac"]["n"] == 2 for r in summary["rows"])
+  assert "rect-14x6" in summary["finetune"] and summary["finetune"]["rect-14x6"]["env_steps"] == 16
+  assert "ODA >= AWAC on" in stdout and "latent probe" in stdout
+  for path in ("data/offline", "data/demos", "oda/normalisation.json", "latent_pca.png"):
+    assert os.path.exists(os.path.join(workdir, path)), f"{path} missing"
+
+
+@pytest.mark.timeout(300)
+def test_a_rerun_reuses_the_stages_and_a_changed_setting_is_refused(finished_run, capsys):
+  workdir, _ = finished_run
+  oda_pipeline.run(tiny_config(), workdir, progress=True)
+  out = capsys.readouterr().out
+  for stage in ("collect", "meta_train", "baseline_train", "zero_shot", "finetune"):
+    assert f"[{stage}] done earlier" in out, f"{stage} ran again"
+  with pytest.raises(stages.StageMismatchError, match="config.oda"):
+    oda_pipeline.run(tiny_config(**{"oda.kl_weight": 0.1}), workdir, progress=False)
