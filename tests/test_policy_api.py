@@ -8,14 +8,18 @@ import numpy as np
 import pytest
 
 import jaxinsert
-from jaxinsert.agents import AGENT_NAMES, get_agent
+from jaxinsert.types import Spec
+from jaxinsert.agents import get_agent
 from jaxinsert.training import config as run_config, policy_api, runs
+from jaxinsert.training import checkpoints
+from jaxinsert.training.offline import OfflineTrainer, init_run_state, run_description
 
 pytestmark = pytest.mark.timeout(300)
+# The transition agents; ODA acts on a task context (oda.adapt) and is not a plain Policy yet.
+AGENT_NAMES = ("bc", "iql", "awac", "sac", "td3")
 
 
-def tiny_run(agent_name, workdir, max_steps=20):
-  """A real run through run_offline (builtin point-mass data, no evaluation environment)."""
+def tiny_config(agent_name, max_steps=10):
   config = run_config.offline_run_config(agent_name)
   for field in ("hidden_dims", "policy_hidden_dims", "critic_hidden_dims"):
     if field in config.agent:
@@ -23,39 +27,73 @@ def tiny_run(agent_name, workdir, max_steps=20):
   config.max_steps, config.batch_size, config.steps_per_call = max_steps, 8, 10
   config.log_interval, config.eval_interval, config.checkpoint_interval = 10, 0, 0
   config.env.name = ""
-  runs.run_offline(config, str(workdir), progress=False)
   return config
+
+
+def saved_like_the_trainer(agent_name, workdir, step=10):
+  """A checkpoint written exactly as OfflineTrainer writes one (same Checkpointer, same run
+  description, same RunState tree), fast enough for CI; the slow test below trains for real."""
+  config = tiny_config(agent_name)
+  spec = Spec((6,), 2)   # the builtin point-mass data's spec, without generating the data
+  agent = get_agent(agent_name)
+  shapes = jax.eval_shape(lambda: init_run_state(agent, config.agent, spec, config.seed, 1))
+  rng = np.random.default_rng(len(agent_name))
+  # Random numbers in every array (compiling the real initialisation costs ~30 s on CI's CPU).
+  state = jax.tree_util.tree_map(
+      lambda x: (0.3 * rng.standard_normal(x.shape)).astype(x.dtype)
+      if np.issubdtype(x.dtype, np.floating) else np.zeros(x.shape, x.dtype), shapes)
+  saver = checkpoints.Checkpointer(os.path.join(workdir, "checkpoints"), run_description(config, spec))
+  saver.save(step, state)
+  saver.close()
+  return jax.tree_util.tree_map(lambda x: np.asarray(x[0]), state.agent)
+
+
+def tiny_run(agent_name, workdir):
+  """A real run of the offline trainer (what run_offline and train_offline.py drive)."""
+  config = tiny_config(agent_name)
+  dataset, spec, _ = runs.load_offline_dataset(config.dataset, config.seed)
+  trainer = OfflineTrainer(config, str(workdir), dataset, spec, progress=False)
+  try:
+    state = trainer.train()
+  finally:
+    trainer.close()
+  return jax.tree_util.tree_map(lambda x: np.asarray(x[0]), state.agent)
 
 
 @pytest.fixture(scope="module")
 def trained_runs(tmp_path_factory):
   root = tmp_path_factory.mktemp("runs")
-  return {name: (tiny_run(name, root / name), root / name) for name in AGENT_NAMES}
+  return {name: (saved_like_the_trainer(name, root / name), root / name) for name in AGENT_NAMES}
 
 
-@pytest.mark.parametrize("agent_name", AGENT_NAMES)
-def test_load_policy_restores_every_agent_and_acts_like_it(trained_runs, agent_name):
-  config, workdir = trained_runs[agent_name]
-  policy = jaxinsert.load_policy(str(workdir))
-  assert policy.agent_name == agent_name and policy.step == 20
+def check_acts_like_the_agent(policy, agent_name, agent_state):
   obs_shape = tuple(policy.spec.obs_shape)
   obs = np.random.default_rng(0).normal(size=(4,) + obs_shape).astype(np.float32)
-  # The reference: the agent's own act on a state restored by the trainer's own code.
-  from jaxinsert.training.offline import OfflineTrainer
-  dataset, spec, _ = runs.load_offline_dataset(config.dataset, config.seed)
-  with config.unlocked():
-    config.dataset.identity = runs.dataset_identity(config.dataset)
-  trainer = OfflineTrainer(config, str(workdir), dataset, spec, progress=False)
-  state = trainer.initial_state()
-  trainer.close()
-  agent_state = jax.tree_util.tree_map(lambda x: x[0], state.agent)
   expected = np.asarray(get_agent(agent_name).act(agent_state, obs, jax.random.PRNGKey(0), True))
   np.testing.assert_allclose(policy.act(obs), np.clip(expected, -1, 1), atol=1e-6,
-                             err_msg=f"{agent_name}: load_policy acts differently from the trainer's state")
+                             err_msg=f"{agent_name}: load_policy acts differently from the saved state")
   single = policy.act(obs[0])
   assert single.shape == (policy.spec.action_dim,), "an unbatched obs gives an unbatched action"
   np.testing.assert_allclose(single, policy.act(obs)[0], atol=1e-6)
   np.testing.assert_array_equal(policy.act(obs[0]), single, err_msg="act must be deterministic by default")
+
+
+@pytest.mark.parametrize("agent_name", AGENT_NAMES)
+def test_load_policy_restores_every_agent_and_acts_like_it(trained_runs, agent_name):
+  agent_state, workdir = trained_runs[agent_name]
+  policy = jaxinsert.load_policy(str(workdir))
+  assert policy.agent_name == agent_name and policy.step == 10
+  check_acts_like_the_agent(policy, agent_name, agent_state)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+@pytest.mark.parametrize("agent_name", AGENT_NAMES)
+def test_load_policy_restores_a_trained_run_of_every_agent(tmp_path, agent_name):
+  agent_state = tiny_run(agent_name, tmp_path)
+  policy = jaxinsert.load_policy(str(tmp_path))
+  assert policy.step == 10
+  check_acts_like_the_agent(policy, agent_name, agent_state)
 
 
 def test_load_policy_needs_no_dataset(trained_runs, tmp_path):

@@ -14,8 +14,8 @@ so a damaged or foreign checkpoint is refused with its checks.
 Observations: a flat array of the spec's shape (optionally batched), or, for runs whose
 observation features are known (insertion: `tcp_pose_in_socket`, `tcp_velocity`, `wrench`),
 a dict of named features. A mismatch raises `ObservationError` naming the field and shapes.
-Normalisation: no trainer in jaxinsert normalises observations today; a run that does leaves
-`normalisation.json` (`obs_mean`, `obs_std`) in its workdir and `act` applies it. Actions come
+Normalisation: a run that normalises observations (the ODA pipeline) leaves
+`normalisation.json` (`obs_mean`, `obs_std`) in its workdir; `act` applies it to raw observations. Actions come
 out in the agent's normalised [-1, 1] box; `action_semantics` says what 1 means physically.
 """
 
@@ -157,12 +157,15 @@ def _latest_meta(checkpoint_dir: str) -> Dict[str, Any]:
                  if n.isdigit() and os.path.exists(os.path.join(checkpoint_dir, n, "meta", "metadata")))
   if not steps:
     raise checkpoints.CheckpointError(f"{checkpoint_dir} holds no checkpoint metadata")
-  where = os.path.join(checkpoint_dir, str(steps[-1]), "meta", "metadata")
-  try:
-    with open(where) as handle:
-      return json.load(handle)
-  except (OSError, ValueError) as error:
-    raise checkpoints.CheckpointError(f"checkpoint metadata {where} is damaged ({error})") from None
+  problems = []
+  for step in reversed(steps):  # a damaged newest step: the restore falls back, so do we
+    where = os.path.join(checkpoint_dir, str(step), "meta", "metadata")
+    try:
+      with open(where) as handle:
+        return json.load(handle)
+    except (OSError, ValueError) as error:
+      problems.append(f"{where} ({error})")
+  raise checkpoints.CheckpointError(f"every checkpoint's metadata is damaged: {'; '.join(problems)}")
 
 
 def _find_provenance(checkpoint_dir: str) -> Optional[Dict[str, Any]]:
@@ -212,19 +215,24 @@ def _template(agent, agent_config, spec: Spec, run: Mapping[str, Any],
               run_config: Optional[Mapping[str, Any]]):
   from jaxinsert.training import offline
 
+  # Shapes only (jax.eval_shape): building real parameters op by op costs tens of seconds of
+  # compilation on a small CPU, and the restore only needs the tree, shapes and dtypes.
   if run.get("phase") != "online":
-    return offline.init_run_state(agent, agent_config, spec, run["seed"], run["num_seeds"]), True
+    return jax.eval_shape(lambda: offline.init_run_state(agent, agent_config, spec, run["seed"],
+                                                         run["num_seeds"])), True
   from jaxinsert.data import replay
   from jaxinsert.training.online import OnlineState
 
   if not run_config or "replay_capacity" not in run_config:
     raise checkpoints.CheckpointError("an online checkpoint needs its run's provenance.json "
                                       "(replay_capacity) next to it")
-  agent_state = agent.create(agent_config, jax.random.PRNGKey(0), spec)
-  zero = jnp.zeros((), jnp.int32)
-  return OnlineState(agent=agent_state, buffer=replay.init(spec, run_config["replay_capacity"]),
-                     key=jax.random.PRNGKey(0), env_steps=zero, episodes=zero,
-                     successes=zero), False
+  def build():
+    zero = jnp.zeros((), jnp.int32)
+    return OnlineState(agent=agent.create(agent_config, jax.random.PRNGKey(0), spec),
+                       buffer=replay.init(spec, run_config["replay_capacity"]),
+                       key=jax.random.PRNGKey(0), env_steps=zero, episodes=zero, successes=zero)
+
+  return jax.eval_shape(build), False
 
 
 def load_policy(path: str, seed_index: int = 0, phase: str = "auto") -> Policy:
