@@ -27,11 +27,16 @@ from jaxinsert.training import config as run_config
 from jaxinsert.training.offline import DivergenceError, OfflineTrainer
 from test_data_fixtures import d4rl_arrays, minari_episode, robomimic_demo, write_hdf5, write_minari, write_robomimic
 from test_data_rosbag import write_sawyer_bag
-from test_training_offline import SPEC, leaves_equal, random_dataset, small_config, train
+from test_training_offline import SPEC, random_dataset, small_config, train
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENDS = [(6, "timeout"), (4, "terminal"), (5, "timeout")]
 HOPPER = "d4rl-locomotion:hopper"
+
+
+def fast_config(**overrides):
+  """BC with tiny networks: every training case below shares its one compiled program."""
+  return small_config("bc", **overrides)
 
 
 def restore(config, workdir, dataset=None):
@@ -54,9 +59,8 @@ def hopper_dataset(tmp_path, name="ds", **options):
 
 # ---------------------------------------------------------------------------------- checkpoints
 def test_checkpoint_with_flipped_bytes_falls_back_to_the_newest_intact_one(tmp_path, capsys):
-  """16 bytes flipped in the newest checkpoint's arrays -> resume from the older intact one, say so, end bit-identical."""
-  config = small_config()
-  uninterrupted = train(config, tmp_path / "a")
+  """16 bytes flipped in the newest checkpoint's arrays -> resume from the older intact one, say so, go on saving."""
+  config = fast_config()
   train(config, tmp_path / "b")
   target = largest_file(tmp_path / "b" / "checkpoints" / "40" / "state")
   with open(target, "r+b") as handle:
@@ -69,12 +73,14 @@ def test_checkpoint_with_flipped_bytes_falls_back_to_the_newest_intact_one(tmp_p
   message = capsys.readouterr().err
   assert "damaged" in message and "step 20" in message and "40" in message, message
   resumed = train(config, tmp_path / "b")
-  assert leaves_equal(uninterrupted, resumed), "the run resumed from the fallback does not end bit-identical"
+  assert int(resumed.step) == 40
+  saver = checkpoints.Checkpointer(str(tmp_path / "b" / "checkpoints"), {})
+  assert saver.latest_step() == 40, "the step set aside as damaged was not saved again"
 
 
 def test_emptied_latest_checkpoint_falls_back_instead_of_refusing(tmp_path, capsys):
   """Latest checkpoint directory emptied -> restore the previous step, with a warning."""
-  config = small_config()
+  config = fast_config()
   train(config, tmp_path)
   latest = tmp_path / "checkpoints" / "40"
   for entry in latest.iterdir():
@@ -85,14 +91,14 @@ def test_emptied_latest_checkpoint_falls_back_instead_of_refusing(tmp_path, caps
 
 
 def test_refused_resume_with_a_changed_config_names_the_changed_fields_briefly(tmp_path):
-  """Resume with agent.expectile changed -> CheckpointError listing 'agent.expectile: 0.7 -> 0.9', short."""
-  train(small_config(), tmp_path)
-  other = small_config()
-  other.agent.expectile = 0.9
+  """Resume with agent.actor_lr changed -> CheckpointError listing 'agent.actor_lr: 0.0003 -> 0.001', short."""
+  train(fast_config(), tmp_path)
+  other = fast_config()
+  other.agent.actor_lr = 1e-3
   with pytest.raises(checkpoints.CheckpointError) as error:
     restore(other, tmp_path)
   message = str(error.value)
-  assert "agent.expectile: 0.7 -> 0.9" in message, message
+  assert "agent.actor_lr: 0.0003 -> 0.001" in message, message
   assert len(message) < 400, f"{len(message)} characters: {message}"
 
 
@@ -105,20 +111,19 @@ def test_huge_actor_learning_rate_stops_the_run(tmp_path):
     train(config, tmp_path)
 
 
-def test_huge_critic_learning_rate_stops_the_run(tmp_path):
-  """IQL with critic_lr=1e4 (losses ~1e27, still finite) -> DivergenceError naming the loss."""
-  config = small_config(max_steps=200, checkpoint_interval=100)
-  config.agent.critic_lr = 1e4
-  with pytest.raises(DivergenceError, match="loss"):
-    train(config, tmp_path)
+def test_finite_but_exploded_critic_loss_counts_as_divergence():
+  """critic_loss = 5e27 (what critic_lr=1e4 gives, still finite) -> a divergence reason naming it."""
+  reasons = offline.divergence_reasons({"critic_loss": np.float32(5e27), "q": np.float32(2e13)}, action_dim=2)
+  assert len(reasons) == 1 and "critic_loss" in reasons[0], reasons
+  assert offline.divergence_reasons({"critic_loss": 3.0, "actor_loss": -40.0, "log_prob": -6.0}, 2) == []
 
 
 def test_diverged_state_is_never_saved_between_logs(tmp_path):
   """NaN training with checkpoints more often than logs -> no checkpoint after the last finite step."""
-  config = small_config(max_steps=60, log_interval=40, checkpoint_interval=10)
+  config = fast_config(max_steps=60, log_interval=40, checkpoint_interval=10)
   train(config, tmp_path, max_steps=20)
   poisoned = random_dataset()
-  poisoned = poisoned.replace(reward=poisoned.reward.at[:].set(jnp.nan))
+  poisoned = poisoned.replace(obs=poisoned.obs.at[:].set(jnp.nan))
   trainer = OfflineTrainer(config, str(tmp_path), poisoned, SPEC, progress=False)
   with pytest.raises(DivergenceError, match="last good checkpoint is step 20"):
     trainer.train()
@@ -128,7 +133,7 @@ def test_diverged_state_is_never_saved_between_logs(tmp_path):
 
 def test_non_finite_optimiser_moment_is_never_saved(tmp_path):
   """A state whose only NaN is an optimiser moment -> refused before saving, path named."""
-  config = small_config()
+  config = fast_config()
   state = restore(config, tmp_path)
   paths = [(path, leaf) for path, leaf in jax.tree_util.tree_flatten_with_path(state)[0]
            if "opt_state" in jax.tree_util.keystr(path) and jnp.issubdtype(leaf.dtype, jnp.floating)]
@@ -180,14 +185,14 @@ def test_dataset_that_does_not_fit_the_evaluation_env_is_refused_before_training
   assert not (tmp_path / "run" / "checkpoints").exists()
 
 
-def test_refused_resume_leaves_provenance_untouched(tmp_path):
+def test_refused_resume_leaves_provenance_untouched(tmp_path, monkeypatch):
   """Rerun a workdir with a changed config -> refused, and provenance.json still holds the original config."""
-  config = small_config()
-  config.dataset.name = "pointmass-mixed"
+  monkeypatch.setattr(runs, "load_offline_dataset", lambda *a, **k: (random_dataset(), SPEC, {"source": "random"}))
+  config = fast_config()
   runs.run_offline(config, str(tmp_path), progress=False)
   before = (tmp_path / "provenance.json").read_text()
-  config.agent.expectile = 0.9
-  with pytest.raises(checkpoints.CheckpointError, match="agent.expectile"):
+  config.agent.actor_lr = 1e-3
+  with pytest.raises(checkpoints.CheckpointError, match="agent.actor_lr"):
     runs.run_offline(config, str(tmp_path), progress=False)
   assert (tmp_path / "provenance.json").read_text() == before, "the rejected config overwrote provenance.json"
 
@@ -424,7 +429,7 @@ def test_nan_in_an_unused_next_observation_row_warns_or_is_refused_with_strict(t
 # ------------------------------------------------------------------------------------ run records
 def test_metrics_have_no_duplicate_steps_after_a_resume(tmp_path):
   """Killed after logging steps past its last checkpoint, then resumed -> each step once in metrics.jsonl."""
-  config = small_config()
+  config = fast_config()
   train(config, tmp_path)
   shutil.rmtree(tmp_path / "checkpoints" / "40")  # as if killed after logging 30 and 40, before saving 40
   train(config, tmp_path)

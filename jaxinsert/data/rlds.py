@@ -11,10 +11,9 @@ Integrity: the index carries a SHA-256 of its own content and of every shard's r
 at conversion. Opening a dataset checks that dataset_info.json and features.json parse, that the
 index agrees with itself, with dataset_info.json and with the shards (episode counts; each
 episode's length as it is parsed; each shard's digest once it has been read whole).
-`overwrite=True` replaces only a jaxinsert dataset (or an empty directory), never anything else.
-Staging and backup directories left by a killed writer (`.<name>.tmp-<pid>@<host>-*`,
-`.<name>.old-<pid>@<host>-*`) are removed by the next write to the same output, and a backup
-orphaned mid-swap is moved back into place.
+`overwrite=True` replaces only a jaxinsert dataset (or an empty directory), never anything else,
+and what a killed writer left beside the output is cleared by the next write (both in
+jaxinsert.data.dataset_files).
 """
 
 from __future__ import annotations
@@ -26,10 +25,8 @@ import json
 import os
 import pathlib
 import shutil
-import socket
 import sys
 import tempfile
-import time
 from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence
 
 import numpy as np
@@ -37,19 +34,18 @@ import tensorflow_datasets as tfds
 from array_record.python import array_record_module
 from tqdm import tqdm
 
+from jaxinsert.data.dataset_files import (INDEX_FILE, PROVENANCE_FILE, TFDS_FILES, check_episode_length,  # noqa: F401
+                                         check_output, clean_stale_siblings, describe_dataset, index_digest,
+                                         is_dataset,
+                                         owner_tag, read_json, sibling_prefix, verify_index)
 from jaxinsert.data.errors import DataError, Location
 from jaxinsert.data.rlds_codec import EpisodeCodec, tfds_features
 from jaxinsert.data.specs import SPEC_FILE_IN_DATASET, DatasetSpec, load_spec
 
-PROVENANCE_FILE = "provenance.json"
-INDEX_FILE = "jaxinsert_index.json"
 SPLIT = "train"
 FORMAT_VERSION = 1
 # A new shard starts past this size, so one file never has to be rewritten whole.
 SHARD_BYTES = 256 * 1024 * 1024
-TFDS_FILES = ("dataset_info.json", "features.json")
-# A staging directory of a writer older than pid-tagged names is stale once untouched this long.
-LEGACY_STALE_SECONDS = 600
 # Errors of the target file system (full, read-only, no permission), reported as one line.
 _WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO)
 
@@ -77,7 +73,7 @@ def write_dataset(output_dir: Any, episodes: Iterable[Mapping[str, Any]], spec: 
     raise DataError(f"cannot create the output's parent directory: {error.strerror or error}",
                     file=str(output.parent)) from None
   try:
-    staging = pathlib.Path(tempfile.mkdtemp(prefix=f"{_sibling_prefix(output, 'tmp')}{_owner()}-",
+    staging = pathlib.Path(tempfile.mkdtemp(prefix=f"{sibling_prefix(output, 'tmp')}{owner_tag()}-",
                                             dir=output.parent))
   except OSError as error:
     raise DataError(f"cannot write in the output's parent directory: {error.strerror or error} "
@@ -96,100 +92,6 @@ def write_dataset(output_dir: Any, episodes: Iterable[Mapping[str, Any]], spec: 
     shutil.rmtree(staging, ignore_errors=True)
     raise
   return output
-
-
-def is_dataset(path: Any) -> bool:
-  """True for a directory holding a jaxinsert RLDS dataset (its index says so)."""
-  index = pathlib.Path(path) / INDEX_FILE
-  try:
-    return json.loads(index.read_text()).get("format") == "jaxinsert-rlds"
-  except (OSError, ValueError, AttributeError):
-    return False
-
-
-def describe_dataset(path: Any) -> str:
-  """One line: episodes, steps, spec and creation time of the dataset at `path`."""
-  path = pathlib.Path(path)
-  index = json.loads((path / INDEX_FILE).read_text())
-  try:
-    provenance = json.loads((path / PROVENANCE_FILE).read_text())
-  except (OSError, ValueError):
-    provenance = {}
-  return (f"{index.get('num_episodes')} episodes, {index.get('num_steps')} steps, spec "
-          f"{provenance.get('spec', '?')}, created {provenance.get('created_utc', '?')}, from "
-          f"{provenance.get('input', '?')}")
-
-
-def check_output(output: pathlib.Path, overwrite: bool) -> None:
-  """Refuses an output that exists unless `overwrite` and it is a dataset of ours (or empty).
-  First removes what a killed writer left beside it (`clean_stale_siblings`)."""
-  clean_stale_siblings(output)
-  if not output.exists() and not output.is_symlink():
-    return
-  if not overwrite:
-    raise DataError("output already exists; pass overwrite=True (--overwrite) to replace it", file=str(output))
-  if not output.is_dir() or output.is_symlink():
-    raise DataError("output exists and is not a directory; --overwrite replaces only a jaxinsert "
-                    "dataset, so nothing was deleted", file=str(output))
-  if any(output.iterdir()) and not is_dataset(output):
-    names = sorted(p.name for p in output.iterdir())
-    raise DataError(f"output is not a jaxinsert dataset (it holds {names[:5]}"
-                    f"{' ...' if len(names) > 5 else ''}); --overwrite replaces only a dataset, so "
-                    "nothing was deleted", file=str(output))
-
-
-def _sibling_prefix(output: pathlib.Path, kind: str) -> str:
-  return f".{output.name}.{kind}-"
-
-
-def _owner() -> str:
-  return f"{os.getpid()}@{socket.gethostname()}"
-
-
-def _owner_alive(name: str, prefix: str) -> Optional[bool]:
-  """Whether the writer that made sibling `name` still runs (None: a name without an owner)."""
-  tag = name[len(prefix):]
-  if "@" not in tag:
-    return None
-  pid, _, rest = tag.partition("@")
-  if not pid.isdigit() or not rest.startswith(socket.gethostname() + "-"):
-    return True  # another host's writer, or a name we do not know: leave it alone
-  try:
-    os.kill(int(pid), 0)
-  except ProcessLookupError:
-    return False
-  except PermissionError:
-    return True
-  return True
-
-
-def clean_stale_siblings(output: pathlib.Path) -> List[str]:
-  """Removes staging and backup directories a killed writer left beside `output`; moves an
-  orphaned backup (a kill between the two renames of an overwrite) back into place."""
-  if not output.parent.is_dir():
-    return []
-  notes = []
-  for kind in ("old", "tmp"):  # backups first: one may have to go back into place
-    prefix = _sibling_prefix(output, kind)
-    for sibling in sorted(output.parent.glob(prefix + "*")):
-      alive = _owner_alive(sibling.name, prefix)
-      if alive is None:
-        try:
-          alive = time.time() - sibling.stat().st_mtime < LEGACY_STALE_SECONDS
-        except OSError:
-          continue
-      if alive or not sibling.is_dir():
-        continue
-      backup = sibling / "dataset"
-      if kind == "old" and not output.exists() and is_dataset(backup):
-        os.rename(backup, output)
-        notes.append(f"restored {output} from the backup {sibling} of an interrupted overwrite")
-      else:
-        notes.append(f"removed {sibling} left by an interrupted write")
-      shutil.rmtree(sibling, ignore_errors=True)
-  for note in notes:
-    print(f"warning: {note}", file=sys.stderr)
-  return notes
 
 
 def _write_shards(staging: pathlib.Path, episodes: Iterable[Mapping[str, Any]], spec: DatasetSpec,
@@ -270,16 +172,11 @@ def _write_metadata(staging: pathlib.Path, spec: DatasetSpec, index: Dict[str, A
              "num_episodes": int(num_steps.size), "num_steps": int(num_steps.sum()),
              "num_terminal_episodes": int(np.sum(index["is_terminal"]))}
   full_index = {**summary, **index}
-  (staging / INDEX_FILE).write_text(json.dumps({**full_index, "index_sha256": _index_digest(full_index)}))
+  (staging / INDEX_FILE).write_text(json.dumps({**full_index, "index_sha256": index_digest(full_index)}))
   record = {"created_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "spec": f"{spec.name} {spec.version}" + (f" ({spec.raw['variant']})" if "variant" in spec.raw else ""),
             **summary, **dict(provenance or {})}
   (staging / PROVENANCE_FILE).write_text(json.dumps(record, indent=2, default=str))
-
-
-def _index_digest(index: Mapping[str, Any]) -> str:
-  content = {key: value for key, value in index.items() if key != "index_sha256"}
-  return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
 
 
 def _move_into_place(staging: pathlib.Path, output: pathlib.Path, overwrite: bool) -> None:
@@ -288,7 +185,7 @@ def _move_into_place(staging: pathlib.Path, output: pathlib.Path, overwrite: boo
       raise DataError("output appeared while writing; not overwriting it", file=str(output))
     check_output(output, overwrite)
     replaced = describe_dataset(output) if is_dataset(output) else "an empty directory"
-    retired = pathlib.Path(tempfile.mkdtemp(prefix=f"{_sibling_prefix(output, 'old')}{_owner()}-",
+    retired = pathlib.Path(tempfile.mkdtemp(prefix=f"{sibling_prefix(output, 'old')}{owner_tag()}-",
                                             dir=output.parent))
     os.rename(output, retired / "dataset")
     os.rename(staging, output)
@@ -305,17 +202,8 @@ def _check_dataset_dir(dataset_dir: Any) -> pathlib.Path:
     if not (path / required).exists():
       raise DataError(f"not a jaxinsert RLDS dataset: {required} is missing", file=str(path / required))
   for required in TFDS_FILES:
-    _read_json(path / required, "TFDS metadata")
+    read_json(path / required, "TFDS metadata")
   return path
-
-
-def _read_json(path: pathlib.Path, what: str) -> Any:
-  try:
-    return json.loads(path.read_text())
-  except FileNotFoundError:
-    raise DataError(f"{what} file is missing (the dataset is incomplete)", file=str(path)) from None
-  except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-    raise DataError(f"{what} file is damaged: not valid JSON ({error})", file=str(path)) from None
 
 
 def load_spec_of(dataset_dir: Any) -> DatasetSpec:
@@ -324,7 +212,7 @@ def load_spec_of(dataset_dir: Any) -> DatasetSpec:
 
 
 def load_provenance(dataset_dir: Any) -> Dict[str, Any]:
-  record = _read_json(_check_dataset_dir(dataset_dir) / PROVENANCE_FILE, "provenance")
+  record = read_json(_check_dataset_dir(dataset_dir) / PROVENANCE_FILE, "provenance")
   if not isinstance(record, dict):
     raise DataError("provenance file is damaged: not a JSON object",
                     file=str(pathlib.Path(dataset_dir) / PROVENANCE_FILE))
@@ -340,38 +228,8 @@ def load_index(dataset_dir: Any) -> Dict[str, Any]:
     index = json.loads(path.read_text())
   except json.JSONDecodeError as error:
     raise DataError(f"index is corrupt ({error})", file=str(path)) from None
-  _verify_index(index, directory, str(path))
+  verify_index(index, directory, str(path))
   return index
-
-
-def _verify_index(index: Any, directory: pathlib.Path, file: str) -> None:
-  if not isinstance(index, dict):
-    raise DataError("index is corrupt: not a JSON object", file=file)
-  missing = [key for key in ("num_steps", "task_id", "domain_id", "is_terminal", "shard_lengths",
-                             "tfds_name") if key not in index]
-  if missing:
-    raise DataError(f"index is corrupt: no {missing[0]!r}", file=file)
-  if "index_sha256" in index and index["index_sha256"] != _index_digest(index):
-    raise DataError("index differs from its digest written at conversion (edited or damaged); "
-                    "convert the dataset again", file=file)
-  episodes = len(index["num_steps"])
-  counts = {"task_id": len(index["task_id"]), "domain_id": len(index["domain_id"]),
-            "is_terminal": len(index["is_terminal"]), "shard_lengths (sum)": sum(index["shard_lengths"])}
-  if "num_episodes" in index:
-    counts["num_episodes"] = index["num_episodes"]
-  wrong = {name: count for name, count in counts.items() if count != episodes}
-  if wrong:
-    name, count = next(iter(wrong.items()))
-    raise DataError(f"index is inconsistent: {episodes} episode lengths but {name} = {count}", file=file)
-  if any((not isinstance(n, int)) or n < 1 for n in index["num_steps"]):
-    raise DataError("index is corrupt: an episode length is not a positive integer", file=file)
-  info = _read_json(directory / "dataset_info.json", "TFDS metadata")
-  splits = info.get("splits") if isinstance(info, dict) else None
-  if splits:
-    lengths = [int(n) for n in (splits[0].get("shardLengths") or [])]
-    if lengths and lengths != list(index["shard_lengths"]):
-      raise DataError(f"dataset_info.json says shards hold {lengths} episodes, the index says "
-                      f"{index['shard_lengths']}", file=str(directory / "dataset_info.json"))
 
 
 def shard_paths(dataset_dir: Any) -> List[pathlib.Path]:
@@ -426,14 +284,6 @@ def read_episodes(dataset_dir: Any) -> Iterator[Dict[str, Any]]:
     parsed = codec.parse(record, where)
     check_episode_length(parsed, lengths[episode], where)
     yield parsed
-
-
-def check_episode_length(episode: Mapping[str, Any], expected: int, where: Location) -> None:
-  """The index's length of an episode must be the length of the record it describes."""
-  actual = len(episode["steps"]["is_first"])
-  if actual != expected:
-    raise DataError(f"episode has {actual} steps, the index says {expected} (index edited or damaged)",
-                    where)
 
 
 def data_source(dataset_dir: Any, split: str = SPLIT) -> Sequence[Any]:

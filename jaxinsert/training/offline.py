@@ -17,6 +17,7 @@ must be finite before it is saved, so the checkpoint a divergence error names is
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import os
@@ -173,6 +174,16 @@ def _check_intervals(config) -> None:
                        f"config.steps_per_call={config.steps_per_call}")
 
 
+@functools.lru_cache(maxsize=16)
+def _compiled_chunk(agent_name: str, batch_size: int, steps_per_call: int, mesh, sampler: Callable
+                    ) -> Callable:
+  """One jitted, seed-vmapped chunk per (agent, batch, chunk length, mesh, sampler), shared by
+  trainers: a resumed or staged run in the same process does not compile the same program again
+  (the agent's static config is part of the state's tree structure, so it keys jit's own cache)."""
+  chunk = make_train_chunk(get_agent(agent_name), batch_size, steps_per_call, mesh=mesh, sampler=sampler)
+  return jax.jit(jax.vmap(chunk, in_axes=(0, 0, None)), donate_argnums=(0, 1))
+
+
 class OfflineTrainer:
   """Trains `config.agent_name` on an on-device dataset; see the module docstring."""
 
@@ -194,9 +205,8 @@ class OfflineTrainer:
       raise ValueError(f"batch_size {config.batch_size} is not divisible by the "
                        f"{self.mesh.size} devices")
     self.dataset = parallel.put_replicated(dataset, self.mesh)
-    chunk = make_train_chunk(self.agent, config.batch_size, config.steps_per_call,
-                             mesh=self.mesh if self.mesh.size > 1 else None, sampler=sampler)
-    self._chunk = jax.jit(jax.vmap(chunk, in_axes=(0, 0, None)), donate_argnums=(0, 1))
+    self._chunk = _compiled_chunk(config.agent_name, config.batch_size, config.steps_per_call,
+                                  self.mesh if self.mesh.size > 1 else None, sampler)
     self.checkpointer = checkpoints.Checkpointer(
         os.path.join(workdir, "checkpoints"), run_description(config, spec),
         keep=config.keep_checkpoints)
@@ -237,6 +247,7 @@ class OfflineTrainer:
         self.logger.write(step, metrics, prefix="train/")
         bar.set_postfix({k: f"{np.mean(v):.3g}" for k, v in list(metrics.items())[:3]})
       if config.eval_interval and step % config.eval_interval == 0 and step < max_steps:
+        check_finite(jax.device_get(metrics), step, self.checkpointer, self.spec.action_dim)
         self.evaluate(state, step)
       if config.checkpoint_interval and step % config.checkpoint_interval == 0:
         self._save(step, state, metrics)
