@@ -36,8 +36,7 @@ from tqdm import tqdm
 
 from jaxinsert.data.dataset_files import (INDEX_FILE, PROVENANCE_FILE, TFDS_FILES, check_episode_length,  # noqa: F401
                                          check_output, clean_stale_siblings, describe_dataset, index_digest,
-                                         is_dataset,
-                                         owner_tag, read_json, sibling_prefix, verify_index)
+                                         is_dataset, owner_tag, read_json, sibling_prefix, verify_index)
 from jaxinsert.data.errors import DataError, Location
 from jaxinsert.data.rlds_codec import EpisodeCodec, tfds_features
 from jaxinsert.data.specs import SPEC_FILE_IN_DATASET, DatasetSpec, load_spec
