@@ -7,6 +7,8 @@ the command line: `--config.agent.expectile=0.9 --config.max_steps=10000`.
 
 from __future__ import annotations
 
+import numbers
+
 import ml_collections
 
 from jaxinsert.agents import get_agent
@@ -87,7 +89,8 @@ def _check(config, name: str, allowed: str, ok) -> None:
 
 
 def _integer(minimum: int):
-  return lambda value: isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+  return lambda value: (isinstance(value, numbers.Integral) and not isinstance(value, bool)
+                        and value >= minimum)
 
 
 def validate(config: ml_collections.ConfigDict) -> None:
