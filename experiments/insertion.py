@@ -12,24 +12,11 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from absl import app, flags  # noqa: E402
+from absl import app  # noqa: E402
 
 from jaxinsert.training import cli  # noqa: E402
 
-_CONFIG, _WORKDIR = cli.define_config_and_workdir_flags()
-_REDO = flags.DEFINE_bool("redo", False, "run again the finished stages whose config changed")
-
-
-def main(argv):
-  del argv
-  cli.run_main(_run)
-
-
-def _run():
-  from jaxinsert.training import insertion_pipeline
-
-  insertion_pipeline.run(_CONFIG.value, _WORKDIR.value, redo=_REDO.value)
-
+main = cli.define_pipeline_main("jaxinsert.training.insertion_pipeline:run")
 
 if __name__ == "__main__":
   app.run(main)

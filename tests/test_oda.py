@@ -197,3 +197,27 @@ def test_the_latent_carries_the_task_a_no_context_policy_cannot_see():
   obs = jax.random.normal(jax.random.PRNGKey(17), (64, 3))
   means = [float(jnp.mean(oda.act(oda.adapt(state, d), obs, key, True))) for d in demos]
   assert means[0] > 0.3 and means[1] < -0.3, f"adapted policies act {means} (targets {targets})"
+
+
+def test_sarsa_targets_use_the_next_rows_action_of_the_same_episode():
+  episodes = np.repeat(np.arange(4), 5)          # 4 episodes of 5 transitions, one task
+  rows = transitions(jax.random.PRNGKey(18), 20).replace(
+      action=jnp.arange(20, dtype=jnp.float32)[:, None])
+  index = samplers.index_dataset(rows, episodes)
+  batch = samplers.demo_meta_batch(index, index, jax.random.PRNGKey(19), 64, 4)
+  action, next_action = np.asarray(batch.batch.action[0, :, 0]), np.asarray(batch.next_action[0, :, 0])
+  last = action % 5 == 4
+  np.testing.assert_array_equal(next_action[~last], action[~last] + 1)
+  np.testing.assert_array_equal(next_action[last], action[last])   # an episode's last row
+
+
+def test_without_context_z_is_zero_and_the_encoder_learns_nothing():
+  state = oda.create(small_config(use_context=False), jax.random.PRNGKey(0), SPEC)
+  batch = meta_batch(jax.random.PRNGKey(20))
+  (encoder_grads, _), (metrics, z) = jax.grad(oda.encoder_critic_loss, has_aux=True)(
+      (state.encoder.params, state.critic.params), state, batch.batch, batch.context,
+      batch.context_mask, jax.random.PRNGKey(21))
+  assert float(jnp.max(jnp.abs(z))) == 0.0 and float(metrics["kl"]) == 0.0
+  assert all(float(jnp.max(jnp.abs(g))) == 0.0 for g in jax.tree_util.tree_leaves(encoder_grads))
+  adapted = oda.adapt(state, transitions(jax.random.PRNGKey(22), 10))
+  assert float(jnp.max(jnp.abs(oda.task_latent(adapted)))) == 0.0

@@ -17,7 +17,6 @@ TINY = {
     "collect.episodes_per_task": 4, "collect.demos_per_task": 2, "collect.envs_per_task": 2,
     "oda.policy_hidden_dims": (16, 16), "oda.critic_hidden_dims": (16, 16),
     "oda.encoder_hidden_dims": (16,), "oda.context_size": 8,
-    "awac.policy_hidden_dims": (16, 16), "awac.critic_hidden_dims": (16, 16),
     "num_seeds": 1, "offline_steps": 100, "steps_per_call": 50, "checkpoint_interval": 100,
     "batch_per_task": 16, "eval.trials": 2, "eval.probe_contexts": 2,
     "finetune.online_steps": 8, "finetune.num_envs": 2, "finetune.eval_interval": 8,

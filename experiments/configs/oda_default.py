@@ -12,7 +12,7 @@ Hyper-parameters the paper gives are on the ODA agent's defaults (jaxinsert/agen
 
 import ml_collections
 
-from jaxinsert.agents import awac, oda
+from jaxinsert.agents import oda
 
 SUBSET_TRAIN = ("oda/rect-10x10,oda/rect-8x8-tight,oda/keyed-14x8,oda/trapezoid-12x6,"
                 "oda/multipin-3,oda/e-model-10p")
@@ -51,23 +51,16 @@ def get_config(size: str = "subset"):
   # of order 0.01-0.1, so beta = 1/lambda = 10 puts the weights at exp(0.1..1): selective
   # without collapsing onto a few rows. Chosen before any run, the same for both agents.
   config.oda.beta = 10.0
-  config.awac = awac.get_config()
+  # The no-context AWAC baseline is this agent "minus the encoder" (W): same settings.
   if not full:
-    for agent in (config.oda, config.awac):
-      agent.policy_hidden_dims = (256, 256)
-      agent.critic_hidden_dims = (256, 256)
-  config.oda.encoder_hidden_dims = (128, 128) if not full else (200, 200, 200)
-  # The AWAC baseline: "same as ODA minus the encoder" (W): same temperature, Adam, sizes.
-  config.awac.beta = config.oda.beta
-  config.awac.policy_hidden_dims = config.oda.policy_hidden_dims
-  config.awac.critic_hidden_dims = config.oda.critic_hidden_dims
-  config.awac.policy_weight_decay = 0.0
-  for agent in (config.oda, config.awac):
-    # Exploration noise of a wide learned std misses sub-millimetre clearances (insertion
-    # pipeline, measured); the paper's "action noise 0.05" bounds it the same way.
-    agent.log_std_max = -3.0
+    config.oda.policy_hidden_dims = (256, 256)
+    config.oda.critic_hidden_dims = (256, 256)
+    config.oda.encoder_hidden_dims = (128, 128)
+  # Exploration noise of a wide learned std misses sub-millimetre clearances (insertion
+  # pipeline, measured); the paper's "action noise 0.05" bounds it the same way.
+  config.oda.log_std_max = -3.0
 
-  config.offline_steps = 15_000 if not full else 100_000
+  config.offline_steps = 10_000 if not full else 100_000
   config.batch_per_task = 64 if not full else 1024    # W: 1024
   config.steps_per_call = 500
   config.checkpoint_interval = 5_000

@@ -6,13 +6,15 @@ Algorithm 1, on a meta-batch holding every training task at once (leaves [tasks,
 context [tasks, context, ...]):
 
   critic:  sum_i mean (Q(s, a, z_i) - y)^2,  y = r + discount * mask * min Q_target(s', a', z_i),
-           a' ~ pi(. | s', z_i) (standard AWAC; Algorithm 1's dataset a' is not in our data);
+           a' the dataset's next action (Algorithm 1 line 7, `critic_target_action`), or
+           a' ~ pi(. | s', z_i) (standard AWAC; always for plain online batches, Algorithm 2);
   KL:      kl_weight * sum_i KL(q(z | c_i) || N(0, I));
   actor:   sum_i -mean min(exp(beta * A), 100) log pi(a | s, sg(z_i)),  A = min Q - E_pi min Q.
 
 Gradient routing (Algorithm 1 lines 12-14, PEARL's convention): the encoder gets the critic and
 KL gradients only; the actor sees stop_gradient(z); the critic target is a constant. Three
-Adam optimisers. Losses are summed over tasks as Algorithm 1 writes (SMAC averages).
+Adam optimisers. Losses are summed over tasks as Algorithm 1 writes (SMAC averages). With
+`use_context=False` the same agent is the paper's AWAC baseline, "ODA minus the encoder".
 
 Adaptation (Algorithm 2): `adapt(state, demos)` stores a task's demonstrations in the state;
 then `act` conditions on the posterior mean of all of them, and `update` with a plain
@@ -60,6 +62,10 @@ def get_config() -> ml_collections.ConfigDict:
   config.log_std_min = -6.0                       # policy log-std clip (rlkit AWAC)
   config.log_std_max = 0.0
   config.context_size = 64                        # demo transitions per task per update (W)
+  config.critic_target_action = "dataset"         # a' of the target: "dataset" (Algorithm 1
+                                                  # line 7, SARSA) or "policy" (a' ~ pi, AWAC)
+  config.use_context = True                       # False: z = 0 and no KL, i.e. multi-task
+                                                  # AWAC "minus the encoder" (the baseline)
   return config
 
 
@@ -139,7 +145,8 @@ def task_latent(state: ODAState) -> jax.Array:
   """The posterior mean of the adapted task's whole context (what `act` conditions on)."""
   if state.context is None:
     raise ValueError("ODA acts on a task's latent: call oda.adapt(state, demos) first")
-  return posterior(state, state.encoder.params, state.context, state.context_mask)[0]
+  mu = posterior(state, state.encoder.params, state.context, state.context_mask)[0]
+  return mu if state.config.use_context else jnp.zeros_like(mu)
 
 
 # ------------------------------------------------------------------------------------ losses
@@ -163,20 +170,26 @@ def _flatten(batch: Transition) -> Transition:
 
 
 def encoder_critic_loss(params: Tuple[PyTree, PyTree], state: ODAState, batch: Transition,
-                        context: Transition, context_mask: jax.Array, key: jax.Array):
+                        context: Transition, context_mask: jax.Array, key: jax.Array,
+                        next_action: Optional[jax.Array] = None):
   """Critic + KL, differentiated w.r.t. (encoder, critic) parameters; z is returned for the
-  actor. Batch leaves are [tasks, batch, ...]."""
+  actor. Batch leaves are [tasks, batch, ...]; `next_action` [tasks, batch, action] (or None)."""
   encoder_params, critic_params = params
   config = state.config
   z_key, next_key = jax.random.split(key)
   mu, variance = posterior(state, encoder_params, context, context_mask)
-  z = context_lib.sample(z_key, mu, variance)                        # [tasks, latent]
+  if not config.use_context:
+    mu, variance = jnp.zeros_like(mu), jnp.ones_like(variance)
+  z = context_lib.sample(z_key, mu, variance) if config.use_context else mu  # [tasks, latent]
   num_tasks, per_task = batch.reward.shape
   z_rows = jnp.repeat(z, per_task, axis=0)
   flat = _flatten(batch)
   z_fixed = jax.lax.stop_gradient(z_rows)
   next_inputs = _conditioned(flat.next_obs, z_fixed)
-  next_action = _policy_actions(state, state.actor.params, next_inputs, next_key, 1)[0]
+  if next_action is not None and config.critic_target_action == "dataset":
+    next_action = next_action.reshape((-1,) + next_action.shape[2:])
+  else:
+    next_action = _policy_actions(state, state.actor.params, next_inputs, next_key, 1)[0]
   target = jax.lax.stop_gradient(
       flat.reward + config.discount * flat.mask
       * _min_q(state, state.target_critic_params, next_inputs, next_action))
@@ -220,13 +233,15 @@ def _adapted_meta_batch(state: ODAState, batch: Transition, key: jax.Array):
 def update(state: ODAState, batch, key: jax.Array) -> Tuple[ODAState, Metrics]:
   """One step of Algorithm 1 on a `samplers.MetaBatch`, or of Algorithm 2 on a plain batch."""
   context_key, critic_key, actor_key = jax.random.split(key, 3)
+  next_action = None
   if isinstance(batch, Transition):
     batch, context, context_mask = _adapted_meta_batch(state, batch, context_key)
   else:
-    batch, context, context_mask = batch.batch, batch.context, batch.context_mask
+    batch, context, context_mask, next_action = (batch.batch, batch.context,
+                                                 batch.context_mask, batch.next_action)
   params = (state.encoder.params, state.critic.params)
   (encoder_grads, critic_grads), (metrics, z) = jax.grad(encoder_critic_loss, has_aux=True)(
-      params, state, batch, context, context_mask, critic_key)
+      params, state, batch, context, context_mask, critic_key, next_action)
   actor, actor_metrics = state.actor.minimize(actor_loss, state, batch, z, actor_key)
   critic = state.critic.apply_gradients(critic_grads)
   encoder = state.encoder.apply_gradients(encoder_grads)

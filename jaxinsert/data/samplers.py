@@ -102,6 +102,9 @@ class MetaBatch(NamedTuple):
   context: Transition  # leaves [num_tasks, context_size, ...]
   context_mask: jax.Array  # [num_tasks, context_size], 0 where a window ran past its episode
   task_ids: jax.Array  # [num_tasks]
+  # [num_tasks, batch_per_task, action_dim]: the dataset's action at each row's next state (the
+  # row's own action at an episode's last row), for SARSA-style targets; None if not sampled.
+  next_action: Optional[jax.Array] = None
 
 
 def meta_batch(dataset: IndexedDataset, key: jax.Array, num_tasks: int, batch_per_task: int,
@@ -135,10 +138,14 @@ def meta_batch(dataset: IndexedDataset, key: jax.Array, num_tasks: int, batch_pe
                    task_ids=dataset.task_ids[slots])
 
 
+def _per_task_index(dataset: IndexedDataset, key: jax.Array, size: int) -> jax.Array:
+  start, count = dataset.task_start[:, None], dataset.task_count[:, None]
+  return start + jax.random.randint(key, (dataset.num_tasks, size), 0, count)
+
+
 def per_task(dataset: IndexedDataset, key: jax.Array, size: int) -> Transition:
   """`size` transitions of every task slot, in slot order: leaves [num_tasks, size, ...]."""
-  start, count = dataset.task_start[:, None], dataset.task_count[:, None]
-  index = start + jax.random.randint(key, (dataset.num_tasks, size), 0, count)
+  index = _per_task_index(dataset, key, size)
   return jax.tree_util.tree_map(lambda x: x[index], dataset.transitions)
 
 
@@ -148,10 +155,13 @@ def demo_meta_batch(offline: IndexedDataset, demos: IndexedDataset, key: jax.Arr
   context from the same task's demonstrations. Both datasets hold the same tasks in the same
   slots (`check_same_tasks`)."""
   batch_key, context_key = jax.random.split(key)
-  return MetaBatch(batch=per_task(offline, batch_key, batch_per_task),
+  index = _per_task_index(offline, batch_key, batch_per_task)
+  next_index = jnp.minimum(index + 1, offline.episode_end[index])
+  return MetaBatch(batch=jax.tree_util.tree_map(lambda x: x[index], offline.transitions),
                    context=per_task(demos, context_key, context_size),
                    context_mask=jnp.ones((demos.num_tasks, context_size), jnp.float32),
-                   task_ids=offline.task_ids)
+                   task_ids=offline.task_ids,
+                   next_action=offline.transitions.action[next_index])
 
 
 def check_same_tasks(offline: IndexedDataset, demos: IndexedDataset) -> None:

@@ -15,8 +15,9 @@ def user_errors():
   from jaxinsert.data.errors import DataError
   from jaxinsert.training.checkpoints import CheckpointError
   from jaxinsert.training.offline import DivergenceError
+  from jaxinsert.training.stages import StageMismatchError
 
-  return _USER_ERRORS + (DataError, CheckpointError, DivergenceError)
+  return _USER_ERRORS + (DataError, CheckpointError, DivergenceError, StageMismatchError)
 
 
 def define_config_and_workdir_flags():
@@ -40,6 +41,25 @@ def run_main(body: Callable[[], None]) -> None:
   except user_errors() as error:
     print(f"error: {type(error).__name__}: {error}", file=sys.stderr)
     sys.exit(1)
+
+
+def define_pipeline_main(run_path: str) -> Callable[[Any], None]:
+  """The absl `main` of a stage-pipeline CLI: `--config`, `--workdir` and `--redo` flags, then
+  `run(config, workdir, redo=...)` from "module:function" `run_path` (imported late, so that
+  `--help` is quick)."""
+  import importlib
+
+  from absl import flags
+
+  config, workdir = define_config_and_workdir_flags()
+  redo = flags.DEFINE_bool("redo", False, "run again the finished stages whose settings changed")
+
+  def main(argv) -> None:
+    del argv
+    module, name = run_path.split(":")
+    run = getattr(importlib.import_module(module), name)
+    run_main(lambda: run(config.value, workdir.value, redo=redo.value))
+  return main
 
 
 def config_override_problem(argv) -> Optional[str]:

@@ -11,8 +11,9 @@ Data, standing in for the paper's DDPGfD replay buffers, noisy reruns and space-
 collector, with two levels of action noise) and episodes that do not (spiral search, a P
 controller to the nominal socket); plus `demos_per_task` successful low-noise collector
 demonstrations of every task (training, test and out-of-distribution). ODA reads a task only
-through its demonstrations; the AWAC baseline gets the training tasks' demonstrations merged
-into its offline data, as in the paper (digest A10).
+through its demonstrations (the context), which are also part of its training task's offline
+data (digest A8); the AWAC baseline is the same agent, data and settings "minus the encoder"
+(z = 0, `oda.use_context=False`), with the demonstrations in its offline data (digest A10).
 """
 
 from __future__ import annotations
@@ -26,10 +27,10 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from jaxinsert.agents import get_agent, oda
+from jaxinsert.agents import oda
 from jaxinsert.data import samplers
 from jaxinsert.envs import insertion
-from jaxinsert.training import evaluation, insertion_tasks, logging, stages
+from jaxinsert.training import insertion_tasks, logging, stages
 from jaxinsert.training.config import offline_run_config, online_run_config
 from jaxinsert.training.offline import OfflineTrainer
 from jaxinsert.types import Spec, Transition
@@ -69,7 +70,7 @@ class ODAPipeline:
         stages.Stage("meta_train", lambda: self.train("oda"),
                      ("seed", "num_seeds", "oda", "offline_steps", "batch_per_task"), ("collect",)),
         stages.Stage("baseline_train", lambda: self.train("awac"),
-                     ("seed", "num_seeds", "awac", "offline_steps", "batch_per_task"),
+                     ("seed", "num_seeds", "oda", "offline_steps", "batch_per_task"),
                      ("collect",)),
         stages.Stage("zero_shot", self.zero_shot, ("seed", "eval"), ("meta_train", "baseline_train")),
         stages.Stage("latent_probe", self.latent_probe, ("seed", "eval"), ("meta_train",)),
@@ -173,14 +174,14 @@ class ODAPipeline:
     return _select(data["demos"], np.asarray(data["demos"].task_id) == task.task_id)
 
   # ---------------------------------------------------------------------------- training
-  def trainer_config(self, agent_name: str) -> ml_collections.ConfigDict:
-    config = offline_run_config(agent_name)
-    config.agent = self.config[agent_name].copy_and_resolve_references()
+  def trainer_config(self, method: str) -> ml_collections.ConfigDict:
+    """"oda", or "awac": the same agent, data and settings minus the encoder (digest A10)."""
+    config = offline_run_config("oda")
+    config.agent = self.config.oda.copy_and_resolve_references()
+    config.agent.use_context = method == "oda"
     config.seed, config.num_seeds = self.config.seed, self.config.num_seeds
     config.max_steps = self.config.offline_steps
-    # ODA: batch_per_task rows of every task; AWAC sees the same rows per update in one batch.
-    tasks = 1 if agent_name == "oda" else len(self.train_tasks)
-    config.batch_size = self.config.batch_per_task * tasks
+    config.batch_size = self.config.batch_per_task
     config.steps_per_call = self.config.steps_per_call
     config.log_interval = self.config.steps_per_call
     config.eval_interval = 0
@@ -189,43 +190,44 @@ class ODAPipeline:
     config.dataset.path = self.data_path("offline")
     return config
 
-  def trainer(self, agent_name: str) -> OfflineTrainer:
+  def trainer(self, method: str) -> OfflineTrainer:
     data = self.data()
-    config = self.trainer_config(agent_name)
-    workdir = os.path.join(self.workdir, agent_name)
-    train_ids = {t.task_id for t in self.train_tasks}
-    train_demos = _select(data["demos"], np.isin(np.asarray(data["demos"].task_id), list(train_ids)))
-    train_demo_episodes = data["demo_episodes"][np.isin(np.asarray(data["demos"].task_id), list(train_ids))]
-    if agent_name == "oda":
-      offline_index = samplers.index_dataset(data["offline"], data["offline_episodes"])
-      demo_index = samplers.index_dataset(train_demos, train_demo_episodes)
-      samplers.check_same_tasks(offline_index, demo_index)
-      context_size = config.agent.context_size
-      sampler = lambda dataset, key, batch: samplers.demo_meta_batch(
-          dataset[0], dataset[1], key, batch, context_size)
-      trainer = OfflineTrainer(config, workdir, (offline_index, demo_index), data["spec"],
-                               progress=self.progress, sampler=sampler)
-    else:  # no context: the training tasks' demonstrations merged into the offline data
-      trainer = OfflineTrainer(config, workdir, _concat([data["offline"], train_demos]),
-                               data["spec"], progress=self.progress)
+    config = self.trainer_config(method)
+    workdir = os.path.join(self.workdir, method)
+    is_train = np.isin(np.asarray(data["demos"].task_id), [t.task_id for t in self.train_tasks])
+    train_demos = _select(data["demos"], is_train)
+    demo_episodes = data["demo_episodes"][is_train]
+    # D_offline holds the task's demonstrations too (digest A8: ~500 RL + 20 demo episodes per
+    # task), for both methods: they differ only in the encoder.
+    offline = _concat([data["offline"], train_demos])
+    episodes = np.concatenate([data["offline_episodes"],
+                               demo_episodes + data["offline_episodes"].max() + 1])
+    offline_index = samplers.index_dataset(offline, episodes)
+    demo_index = samplers.index_dataset(train_demos, demo_episodes)
+    samplers.check_same_tasks(offline_index, demo_index)
+    context_size = config.agent.context_size
+    sampler = lambda dataset, key, batch: samplers.demo_meta_batch(
+        dataset[0], dataset[1], key, batch, context_size)
+    trainer = OfflineTrainer(config, workdir, (offline_index, demo_index), data["spec"],
+                             progress=self.progress, sampler=sampler)
     logging.write_json_atomically(os.path.join(workdir, "normalisation.json"),
                                   data["normalizer"].to_dict())
     return trainer
 
-  def train(self, agent_name: str) -> Dict[str, Any]:
-    trainer = self.trainer(agent_name)
+  def train(self, method: str) -> Dict[str, Any]:
+    trainer = self.trainer(method)
     try:
       state = trainer.train()
     finally:
       trainer.close()
-    logging.plot_learning_curves(os.path.join(self.workdir, agent_name, "metrics.jsonl"),
-                                 os.path.join(self.workdir, agent_name, "learning_curves.png"),
-                                 title=f"{agent_name} offline")
+    logging.plot_learning_curves(os.path.join(self.workdir, method, "metrics.jsonl"),
+                                 os.path.join(self.workdir, method, "learning_curves.png"),
+                                 title=f"{method} offline")
     return {"updates": int(state.step)}
 
-  def agent_states(self, agent_name: str) -> List[Any]:
+  def agent_states(self, method: str) -> List[Any]:
     """The trained state of every seed (restored from the stage's checkpoint)."""
-    trainer = self.trainer(agent_name)
+    trainer = self.trainer(method)
     try:
       state = trainer.initial_state()
     finally:
@@ -252,27 +254,20 @@ class ODAPipeline:
       return np.asarray(act(state, jnp.asarray(normalizer(obs)), z))
     return policy
 
-  def plain_policy(self, agent_name: str, state) -> insertion_tasks.Policy:
-    policy = insertion_tasks.agent_policy(get_agent(agent_name), state)
-    normalizer = self.data()["normalizer"]
-    return lambda obs: policy(normalizer(obs))
-
-  def evaluate(self, agent_name: str, state, tasks, trials: int) -> Dict[str, Any]:
-    policy = (self.oda_policy(state, tasks) if agent_name == "oda"
-              else self.plain_policy(agent_name, state))
-    return self.evaluator(tasks, trials)(policy)
+  def evaluate(self, state, tasks, trials: int) -> Dict[str, Any]:
+    return self.evaluator(tasks, trials)(self.oda_policy(state, tasks))
 
   def zero_shot(self) -> Dict[str, Any]:
     trials = self.config.eval.trials
     results: Dict[str, Any] = {}
-    for agent_name in ("oda", "awac"):
+    for method in ("oda", "awac"):
       per_seed = []
-      for state in self.agent_states(agent_name):
-        per_seed.append({split: self.evaluate(agent_name, state, tasks, trials)
+      for state in self.agent_states(method):
+        per_seed.append({split: self.evaluate(state, tasks, trials)
                          for split, tasks in (("test", self.test_tasks),
                                               ("train", self.train_tasks),
                                               ("ood", self.ood_tasks)) if tasks})
-      results[agent_name] = per_seed
+      results[method] = per_seed
     return results
 
   def latent_probe(self) -> Dict[str, Any]:
