@@ -64,11 +64,7 @@ def test_adapter_episodes_match_in_process_episodes(sim_robot, in_process, kind)
     expected_success, expected_obs = in_process[result.seed]
     assert result.success == expected_success, f"{kind} seed {result.seed}: {result.status}"
     observed = np.stack(result.observations[:len(expected_obs)])
-    # Lock-step topic servers replay the in-process episode to float precision; the FRI-style
-    # server runs on its own clock, so a loaded CPU can shift when a target lands: same outcome.
-    tolerance = 2e-5 if kind != "iiwa_fri" else np.inf
-    np.testing.assert_allclose(observed[0], expected_obs[0], atol=2e-5)
-    np.testing.assert_allclose(observed, expected_obs[:len(observed)], atol=tolerance,
+    np.testing.assert_allclose(observed, expected_obs[:len(observed)], atol=2e-5,
                                err_msg=f"{kind}: observations through the robot differ from in-process")
   assert not robot.events, f"no guard should act on a clean run: {robot.events}"
 

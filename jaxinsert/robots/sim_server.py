@@ -4,10 +4,12 @@
 iiwa_stack's, `FriRobotServer` the FRI-style fixed-rate exchange; all over UDP on 127.0.0.1 with
 an ephemeral port (`server.address`). Faults (`faults.Faults`) are injected on the way out.
 
-Pace. Topic servers run lock-step by default: after publishing a state they wait for the
-command that answers it, at most `command_timeout_s` (intera's joint command timeout, 0.2 s);
-without one the robot holds for that period. `realtime=True` ticks every policy period instead
-(the benchmark's 10 Hz loop). The FRI server always runs on its own clock: one packet every
+Pace. Topic servers run lock-step by default: the simulated clock stands still after a state is
+published until the command answering it arrives (at most `lockstep_wait_s` of wall time, 2 s;
+without one the robot holds for that period), so a loaded CPU cannot change an episode.
+`realtime=True` ticks every policy period of wall time instead (the benchmark's 10 Hz loop),
+and a command older than `command_timeout_s` (intera's joint command timeout, 0.2 s) is not
+used: the robot holds. The FRI server always runs on its own clock: one packet every
 `cycle_s`, physics advancing one policy period every `cycles_per_step` cycles (20 x 5 ms is real
 time; fewer runs the robot's clock faster than the wall clock, for tests).
 
@@ -53,6 +55,8 @@ class _ServerBase:
     self.error: Optional[BaseException] = None
 
   def start(self):
+    if self._thread is not None:
+      return self   # started already (connect.serve starts; `with` must not start twice)
     self.started_s = time.monotonic()
     self._thread = threading.Thread(target=self._guarded, name=type(self).__name__, daemon=True)
     self._thread.start()
@@ -127,8 +131,10 @@ class TopicRobotServer(_ServerBase):
   def __init__(self, profile: TopicProfile, task: str = "lotj/dt12@robot0",
                faults: faults_lib.Faults = faults_lib.Faults(), command_timeout_s: float = 0.2,
                realtime: bool = False, max_seconds: float = 60.0, max_steps: int = 100_000,
-               robot: Optional[SimulatedInsertionRobot] = None):
+               robot: Optional[SimulatedInsertionRobot] = None, lockstep_wait_s: float = 2.0):
     super().__init__(robot, task, faults, max_seconds, max_steps)
+    self.lockstep_wait_s = lockstep_wait_s
+    self.republish_s = 0.05      # the state is sent again every 50 ms while no command came
     self.profile = profile
     self.command_timeout_s = command_timeout_s
     profile.warm_up(self.transport_codec())
@@ -224,13 +230,17 @@ class TopicRobotServer(_ServerBase):
           received = [(r, t) for r, t in self._commands if r > published_at - period]
           target = received[-1][1] if received and time.monotonic() - received[-1][0] <= self.command_timeout_s else None
           self._commands.clear()
-        next_tick += period
+        next_tick = max(next_tick + period, time.monotonic())  # late: skip, never burst
       else:
-        deadline = published_at + self.command_timeout_s
+        deadline = published_at + self.lockstep_wait_s
+        republish_at = published_at + self.republish_s
         with self._wake:
           while (not any(r > published_at for r, _ in self._commands) and not self._resets
                  and time.monotonic() < deadline and not self._stop.is_set()):
-            self._wake.wait(timeout=max(deadline - time.monotonic(), 0.0))
+            if time.monotonic() >= republish_at:  # as a robot streams its state: a lost copy recovers
+              self.publish()
+              republish_at += self.republish_s
+            self._wake.wait(timeout=max(min(deadline, republish_at) - time.monotonic(), 0.0))
           if self._resets:
             continue
           target = self._take_command(published_at)
