@@ -109,6 +109,7 @@ def run_on_robot(act, semantics, target: str, task: str, episodes: int, seed: in
   robot = safety.SafeRobot(connect.connect(target, where), limits)
   frame = runner.TaskFrame(tuple(config.socket_in_base_m))
   outcomes, latencies, loop_times = [], [], []
+  act(np.zeros(18, np.float32))  # compile before the first deadline, not inside it
   try:
     for index in range(episodes):
       result = runner.run_episode(act, robot, frame, runner.ActionSemantics.from_dict(semantics),
@@ -132,8 +133,12 @@ def run(policy: str, target: str, episodes: int, seed: int, task: str = "", addr
         config_path: str = "", log_bag: str = "", server_options=None):
   from jaxinsert.training import evaluation
 
+  from jaxinsert.training import insertion_tasks
+
   act, semantics, description = load_actor(policy)
-  task = task or semantics.get("task") or "lotj/dt12@robot0"
+  task_name = task or semantics.get("task") or "lotj/dt12@robot0"
+  # The task as the run evaluated it (its goal noise), in process and behind the server alike.
+  task = insertion_tasks.resolve(task_name, semantics.get("goal_noise_m", -1.0))[0]
   max_steps = int(semantics.get("max_episode_steps", 50))
   started = time.time()
   extra = {}
@@ -148,7 +153,8 @@ def run(policy: str, target: str, episodes: int, seed: int, task: str = "", addr
     key = outcome["status"].split(":")[0]
     statuses[key] = statuses.get(key, 0) + 1
   latencies = np.asarray(latencies[1:] if len(latencies) > 1 else latencies)  # first call compiles
-  return {"policy": description, "target": target, "task": task, "episodes": len(outcomes),
+  return {"policy": description, "target": target, "task": task_name,
+          "goal_noise_m": float(task.goal_noise_m), "episodes": len(outcomes),
           "success_k": k, "success_rate": k / max(len(outcomes), 1),
           "success_ci95": evaluation.wilson_interval(k, len(outcomes)), "statuses": statuses,
           "outcomes": [int(o["success"]) for o in outcomes],

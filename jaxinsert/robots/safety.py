@@ -152,7 +152,8 @@ class SafeRobot:
         if self._deadline is not None and now > self._deadline:
           late = now - self._deadline + self.limits.deadline_s
           self._halt("watchdog", f"missed deadline: no command {late:.3f} s after the state")
-        elif now - self._last_fresh > self.limits.max_state_age_s:
+        elif self._deadline is None and now - self._last_fresh > self.limits.max_state_age_s:
+          # Only while a command is out and its answer is due (the policy's turn has the deadline).
           self._halt("watchdog", f"stale state: none fresh for {now - self._last_fresh:.3f} s")
 
   # State -----------------------------------------------------------------------------------

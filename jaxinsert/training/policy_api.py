@@ -207,7 +207,8 @@ def _insertion_semantics(run_config: Optional[Mapping[str, Any]]):
                "linear_speed_m_per_s": task_config.linear_speed_m_per_s,
                "angular_speed_rad_per_s": task_config.angular_speed_rad_per_s,
                "policy_dt_s": task_config.scene.policy_dt_s,
-               "max_episode_steps": task_config.max_episode_steps, "task": task.name}
+               "max_episode_steps": task_config.max_episode_steps, "task": task.name,
+               "goal_noise_m": float(tasks.get("goal_noise_m", -1.0))}
   return tuple(insertion.OBSERVATION_FEATURES), semantics
 
 
