@@ -24,15 +24,6 @@ from absl import app, flags  # noqa: E402
 import numpy as np  # noqa: E402
 
 TARGETS = ("sim", "sawyer", "iiwa_ros", "iiwa_fri")
-_POLICY = flags.DEFINE_string("policy", None, "run workdir / checkpoints dir, or controller:NAME")
-_TARGET = flags.DEFINE_enum("target", "sim", TARGETS, "where to run")
-_EPISODES = flags.DEFINE_integer("episodes", 10, "episodes")
-_SEED = flags.DEFINE_integer("seed", 10_000, "seed of the first episode")
-_TASK = flags.DEFINE_string("task", "", "insertion task (default: the policy's first held-out task)")
-_ADDRESS = flags.DEFINE_string("address", "", "host:port of a robot; empty = start the simulated server")
-_ROBOT_CONFIG = flags.DEFINE_string("robot_config", "", "safety/connection config (default per target)")
-_LOG_BAG = flags.DEFINE_string("log_bag", "", "write every episode to this rosbag (sawyer-log / iiwa-log)")
-_JSON_OUT = flags.DEFINE_string("json_out", "", "also write the summary here")
 
 
 def centre_then_down(obs):
@@ -71,10 +62,11 @@ def robot_config(target: str, path: str):
   return module.get_config()
 
 
-def run_in_process(act, task: str, episodes: int, seed: int, max_steps: int):
+def run_in_process(act, task, episodes: int, seed: int, max_steps: int, env=None):
   from jaxinsert.envs import factory
 
-  env = factory.make(task, backend="c", num_envs=1)
+  own = env is None
+  env = factory.make(task, backend="c", num_envs=1) if own else env
   outcomes, latencies = [], []
   for index in range(episodes):
     obs, success = env.reset(seed + index), False
@@ -87,7 +79,8 @@ def run_in_process(act, task: str, episodes: int, seed: int, max_steps: int):
       if terminal[0] or truncated[0]:
         break
     outcomes.append({"seed": seed + index, "success": success, "status": "success" if success else "time_limit"})
-  env.close()
+  if own:
+    env.close()
   return outcomes, latencies
 
 
@@ -102,8 +95,10 @@ def run_on_robot(act, semantics, target: str, task: str, episodes: int, seed: in
     host, port = address.rsplit(":", 1)
     where = (host, int(port))
   else:
-    server = connect.serve(target, task=task, max_seconds=60 + episodes * max_steps * 0.5,
-                           **(server_options or {}))
+    options = dict(server_options or {})
+    if "robot" not in options:
+      options["task"] = task
+    server = connect.serve(target, max_seconds=60 + episodes * max_steps * 0.5, **options)
     where = server.address
   logger = bag_log.EpisodeLogger(log_bag, connect.LOG_SPECS[target]) if log_bag else None
   robot = safety.SafeRobot(connect.connect(target, where), limits)
@@ -163,23 +158,39 @@ def run(policy: str, target: str, episodes: int, seed: int, task: str = "", addr
           "wall_clock_s": round(time.time() - started, 1), **extra}
 
 
+def define_flags():
+  """The CLI's flags (defined only when run as a script, so importing this module is free)."""
+  flags.DEFINE_string("policy", None, "run workdir / checkpoints dir, or controller:NAME")
+  flags.DEFINE_enum("target", "sim", TARGETS, "where to run")
+  flags.DEFINE_integer("episodes", 10, "episodes")
+  flags.DEFINE_integer("seed", 10_000, "seed of the first episode")
+  flags.DEFINE_string("task", "", "insertion task (default: the policy's first held-out task)")
+  flags.DEFINE_string("address", "", "host:port of a robot; empty = start the simulated server")
+  flags.DEFINE_string("robot_config", "", "safety/connection config (default per target)")
+  flags.DEFINE_string("log_bag", "", "write every episode to this rosbag (sawyer-log / iiwa-log)")
+  flags.DEFINE_string("json_out", "", "also write the summary here")
+
+
 def main(argv):
   del argv
   from jaxinsert.training import cli
 
+  values = flags.FLAGS
+
   def body():
-    if not _POLICY.value:
+    if not values.policy:
       raise ValueError("--policy is required (a run directory, or controller:centre_then_down)")
-    summary = run(_POLICY.value, _TARGET.value, _EPISODES.value, _SEED.value, _TASK.value,
-                  _ADDRESS.value, _ROBOT_CONFIG.value, _LOG_BAG.value)
+    summary = run(values.policy, values.target, values.episodes, values.seed, values.task,
+                  values.address, values.robot_config, values.log_bag)
     text = json.dumps(summary, indent=2, default=float)
     print(text)
-    if _JSON_OUT.value:
-      with open(_JSON_OUT.value, "w") as handle:
+    if values.json_out:
+      with open(values.json_out, "w") as handle:
         handle.write(text + "\n")
 
   cli.run_main(body)
 
 
 if __name__ == "__main__":
+  define_flags()
   app.run(main)

@@ -2,6 +2,9 @@
 logged bag back to RLDS. Every server runs in a `with` block with a wall-time bound, every loop
 is bounded in steps, and every test has a timeout."""
 
+import atexit
+import functools
+
 import numpy as np
 import pytest
 
@@ -24,17 +27,25 @@ def centre_then_down(obs):
   return action
 
 
+@functools.lru_cache(maxsize=None)
+def shared_sim_robot(task=TASK):
+  """One simulated robot per process (its environment compiles once, ~30 s on a loaded CI CPU),
+  shared by every server in both robot test files."""
+  robot = SimulatedInsertionRobot(task)
+  atexit.register(robot.close)
+  return robot
+
+
 @pytest.fixture(scope="module")
 def sim_robot():
-  robot = SimulatedInsertionRobot(TASK)   # compiled once, shared by every server below
-  yield robot
-  robot.close()
+  return shared_sim_robot()
 
 
 @pytest.fixture(scope="module")
-def in_process():
-  """The same policy on the same seeds, straight on the environment (the reference)."""
-  env = factory.make(TASK, backend="c", num_envs=1)
+def in_process(sim_robot):
+  """The same policy on the same seeds, straight on the environment (the reference): the very
+  environment behind the servers, reset with the same seeds."""
+  env = sim_robot.env
   episodes = {}
   for seed in SEEDS:
     obs, observations, success = env.reset(seed), [], False
@@ -46,7 +57,6 @@ def in_process():
       if terminal[0] or truncated[0]:
         break
     episodes[seed] = (success, np.stack(observations))
-  env.close()
   return episodes
 
 
@@ -116,3 +126,36 @@ def test_messages_round_trip_through_both_serialisations():
     decoded = codec.deserialize(codec.serialize(command, "intera_core_msgs/msg/JointCommand"),
                                 "intera_core_msgs/msg/JointCommand")
     assert decoded.mode == 1 and decoded.position[0] == 0.5 and messages.stamp_ns(decoded.header) == 123
+
+
+def test_a_loaded_policy_through_run_policy_matches_in_process(sim_robot, tmp_path):
+  """The acceptance chain in small: load_policy -> run_policy -> safety layer -> Sawyer adapter
+  -> simulated server, against the same policy in process (an insertion-shaped IQL policy with
+  random weights here; the full-size run with the main job's policy is the slow test below)."""
+  from experiments import run_policy
+  from experiments.benchmarks.robots import random_insertion_policy
+
+  path = random_insertion_policy(str(tmp_path))
+  act, semantics, _ = run_policy.load_actor(path)
+  reference, _ = run_policy.run_in_process(act, TASK, 3, 0, 20, env=sim_robot.env)
+  outcomes, latencies, _, extra = run_policy.run_on_robot(
+      act, semantics, "sawyer", TASK, 3, 0, 20, server_options={"robot": sim_robot})
+  assert [o["status"] for o in outcomes] == [o["status"] for o in reference], (outcomes, reference)
+  assert extra["server_missed_deadlines"] == 0 and latencies
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(3600)
+@pytest.mark.parametrize("kind", connect.KINDS)
+def test_trained_policy_on_each_adapter_reaches_the_in_process_success_rate(kind):
+  """Full size: JAXINSERT_POLICY=<the main job's workdir> (runs/insertion), 100 episodes."""
+  import os
+  from experiments import run_policy
+  path = os.environ.get("JAXINSERT_POLICY")
+  if not path:
+    pytest.skip("set JAXINSERT_POLICY to a trained insertion run (e.g. runs/insertion)")
+  episodes = int(os.environ.get("JAXINSERT_EPISODES", "100"))
+  reference = run_policy.run(path, "sim", episodes, 10_000)
+  robot = run_policy.run(path, kind, episodes, 10_000)
+  low, high = reference["success_ci95"]
+  assert low <= robot["success_rate"] <= high, (reference["success_rate"], robot["success_rate"])

@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 from jaxinsert.robots import connect, faults, protocol, runner, safety
-from jaxinsert.robots.sim_robot import SimulatedInsertionRobot
 
 pytestmark = pytest.mark.timeout(240)
 TASK = "lotj/dt12@robot0"
@@ -16,9 +15,8 @@ SOCKET = np.array(runner.TaskFrame().socket_in_base_m)
 
 @pytest.fixture(scope="module")
 def sim_robot():
-  robot = SimulatedInsertionRobot(TASK)
-  yield robot
-  robot.close()
+  from test_robots import shared_sim_robot
+  return shared_sim_robot(TASK)
 
 
 def episode(sim_robot, act, limits, disabled=(), kind="sawyer", fault=faults.Faults(), max_steps=20,
