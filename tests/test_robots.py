@@ -8,7 +8,6 @@ import functools
 import numpy as np
 import pytest
 
-from jaxinsert.envs import factory
 from jaxinsert.robots import bag_log, connect, messages, runner, safety
 from jaxinsert.robots.sim_robot import SimulatedInsertionRobot
 

@@ -31,8 +31,7 @@ from typing import Any, Dict, Optional, Tuple
 import numpy as np
 
 from jaxinsert.robots import messages, protocol
-from jaxinsert.robots.protocol import (CartesianMove, CartesianTwist, GripperCommand, JointTarget,
-                                       RobotState, RobotTimeout, Stop)
+from jaxinsert.robots.protocol import GripperCommand, RobotState, RobotTimeout, Stop
 from jaxinsert.robots.topic_robot import TopicProfile, TopicRobot
 from jaxinsert.robots.transport import UdpTopicTransport
 
@@ -241,14 +240,9 @@ class IiwaFriRobot:
     return None if fri is None else np.array([fri.sample_time_s, fri.sample, fri.success, fri.done])
 
   def wait_for_state(self, newer_than_s: float, timeout_s: float) -> RobotState:
-    deadline = time.monotonic() + timeout_s
     with self._changed:
-      while self._latest is None or self._latest.stamp_s <= newer_than_s:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-          raise RobotTimeout(f"iiwa (FRI): no state newer than {newer_than_s:.3f} s within {timeout_s:.3f} s")
-        self._changed.wait(timeout=min(remaining, 0.05))
-      return self._latest
+      return protocol.wait_for_newer(self._changed, lambda: self._latest, newer_than_s, timeout_s,
+                                     "iiwa (FRI)")
 
   def send(self, command) -> None:
     if isinstance(command, Stop):
@@ -258,17 +252,7 @@ class IiwaFriRobot:
       return  # FRI carries no gripper; the simulated plug stays held
     if self.stopped:
       raise protocol.RobotError("iiwa is stopped; reset before commanding it again")
-    if self.reference is None:
-      raise protocol.RobotError("iiwa: reset() before the first command")
-    if isinstance(command, CartesianTwist):
-      command = CartesianMove(np.asarray(command.linear_m_per_s) * command.duration_s,
-                              np.asarray(command.angular_rad_per_s) * command.duration_s)
-    if isinstance(command, CartesianMove):
-      target = self.kinematics.joint_target(self.reference, command)
-    elif isinstance(command, JointTarget):
-      target = np.asarray(command.position_rad, np.float64)
-    else:
-      raise TypeError(f"unknown command {command!r}")
+    target = protocol.joint_target_for(command, self.reference, self.kinematics, "iiwa")
     with self._changed:
       self.reference = np.asarray(target, np.float64)
       self._commanding = True

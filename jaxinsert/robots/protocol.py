@@ -130,6 +130,34 @@ class Robot(Protocol):
   def close(self) -> None: ...
 
 
+def joint_target_for(command: Command, reference: Optional[np.ndarray], kinematics, name: str) -> np.ndarray:
+  """The joint target a motion command means from the current `reference` (adapters share it)."""
+  if reference is None:
+    raise RobotError(f"{name}: reset() before the first command")
+  if isinstance(command, CartesianTwist):
+    command = CartesianMove(np.asarray(command.linear_m_per_s) * command.duration_s,
+                            np.asarray(command.angular_rad_per_s) * command.duration_s)
+  if isinstance(command, CartesianMove):
+    return kinematics.joint_target(reference, command)
+  if isinstance(command, JointTarget):
+    return np.asarray(command.position_rad, np.float64)
+  raise TypeError(f"unknown command {command!r}")
+
+
+def wait_for_newer(changed, latest, newer_than_s: float, timeout_s: float, name: str) -> RobotState:
+  """Waits on `changed` (a Condition, held by the caller) until `latest()` is newer than
+  `newer_than_s`; RobotTimeout after `timeout_s` of host time."""
+  import time
+
+  deadline = time.monotonic() + timeout_s
+  while latest() is None or latest().stamp_s <= newer_than_s:
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+      raise RobotTimeout(f"{name}: no state newer than {newer_than_s:.3f} s within {timeout_s:.3f} s")
+    changed.wait(timeout=min(remaining, 0.05))
+  return latest()
+
+
 class CarriageKinematics:
   """Kinematics of the simulated robot: a Cartesian carriage whose first six joints are the
   TCP's x, y, z [m] and intrinsic x-y-z angles [rad] (joint 7 is held at 0).

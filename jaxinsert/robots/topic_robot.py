@@ -20,8 +20,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import numpy as np
 
 from jaxinsert.robots import protocol
-from jaxinsert.robots.protocol import (CartesianMove, CartesianTwist, Command, GripperCommand,
-                                       JointTarget, RobotState, RobotTimeout, Stop)
+from jaxinsert.robots.protocol import Command, GripperCommand, RobotState, RobotTimeout, Stop
 
 SIM_RESET_TOPIC = "/jaxinsert/sim/reset"          # std_msgs/Int32: seed (simulated server only)
 SIM_STATUS_TOPIC = "/jaxinsert/sim/status"        # std_msgs/Float64MultiArray [stamp_s, step, success, done]
@@ -123,15 +122,8 @@ class TopicRobot:
     return self._status
 
   def wait_for_state(self, newer_than_s: float, timeout_s: float) -> RobotState:
-    deadline = time.monotonic() + timeout_s
     with self._changed:
-      while self._latest is None or self._latest.stamp_s <= newer_than_s:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-          raise RobotTimeout(f"{self.name}: no state newer than {newer_than_s:.3f} s within "
-                             f"{timeout_s:.3f} s")
-        self._changed.wait(timeout=min(remaining, 0.05))
-      return self._latest
+      return protocol.wait_for_newer(self._changed, lambda: self._latest, newer_than_s, timeout_s, self.name)
 
   def send(self, command: Command) -> None:
     if isinstance(command, Stop):
@@ -143,17 +135,7 @@ class TopicRobot:
       return
     if self.stopped:
       raise protocol.RobotError(f"{self.name} is stopped; reset before commanding it again")
-    if self.reference is None:
-      raise protocol.RobotError(f"{self.name}: reset() before the first command")
-    if isinstance(command, CartesianTwist):
-      command = CartesianMove(np.asarray(command.linear_m_per_s) * command.duration_s,
-                              np.asarray(command.angular_rad_per_s) * command.duration_s)
-    if isinstance(command, CartesianMove):
-      target = self.kinematics.joint_target(self.reference, command)
-    elif isinstance(command, JointTarget):
-      target = np.asarray(command.position_rad, np.float64)
-    else:
-      raise TypeError(f"unknown command {command!r}")
+    target = protocol.joint_target_for(command, self.reference, self.kinematics, self.name)
     self._publish_target(target)
 
   def _publish_target(self, target: np.ndarray) -> None:

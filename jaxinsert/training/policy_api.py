@@ -168,11 +168,12 @@ def _latest_meta(checkpoint_dir: str) -> Dict[str, Any]:
   raise checkpoints.CheckpointError(f"every checkpoint's metadata is damaged: {'; '.join(problems)}")
 
 
-def _find_provenance(checkpoint_dir: str) -> Optional[Dict[str, Any]]:
+def _find_upwards(checkpoint_dir: str, filename: str) -> Optional[Dict[str, Any]]:
+  """`filename` (JSON) in the run directory: up to three levels above the checkpoints."""
   directory = checkpoint_dir
   for _ in range(3):
     directory = os.path.dirname(directory)
-    candidate = os.path.join(directory, "provenance.json")
+    candidate = os.path.join(directory, filename)
     if os.path.exists(candidate):
       with open(candidate) as handle:
         return json.load(handle)
@@ -248,7 +249,7 @@ def load_policy(path: str, seed_index: int = 0, phase: str = "auto") -> Policy:
   agent = get_agent(agent_name)
   spec = Spec(tuple(run["spec"]["obs_shape"]), int(run["spec"]["action_dim"]))
   agent_config = agent_config_from_saved(agent_name, run.get("agent", {}))
-  provenance = _find_provenance(checkpoint_dir)
+  provenance = _find_upwards(checkpoint_dir, "provenance.json")
   run_config = provenance.get("config") if provenance else None
   template, seeded = _template(agent, agent_config, spec, run, run_config)
   checkpointer = checkpoints.Checkpointer(checkpoint_dir, run, keep=10**6)
@@ -274,16 +275,11 @@ def load_policy(path: str, seed_index: int = 0, phase: str = "auto") -> Policy:
 
 
 def _load_normalisation(checkpoint_dir: str) -> Normalisation:
-  directory = checkpoint_dir
-  for _ in range(3):
-    directory = os.path.dirname(directory)
-    candidate = os.path.join(directory, "normalisation.json")
-    if os.path.exists(candidate):
-      with open(candidate) as handle:
-        record = json.load(handle)
-      return Normalisation(obs_mean=np.asarray(record["obs_mean"], np.float32),
-                           obs_std=np.asarray(record["obs_std"], np.float32))
-  return Normalisation()
+  record = _find_upwards(checkpoint_dir, "normalisation.json")
+  if record is None:
+    return Normalisation()
+  return Normalisation(obs_mean=np.asarray(record["obs_mean"], np.float32),
+                       obs_std=np.asarray(record["obs_std"], np.float32))
 
 
 def describe(policy: Policy) -> Dict[str, Any]:
