@@ -1,8 +1,8 @@
 """Run a trained policy on a simulated environment or a robot, through the safety layer.
 
   python experiments/run_policy.py --policy=runs/insertion --target=sim --episodes=50
-  python experiments/run_policy.py --policy=runs/insertion --target=sawyer --episodes=50 \
-      --robot_config=experiments/configs/robots/sawyer.py --log_bag=/tmp/sawyer_run.bag
+  python experiments/run_policy.py --policy=runs/insertion --target=sawyer --episodes=50
+      --robot_config=experiments/configs/robots/sawyer.py --log_bag=/tmp/sawyer_run.bag   (one line)
   python experiments/run_policy.py --policy=runs/insertion --target=iiwa_fri --address=10.0.0.5:30200
 
 `--target=sim` steps the insertion environment in process (the reference); a robot target
