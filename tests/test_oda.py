@@ -153,10 +153,13 @@ def test_update_moves_every_network_and_is_finite():
   assert all(np.isfinite(float(v)) for v in metrics.values()), metrics
 
 
-def test_act_needs_an_adapted_state_and_finetuning_takes_plain_batches():
+def test_an_unadapted_state_acts_at_the_prior_and_finetuning_takes_plain_batches():
   state = oda.create(small_config(), jax.random.PRNGKey(0), SPEC)
-  with pytest.raises(ValueError, match="adapt"):
-    oda.act(state, jnp.zeros((2, 3)), jax.random.PRNGKey(0), True)
+  obs = jax.random.normal(jax.random.PRNGKey(23), (2, 3))
+  np.testing.assert_array_equal(oda.act(state, obs, jax.random.PRNGKey(0), True),
+                                oda.act_with_latent(state, obs, jnp.zeros(4), None, True))
+  _, metrics = oda.update(state, transitions(jax.random.PRNGKey(24), 8), jax.random.PRNGKey(0))
+  assert float(metrics["kl"]) == 0.0 and float(metrics["z_variance"]) == 1.0   # the prior
   adapted = oda.adapt(state, transitions(jax.random.PRNGKey(11), 30), capacity=48)
   assert adapted.context_mask.shape == (48,) and float(adapted.context_mask.sum()) == 30
   action = oda.act(adapted, jnp.zeros((2, 3)), jax.random.PRNGKey(0), True)

@@ -71,11 +71,12 @@ def get_config(size: str = "subset"):
 
   config.finetune = ml_collections.ConfigDict()
   config.finetune.threshold = 0.95         # finetune test tasks below this zero-shot
-  config.finetune.online_steps = 600       # per environment (x num_envs env steps in total)
+  config.finetune.online_steps = 2_500     # per environment: 10k env steps in all (paper: 30
+                                           # min of robot time = 18k control steps)
   config.finetune.num_envs = 4
   config.finetune.learning_rate = 3e-5     # W
   config.finetune.warmup_steps = 10_000    # W: lr warm-up over the first 10k gradient steps
   config.finetune.exploration_noise = 0.05  # W "action noise 0.05"
-  config.finetune.eval_interval = 400      # env steps between evaluations
+  config.finetune.eval_interval = 1_000    # env steps between evaluations
   config.finetune.eval_trials = 40
   return config

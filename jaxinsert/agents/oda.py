@@ -59,8 +59,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.num_critics = 2                          # twin Q; targets and advantages use the min
   config.exp_adv_max = 100.0                      # cap on exp(beta * A) (DESIGN convention)
   config.value_samples = 1                        # policy actions for E_pi Q (rlkit: 1)
-  config.log_std_min = -6.0                       # policy log-std clip (rlkit AWAC)
-  config.log_std_max = 0.0
+  config.log_std_min = -6.0                       # policy log-std lower clip (rlkit AWAC)
+  config.log_std_max = 0.0                        # policy log-std upper clip (rlkit AWAC)
   config.context_size = 64                        # demo transitions per task per update (W)
   config.critic_target_action = "dataset"         # a' of the target: "dataset" (Algorithm 1
                                                   # line 7, SARSA) or "policy" (a' ~ pi, AWAC)
@@ -142,9 +142,10 @@ def adapt(state: ODAState, demos: Transition, capacity: Optional[int] = None) ->
 
 
 def task_latent(state: ODAState) -> jax.Array:
-  """The posterior mean of the adapted task's whole context (what `act` conditions on)."""
+  """The posterior mean of the adapted task's whole context (what `act` conditions on); the
+  prior mean z = 0 before any adaptation (PEARL's empty context)."""
   if state.context is None:
-    raise ValueError("ODA acts on a task's latent: call oda.adapt(state, demos) first")
+    return jnp.zeros((state.config.latent_dim,), jnp.float32)
   mu = posterior(state, state.encoder.params, state.context, state.context_mask)[0]
   return mu if state.config.use_context else jnp.zeros_like(mu)
 
@@ -220,13 +221,15 @@ def actor_loss(actor_params: PyTree, state: ODAState, batch: Transition, z: jax.
 
 
 def _adapted_meta_batch(state: ODAState, batch: Transition, key: jax.Array):
-  """A one-task meta-batch: the given (online) batch, context drawn from the stored demos."""
+  """A one-task meta-batch: the given (online) batch, context drawn from the stored demos; an
+  unadapted state has an empty context (all masked), i.e. z from the prior N(0, I)."""
+  batch = jax.tree_util.tree_map(lambda x: x[None], batch.replace(task_id=None, domain_id=None))
   if state.context is None:
-    raise ValueError("a plain transition batch needs an adapted state (oda.adapt) for context")
+    empty = jax.tree_util.tree_map(lambda x: x[:, :1], batch)
+    return batch, empty, jnp.zeros((1, 1), jnp.float32)
   weights = state.context_mask / jnp.sum(state.context_mask)
   index = jax.random.choice(key, weights.shape[0], (state.config.context_size,), p=weights)
   context = jax.tree_util.tree_map(lambda x: x[index][None], state.context)
-  batch = jax.tree_util.tree_map(lambda x: x[None], batch.replace(task_id=None, domain_id=None))
   return batch, context, jnp.ones((1, state.config.context_size), jnp.float32)
 
 
