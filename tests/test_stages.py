@@ -21,7 +21,7 @@ def declared(calls):
       return {"made": name}
     return run
   return [stages.Stage("collect", body("collect"), ("seed", "collect")),
-          stages.Stage("train", body("train"), ("agent",), inputs=("collect",))]
+          stages.Stage("train", body("train"), ("agent",), inputs=("collect",), outputs=("model",))]
 
 
 def test_a_finished_stage_is_reused_with_the_same_settings(tmp_path):
@@ -36,9 +36,13 @@ def test_a_changed_field_is_refused_naming_it_and_redo_reruns_only_what_depends_
   stages.StageRunner(config(), str(tmp_path), progress=False).run(declared(calls))
   with pytest.raises(stages.StageMismatchError, match=r"config.agent: .*'beta': 3.0.*'beta': 10.0"):
     stages.StageRunner(config(**{"agent.beta": 10.0}), str(tmp_path), progress=False).run(declared(calls))
+  (tmp_path / "model").mkdir()
+  (tmp_path / "model" / "checkpoint").write_text("made at beta 3")
   stages.StageRunner(config(**{"agent.beta": 10.0}), str(tmp_path), progress=False,
                      redo=True).run(declared(calls))
   assert calls == ["collect", "train", "train"]
+  assert not (tmp_path / "model").exists(), "a redo resumed from the old settings' outputs"
+
 
 
 def test_a_redone_input_stage_invalidates_the_stages_reading_it(tmp_path):

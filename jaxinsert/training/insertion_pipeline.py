@@ -85,7 +85,8 @@ class Pipeline:
   def _stage(self, stage: str, body: Callable[[], Dict[str, Any]]) -> Dict[str, Any]:
     depends_on, inputs = STAGE_DEPENDENCIES[stage]
     inputs = [name for name in inputs if name in self.runner.fingerprints]
-    return self.runner.run_stage(stages.Stage(stage, body, depends_on, inputs))
+    outputs = {"offline": ("offline",), "online": ("online",)}.get(stage, ())
+    return self.runner.run_stage(stages.Stage(stage, body, depends_on, inputs, outputs))
 
   def _say(self, message: str) -> None:
     if self.progress:

@@ -66,18 +66,19 @@ class ODAPipeline:
   # ------------------------------------------------------------------------------ stages
   def stages(self) -> List[stages.Stage]:
     declared = [
-        stages.Stage("collect", self.collect, ("seed", "tasks", "collect")),
+        stages.Stage("collect", self.collect, ("seed", "tasks", "collect"), outputs=("data",)),
         stages.Stage("meta_train", lambda: self.train("oda"),
-                     ("seed", "num_seeds", "oda", "offline_steps", "batch_per_task"), ("collect",)),
+                     ("seed", "num_seeds", "oda", "offline_steps", "batch_per_task"), ("collect",),
+                     outputs=("oda",)),
         stages.Stage("baseline_train", lambda: self.train("awac"),
                      ("seed", "num_seeds", "oda", "offline_steps", "batch_per_task"),
-                     ("collect",)),
+                     ("collect",), outputs=("awac",)),
         stages.Stage("zero_shot", self.zero_shot, ("seed", "eval"), ("meta_train", "baseline_train")),
         stages.Stage("latent_probe", self.latent_probe, ("seed", "eval"), ("meta_train",)),
     ]
     if self.config.finetune.online_steps > 0:
       declared.append(stages.Stage("finetune", self.finetune, ("seed", "finetune", "eval"),
-                                   ("zero_shot",)))
+                                   ("zero_shot",), outputs=("finetune",)))
     return declared
 
   def run(self) -> Dict[str, Any]:

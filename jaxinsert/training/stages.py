@@ -7,8 +7,8 @@ function that does the work and returns a JSON-able record. `StageRunner.run` ex
 stages in order; each finished stage leaves `stages/<name>.json` holding its record and its
 fingerprint (a SHA-256 of its config fields' values and of its input stages' fingerprints).
 A finished stage is reused only while its fingerprint matches; on a mismatch the runner stops
-with a message naming the fields that changed (or, with `redo=True`, runs the stage again and
-every stage after it that depends on it). A stage's own resume point (a training checkpoint)
+with a message naming the fields that changed (or, with `redo=True`, deletes the stage's
+declared outputs and runs it again, and every stage after it that depends on it). A stage's own resume point (a training checkpoint)
 is the stage function's business: an interrupted stage simply runs again and resumes there.
 """
 
@@ -18,6 +18,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import shutil
 import time
 from typing import Any, Callable, Dict, Optional, Sequence
 
@@ -36,6 +37,7 @@ class Stage:
   body: Callable[[], Dict[str, Any]]
   depends_on: Sequence[str] = ()     # dotted config fields (or whole sections)
   inputs: Sequence[str] = ()         # names of earlier stages whose outputs it reads
+  outputs: Sequence[str] = ()        # paths under the workdir it writes (cleared on a redo)
 
 
 def _field(config: ml_collections.ConfigDict, dotted: str) -> Any:
@@ -109,6 +111,12 @@ class StageRunner:
     else:
       if done is not None and not self.redo:
         raise StageMismatchError(self._mismatch(stage, done, settings))
+      if done is not None:  # a redo: what the old settings made must not be resumed from
+        for output in stage.outputs:
+          path = os.path.join(self.workdir, output)
+          if os.path.exists(path):
+            self._say(f"[{stage.name}] removing {path} (made with the old settings)")
+            shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
       self._say(f"[{stage.name}] running")
       started = time.time()
       done = dict(stage.body())
