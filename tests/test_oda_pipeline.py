@@ -60,7 +60,8 @@ def test_the_cli_runs_every_stage_and_reports_every_task(finished_run):
   assert {(r["split"], r["task"]) for r in summary["rows"]} == {
       ("test", "rect-14x6"), ("train", "rect-10x10"), ("train", "e-model-10p")}
   assert all(r["oda"]["n"] == 2 and r["awac"]["n"] == 2 for r in summary["rows"])
-  assert "rect-14x6" in summary["finetune"] and summary["finetune"]["rect-14x6"]["env_steps"] == 16
+  finetuned = summary["finetune"]["rect-14x6"]
+  assert finetuned["env_steps"] == 16 and finetuned["awac"]["env_steps"] == 16
   assert "ODA >= AWAC on" in stdout and "latent probe" in stdout
   for path in ("data/offline", "data/demos", "oda/normalisation.json", "latent_pca.png"):
     assert os.path.exists(os.path.join(workdir, path)), f"{path} missing"

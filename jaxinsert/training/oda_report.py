@@ -62,10 +62,12 @@ def write_summary(pipeline, records: Dict[str, Dict[str, Any]]) -> Dict[str, Any
   finetune = records.get("finetune", {}).get("tasks", {})
   for name, result in finetune.items():
     if not result.get("skipped"):
-      final = result["final"]
-      lines.append(f"finetuned {name}: zero-shot {result['zero_shot']:.2f} -> "
-                   f"{final['success_k']}/{final['success_n']} after {result['env_steps']} env "
-                   f"steps (first >= threshold at {result['steps_to_threshold']})")
+      for label, run in (("ODA", result), ("AWAC", result.get("awac"))):
+        if run:
+          final = run["final"]
+          lines.append(f"finetuned {name} ({label}): zero-shot {run['zero_shot']:.2f} -> "
+                       f"{final['success_k']}/{final['success_n']} after {run['env_steps']} env "
+                       f"steps (first evaluation >= threshold at {run['steps_to_threshold']})")
   seconds = {name: round(record.get("seconds", 0.0)) for name, record in records.items()}
   lines.append("wall-clock per stage (s): " + ", ".join(f"{k} {v}" for k, v in seconds.items()))
   table = "\n".join(lines)
