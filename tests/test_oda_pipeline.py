@@ -20,7 +20,7 @@ TINY = {
     "num_seeds": 1, "offline_steps": 100, "steps_per_call": 50, "checkpoint_interval": 100,
     "batch_per_task": 16, "eval.trials": 2, "eval.probe_contexts": 2,
     "finetune.online_steps": 8, "finetune.num_envs": 2, "finetune.eval_interval": 8,
-    "finetune.eval_trials": 2, "finetune.threshold": 1.01,
+    "finetune.eval_trials": 2, "finetune.threshold": 1.01, "report.video": False,
 }
 
 

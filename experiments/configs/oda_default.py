@@ -69,6 +69,9 @@ def get_config(size: str = "subset"):
   config.eval.trials = 100                 # per task (paper: 100)
   config.eval.probe_contexts = 40          # random 64-transition demo contexts per task
 
+  config.report = ml_collections.ConfigDict()
+  config.report.video = True               # rollout_zero_shot.mp4 (needs EGL; skipped without)
+
   config.finetune = ml_collections.ConfigDict()
   config.finetune.threshold = 0.95         # finetune test tasks below this zero-shot
   config.finetune.online_steps = 2_500     # per environment: 10k env steps in all (paper: 30

@@ -144,23 +144,13 @@ def _online_trials(workdir: str) -> Optional[int]:
 
 def write_video(pipeline, output_path: str, size: int = 128) -> Optional[str]:
   """One episode of the final policy on the first held-out connector (None without EGL)."""
-  from jaxinsert.envs import episodes, rendering
   from jaxinsert.training import videos
 
-  if not rendering.egl_available():
-    return None
   method = pipeline.config.pipeline.method
   finetuned = method != "controller" and pipeline.record("finetuned") is not None
-  policy = pipeline.policy("after" if finetuned else "before")
-  from jaxinsert.training import insertion_tasks
-
-  env = insertion_tasks.make_env(pipeline.held_out[:1], 1, pipeline.config.pipeline.residual_base,
-                                 image_size=size)
-  rollouts = episodes.run_policy(env, lambda keys, obs, context: policy(np.asarray(obs)),
-                                 env.spec.max_episode_steps, pipeline.config.seed + 7,
-                                 record_images=True)
-  env.close()
-  return videos.save_video(output_path, videos.first_episode_frames(rollouts, hold=5), fps=10)
+  return videos.record_policy(pipeline.held_out[:1], pipeline.policy("after" if finetuned else "before"),
+                              output_path, pipeline.config.seed + 7, size,
+                              pipeline.config.pipeline.residual_base)
 
 
 def write_summary(pipeline) -> Dict[str, Any]:

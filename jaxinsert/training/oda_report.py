@@ -68,6 +68,18 @@ def write_summary(pipeline, records: Dict[str, Dict[str, Any]]) -> Dict[str, Any
           lines.append(f"finetuned {name} ({label}): zero-shot {run['zero_shot']:.2f} -> "
                        f"{final['success_k']}/{final['success_n']} after {run['env_steps']} env "
                        f"steps (first evaluation >= threshold at {run['steps_to_threshold']})")
+  video = os.path.join(pipeline.workdir, "rollout_zero_shot.mp4")
+  report = pipeline.config.get("report")
+  if report is not None and report.video and not os.path.exists(video):
+    from jaxinsert.training import videos
+
+    state = pipeline.agent_states("oda")[0]
+    video = videos.record_policy(pipeline.test_tasks[:1],
+                                 pipeline.oda_policy(state, pipeline.test_tasks[:1]), video,
+                                 pipeline.config.seed + 7)
+  if video and os.path.exists(video):
+    lines.append(f"rollout video (ODA zero-shot, {pipeline.test_tasks[0].name}): "
+                 f"{os.path.basename(video)}")
   seconds = {name: round(record.get("seconds", 0.0)) for name, record in records.items()}
   lines.append("wall-clock per stage (s): " + ", ".join(f"{k} {v}" for k, v in seconds.items()))
   table = "\n".join(lines)

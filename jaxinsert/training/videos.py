@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Dict
+from typing import Dict, Optional
 
 import numpy as np
 
@@ -36,3 +36,21 @@ def save_video(path: str, frames: np.ndarray, fps: float = 10.0) -> str:
   os.environ.setdefault("IMAGEIO_FFMPEG_NO_PREVENT_SIGINT", "1")
   imageio.mimsave(path, frames, fps=fps, macro_block_size=1)
   return path
+
+
+def record_policy(tasks, policy, output_path: str, seed: int, size: int = 128,
+                  residual_base: str = "") -> Optional[str]:
+  """One episode of `policy(obs) -> actions` on `tasks[0]` saved as a video (None without EGL)."""
+  from jaxinsert.envs import episodes, rendering
+  from jaxinsert.training import insertion_tasks
+
+  if not rendering.egl_available():
+    return None
+  env = insertion_tasks.make_env(list(tasks)[:1], 1, residual_base, image_size=size)
+  try:
+    rollouts = episodes.run_policy(env, lambda keys, obs, context: policy(np.asarray(obs)),
+                                   env.spec.max_episode_steps, seed, record_images=True)
+  finally:
+    env.close()
+  return save_video(output_path, first_episode_frames(rollouts, hold=5), fps=10)
+
