@@ -17,25 +17,19 @@ _CONFIG, _WORKDIR = cli.define_config_and_workdir_flags()
 
 
 def _run():
-  import jax
   import jax.numpy as jnp
-  import numpy as np
 
-  from jaxinsert.agents import oda
   from jaxinsert.training import oda_pipeline
 
   pipeline = oda_pipeline.ODAPipeline(_CONFIG.value, _WORKDIR.value, progress=False)
   try:
     state = pipeline.agent_states("oda")[0]
     tasks = pipeline.test_tasks
-    own = jnp.stack([oda.task_latent(oda.adapt(state, pipeline.task_demos(t))) for t in tasks])
-    act = jax.jit(lambda s, obs, z: oda.act_with_latent(s, obs, z, jax.random.PRNGKey(0), True))
-    normalizer = pipeline.data()["normalizer"]
+    own = pipeline.task_latents(state, tasks)
     for label, latents in (("own demos' z", own), ("z = 0", jnp.zeros_like(own)),
                            ("next task's z", jnp.roll(own, 1, axis=0))):
-      policy = lambda obs, z=latents: np.asarray(
-          act(state, jnp.asarray(normalizer(obs)), z[np.arange(obs.shape[0]) % len(tasks)]))
-      result = pipeline.evaluator(tasks, _CONFIG.value.eval.trials)(policy)
+      result = pipeline.evaluator(tasks, _CONFIG.value.eval.trials)(
+          pipeline.oda_policy(state, tasks, latents))
       print(f"{label:14}", {name: s["success_k"] for name, s in result["per_task"].items()},
             flush=True)
   finally:

@@ -144,10 +144,6 @@ class Normalizer:
   def to_dict(self) -> Dict[str, Any]:
     return {"obs_mean": self.mean.tolist(), "obs_std": self.std.tolist()}
 
-  @classmethod
-  def from_dict(cls, record: Dict[str, Any]) -> "Normalizer":
-    return cls(np.asarray(record["obs_mean"], np.float32), np.asarray(record["obs_std"], np.float32))
-
 
 class NormalizedVectorEnv:
   """A VectorEnv whose observations (and info["final_obs"]) are normalised."""

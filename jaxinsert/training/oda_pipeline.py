@@ -62,6 +62,11 @@ class ODAPipeline:
     self.runner = stages.StageRunner(config, self.workdir, progress, redo=redo)
     self._data: Optional[Dict[str, Any]] = None
     self._evaluators: Dict[Any, insertion_tasks.TaskEvaluator] = {}
+    self._states: Dict[str, List[Any]] = {}
+    # One jitted deterministic policy for every evaluation (it retraces only for a new state
+    # structure, e.g. a finetuned state's optimiser settings), not one per call.
+    self._act = jax.jit(lambda state, obs, z: oda.act_with_latent(
+        state, obs, z, jax.random.PRNGKey(0), True))
 
   # ------------------------------------------------------------------------------ stages
   def stages(self) -> List[stages.Stage]:
@@ -227,14 +232,16 @@ class ODAPipeline:
     return {"updates": int(state.step)}
 
   def agent_states(self, method: str) -> List[Any]:
-    """The trained state of every seed (restored from the stage's checkpoint)."""
-    trainer = self.trainer(method)
-    try:
-      state = trainer.initial_state()
-    finally:
-      trainer.close()
-    return [jax.tree_util.tree_map(lambda x, i=i: x[i], state.agent)
-            for i in range(self.config.num_seeds)]
+    """The trained state of every seed (restored once from the stage's checkpoint)."""
+    if method not in self._states:
+      trainer = self.trainer(method)
+      try:
+        state = trainer.initial_state()
+      finally:
+        trainer.close()
+      self._states[method] = [jax.tree_util.tree_map(lambda x, i=i: x[i], state.agent)
+                              for i in range(self.config.num_seeds)]
+    return self._states[method]
 
   # -------------------------------------------------------------------------- evaluation
   def evaluator(self, tasks, trials: int) -> insertion_tasks.TaskEvaluator:
@@ -244,15 +251,20 @@ class ODAPipeline:
                                                             seed=self.config.seed + 20_000)
     return self._evaluators[key]
 
-  def oda_policy(self, state, tasks) -> insertion_tasks.Policy:
-    """Environment i runs tasks[i % len(tasks)] and acts on that task's demo latent."""
-    latents = jnp.stack([oda.task_latent(oda.adapt(state, self.task_demos(t))) for t in tasks])
-    act = jax.jit(lambda s, obs, z: oda.act_with_latent(s, obs, z, jax.random.PRNGKey(0), True))
+  def task_latents(self, state, tasks) -> jax.Array:
+    """[tasks, latent]: each task's posterior mean from its demonstrations."""
+    return jnp.stack([oda.task_latent(oda.adapt(state, self.task_demos(t))) for t in tasks])
+
+  def oda_policy(self, state, tasks, latents: Optional[jax.Array] = None
+                 ) -> insertion_tasks.Policy:
+    """Environment i runs tasks[i % len(tasks)] and acts on latents[i % len(tasks)] (default:
+    that task's demo latent)."""
+    latents = self.task_latents(state, tasks) if latents is None else latents
     normalizer = self.data()["normalizer"]
 
     def policy(obs):
       z = latents[np.arange(obs.shape[0]) % len(tasks)]
-      return np.asarray(act(state, jnp.asarray(normalizer(obs)), z))
+      return np.asarray(self._act(state, jnp.asarray(normalizer(obs)), z))
     return policy
 
   def evaluate(self, state, tasks, trials: int) -> Dict[str, Any]:
