@@ -1,0 +1,194 @@
+"""A multi-stage insertion task for Planning to Practice: lift the plug out of a tray, carry it
+over to the socket, align it above the hole and insert it.
+
+A kinematic scene (no MuJoCo contact dynamics; the MuJoCo insertion scene models one
+insertion, not a tray and a carry): the plug tip moves by up to `step_m` per step along each
+axis (a 3-D relative move in [-1, 1]^3), and three obstacles make the final goal far for a
+flat policy:
+  1. the tray's walls (height `wall_height_m`) block any lateral move across them below their
+     top, so the plug must first be lifted straight up;
+  2. the table surface (z = 0) is solid except over the socket's hole;
+  3. the hole admits the plug only within the chamfer (`chamfer_radius_m` of the axis, where it
+     is centred into the `hole_radius_m` clearance); inside, lateral moves stay in the clearance.
+Observation (3,): the tip position in the table frame, metres. Success: the tip inside the
+hole at least `success_depth_m` deep, judged at the end of the episode (as PTP's evaluation).
+
+`play_episodes` makes the offline data: episodes of short scripted primitives (move to a
+nearby point, lift, descend) from starts all over the workspace; no episode holds the whole
+lift-carry-align-insert sequence.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Dict, Tuple
+
+import jax
+import jax.numpy as jnp
+
+from jaxinsert.envs.base import EnvSpec, EnvState
+
+
+@dataclasses.dataclass(frozen=True)
+class MultiStageInsertion:
+  tray_center_m: Tuple[float, float] = (-0.15, 0.0)   # the plug starts here, on the tray floor
+  tray_half_width_m: float = 0.03      # square tray, inner half width
+  wall_height_m: float = 0.06          # tray walls: no lateral crossing below this height
+  socket_center_m: Tuple[float, float] = (0.15, 0.0)
+  hole_radius_m: float = 0.004         # lateral clearance inside the hole
+  chamfer_radius_m: float = 0.015      # entering within this of the axis centres the plug
+  hole_depth_m: float = 0.03           # the hole's floor is at z = -depth
+  success_depth_m: float = 0.025       # success: inside the hole, at least this deep
+  workspace_low_m: Tuple[float, float, float] = (-0.25, -0.1, -0.03)
+  workspace_high_m: Tuple[float, float, float] = (0.25, 0.1, 0.15)
+  step_m: float = 0.015                # displacement per step at |action| = 1, per axis
+  start_noise_m: float = 0.01          # start: tray centre +- this in x and y, on the floor
+  max_episode_steps: int = 60          # time limit (truncation)
+
+  def __post_init__(self):
+    if self.hole_radius_m >= self.chamfer_radius_m:
+      raise ValueError(f"hole_radius_m ({self.hole_radius_m}) must be smaller than "
+                       f"chamfer_radius_m ({self.chamfer_radius_m})")
+    if not 0 < self.success_depth_m <= self.hole_depth_m:
+      raise ValueError(f"success_depth_m must be in (0, hole_depth_m={self.hole_depth_m}], "
+                       f"got {self.success_depth_m}")
+
+  @property
+  def spec(self) -> EnvSpec:
+    return EnvSpec(obs_shape=(3,), action_dim=3, max_episode_steps=self.max_episode_steps)
+
+  def goal_position_m(self) -> jax.Array:
+    """The final goal state: the tip at the bottom of the hole."""
+    return jnp.array([self.socket_center_m[0], self.socket_center_m[1], -self.hole_depth_m])
+
+  def start_position_m(self, key: jax.Array) -> jax.Array:
+    offset = jax.random.uniform(key, (2,), minval=-self.start_noise_m, maxval=self.start_noise_m)
+    return jnp.concatenate([jnp.asarray(self.tray_center_m) + offset, jnp.zeros(1)])
+
+  def reset(self, key: jax.Array, task: Any = None) -> EnvState:
+    """`task`: a start position (3,) in metres, or None for a noisy start on the tray floor."""
+    start_key, key = jax.random.split(key)
+    position = self.start_position_m(start_key) if task is None else jnp.asarray(task, jnp.float32)
+    return self._state(position, jnp.int32(0), key, jnp.float32(0.0))
+
+  def step(self, state: EnvState, action: jax.Array) -> EnvState:
+    position = self.move(state.physics["position_m"], action)
+    success = self.is_success(position)
+    step_count = state.step_count + 1
+    return self._state(position, step_count, state.key, success.astype(jnp.float32))
+
+  def _state(self, position, step_count, key, reward) -> EnvState:
+    success = self.is_success(position)
+    return EnvState(physics={"position_m": position}, task=None, obs=position, reward=reward,
+                    terminal=jnp.bool_(False), truncated=step_count >= self.max_episode_steps,
+                    step_count=step_count, key=key,
+                    privileged={"success": success, "stage": self.stage(position)})
+
+  # ------------------------------------------------------------------------------- geometry
+  def _in_tray(self, position):
+    offset = position[:2] - jnp.asarray(self.tray_center_m)
+    return jnp.all(jnp.abs(offset) < self.tray_half_width_m)
+
+  def _axis_offset(self, position):
+    return position[:2] - jnp.asarray(self.socket_center_m)
+
+  def is_success(self, position: jax.Array) -> jax.Array:
+    inside = jnp.linalg.norm(self._axis_offset(position)) <= self.hole_radius_m + 1e-6
+    return inside & (position[2] <= -self.success_depth_m)
+
+  def stage(self, position: jax.Array) -> jax.Array:
+    """0 in the tray below its walls, 1 carried above them, 2 in the hole, 3 inserted, -1 else."""
+    in_tray = self._in_tray(position) & (position[2] < self.wall_height_m)
+    return jnp.select([self.is_success(position), position[2] < 0.0, in_tray,
+                       position[2] >= self.wall_height_m], [3, 2, 0, 1], -1).astype(jnp.int32)
+
+  def move(self, position: jax.Array, action: jax.Array) -> jax.Array:
+    """One kinematic step with the tray walls, the table and the hole as constraints."""
+    low, high = jnp.asarray(self.workspace_low_m), jnp.asarray(self.workspace_high_m)
+    proposed = jnp.clip(position + self.step_m * jnp.clip(action, -1.0, 1.0), low, high)
+    # 1. Tray walls: a lateral move across them below their top is blocked.
+    below_walls = jnp.minimum(position[2], proposed[2]) < self.wall_height_m
+    crosses = self._in_tray(position) != self._in_tray(proposed)
+    proposed = jnp.where(below_walls & crosses, proposed.at[:2].set(position[:2]), proposed)
+    # 2. Inside the hole the clearance bounds lateral motion.
+    center = jnp.asarray(self.socket_center_m)
+    offset = self._axis_offset(proposed)
+    radius = jnp.linalg.norm(offset)
+    clamped_offset = offset * jnp.minimum(1.0, self.hole_radius_m / jnp.maximum(radius, 1e-9))
+    in_hole = position[2] < 0.0
+    # 3. Entering from above: within the chamfer the plug is centred into the clearance, else
+    #    the table stops it at z = 0.
+    entering = (position[2] >= 0.0) & (proposed[2] < 0.0)
+    within_chamfer = radius < self.chamfer_radius_m
+    centred = proposed.at[:2].set(center + clamped_offset)
+    on_table = proposed.at[2].set(0.0)
+    proposed = jnp.where(in_hole, centred, proposed)
+    proposed = jnp.where(entering & within_chamfer, centred, proposed)
+    proposed = jnp.where(entering & ~within_chamfer, on_table, proposed)
+    return proposed
+
+
+# ------------------------------------------------------------------------------- play data
+PRIMITIVE_STEPS = (8, 16)      # a primitive lasts U[8, 16) steps
+LOCAL_REACH_M = 0.08           # "move to a nearby point": target within +-this per axis
+PRIMITIVE_PROBABILITIES = (0.6, 0.2, 0.2)   # move to a nearby point, lift, descend
+
+
+def _play_start(env: MultiStageInsertion, key: jax.Array) -> jax.Array:
+  """Starts all over the workspace: a quarter in the tray, a quarter near the socket."""
+  kind_key, uniform_key, tray_key, socket_key = jax.random.split(key, 4)
+  low, high = jnp.asarray(env.workspace_low_m), jnp.asarray(env.workspace_high_m)
+  anywhere = jax.random.uniform(uniform_key, (3,), minval=low.at[2].set(0.0), maxval=high)
+  tray = jnp.concatenate([
+      jnp.asarray(env.tray_center_m) + jax.random.uniform(
+          tray_key, (2,), minval=-env.tray_half_width_m * 0.8, maxval=env.tray_half_width_m * 0.8),
+      jax.random.uniform(tray_key, (1,), maxval=env.wall_height_m)])
+  socket = jnp.concatenate([
+      jnp.asarray(env.socket_center_m) + jax.random.uniform(socket_key, (2,), minval=-0.03,
+                                                            maxval=0.03),
+      jax.random.uniform(socket_key, (1,), maxval=0.06)])
+  kind = jax.random.randint(kind_key, (), 0, 4)
+  return jnp.select([kind == 0, kind == 1], [tray, socket], anywhere)
+
+
+def _primitive_target(env: MultiStageInsertion, key: jax.Array, position: jax.Array) -> jax.Array:
+  kind_key, reach_key, lift_key = jax.random.split(key, 3)
+  kind = jax.random.choice(kind_key, 3, p=jnp.asarray(PRIMITIVE_PROBABILITIES))
+  nearby = position + jax.random.uniform(reach_key, (3,), minval=-LOCAL_REACH_M,
+                                         maxval=LOCAL_REACH_M)
+  lift = position.at[2].add(jax.random.uniform(lift_key, (), minval=0.03, maxval=0.1))
+  near_socket = jnp.linalg.norm(position[:2] - jnp.asarray(env.socket_center_m)) < 0.05
+  descend = jnp.where(near_socket, env.goal_position_m(), position.at[2].set(0.0))
+  return jnp.select([kind == 0, kind == 1], [nearby, lift], descend)
+
+
+def play_episodes(env: MultiStageInsertion, key: jax.Array, num_episodes: int,
+                  action_noise: float = 0.3) -> Dict[str, jax.Array]:
+  """`num_episodes` play episodes of env.max_episode_steps steps of chained primitives.
+
+  Returns "positions" (episodes, steps + 1, 3) and "actions" (episodes, steps, 3): a
+  proportional controller towards each primitive's target, plus Gaussian action noise.
+  """
+  steps = env.max_episode_steps
+
+  def episode(episode_key):
+    start_key, first_key, run_key = jax.random.split(episode_key, 3)
+    start = _play_start(env, start_key)
+
+    def step(carry, step_key):
+      position, target, left = carry
+      new_key, length_key, noise_key = jax.random.split(step_key, 3)
+      renew = left <= 0
+      target = jnp.where(renew, _primitive_target(env, new_key, position), target)
+      left = jnp.where(renew, jax.random.randint(length_key, (), *PRIMITIVE_STEPS), left)
+      action = (target - position) / env.step_m + action_noise * jax.random.normal(noise_key, (3,))
+      action = jnp.clip(action, -1.0, 1.0)
+      following = env.move(position, action)
+      return (following, target, left - 1), (position, action)
+
+    (last, _, _), (positions, actions) = jax.lax.scan(
+        step, (start, start, jnp.int32(0)), jax.random.split(run_key, steps))
+    return jnp.concatenate([positions, last[None]]), actions
+
+  positions, actions = jax.jit(jax.vmap(episode))(jax.random.split(key, num_episodes))
+  return {"positions": positions, "actions": actions}
