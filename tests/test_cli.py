@@ -64,3 +64,13 @@ def test_unknown_agent_field_is_refused(tmp_path):
                    f"--workdir={tmp_path}", "--config.agent.no_such_field=1")
   assert result.returncode != 0
   assert "no_such_field" in result.stderr
+
+
+def test_dataset_path_with_the_builtin_kind_is_refused_not_ignored(tmp_path):
+  not_a_dataset = tmp_path / "notes.txt"
+  not_a_dataset.write_text("not a dataset")
+  result = run_cli("train_offline.py", "--config=experiments/configs/quickstart.py",
+                   f"--workdir={tmp_path / 'run'}", f"--config.dataset.path={not_a_dataset}")
+  assert result.returncode != 0
+  assert "kind='builtin'" in result.stderr and "Traceback" not in result.stderr
+  assert not (tmp_path / "run" / "checkpoints").exists(), "it trained on the builtin data"

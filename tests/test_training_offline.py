@@ -166,3 +166,16 @@ def test_interval_not_multiple_of_chunk_is_rejected(tmp_path):
   with pytest.raises(ValueError, match="multiple of config.steps_per_call"):
     OfflineTrainer(small_config(log_interval=15), str(tmp_path), random_dataset(), SPEC,
                    progress=False)
+
+
+def test_a_dataset_path_without_a_kind_is_read_as_the_kind_it_shows(tmp_path):
+  from jaxinsert.training import runs
+
+  config = run_config.offline_run_config("iql").dataset
+  assert runs.dataset_kind(config) == "builtin"
+  config.path = str(tmp_path / "hopper-medium.hdf5")
+  assert runs.dataset_kind(config) == "d4rl_hdf5"
+  config.path = str(tmp_path)                       # a directory: an RLDS dataset
+  assert runs.dataset_kind(config) == "rlds"
+  config.kind, config.path = "rlds", str(tmp_path / "x.hdf5")
+  assert runs.dataset_kind(config) == "rlds", "an explicit kind is never overridden"

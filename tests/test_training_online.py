@@ -103,3 +103,17 @@ def test_diverging_finetuning_stops_without_saving_the_diverged_agent(tmp_path):
     trainer.train(trainer.initial_state(agent_state, seed=0))
   trainer.close()
   assert checkpoints.Checkpointer(str(tmp_path / "checkpoints_online"), {}).latest_step() is None
+
+
+def test_exploration_noise_depends_on_the_seed_and_resumes_with_the_step():
+  from jaxinsert.training.online import OnlineState, exploration_rng
+
+  def noise(seed, step):
+    state = OnlineState(agent=None, buffer=None, key=jax.random.PRNGKey(seed),
+                        env_steps=jnp.asarray(step), episodes=jnp.zeros(()),
+                        successes=jnp.zeros(()))
+    return exploration_rng(state).normal(size=4)
+
+  np.testing.assert_array_equal(noise(0, 100), noise(0, 100))
+  assert not np.allclose(noise(0, 100), noise(1, 100)), "two seeds draw the same noise"
+  assert not np.allclose(noise(0, 100), noise(0, 200))

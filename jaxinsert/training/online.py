@@ -61,6 +61,14 @@ def make_online_update(agent, batch_size: int, num_updates: int, offline_ratio: 
   return update
 
 
+def exploration_rng(state: OnlineState) -> np.random.Generator:
+  """The host generator of exploration noise: from the run's key (so from its seed) and the
+  environment step it starts at, so seeds explore differently and a resumed run continues
+  with the noise it would have drawn."""
+  return np.random.default_rng([*np.asarray(jax.random.key_data(state.key)).tolist(),
+                                int(state.env_steps)])
+
+
 class OnlineTrainer:
   """Finetunes one seed online in `vec_env`; `agent_state` usually comes from offline training."""
 
@@ -109,7 +117,7 @@ class OnlineTrainer:
     bar = tqdm(total=total, initial=int(state.env_steps), desc=f"{config.agent_name} online",
                unit="env step", disable=not self.progress, dynamic_ncols=True)
     obs = env.reset(int(jax.random.randint(state.key, (), 0, 2**30)))
-    noise_rng = np.random.default_rng(int(state.env_steps))
+    noise_rng = exploration_rng(state)
     steps, episodes, successes = int(state.env_steps), int(state.episodes), int(state.successes)
     key, agent_state, buffer = state.key, state.agent, state.buffer
     running_success = np.zeros(env.num_envs, bool)

@@ -22,10 +22,32 @@ from jaxinsert.training.offline import OfflineTrainer
 from jaxinsert.types import Spec, Transition
 
 
+HDF5_SUFFIXES = (".hdf5", ".h5")
+
+
+def dataset_kind(dataset_config: ml_collections.ConfigDict) -> str:
+  """`dataset_config.kind`, or, for a path given with the default kind (builtin), the kind the
+  path shows: a `.hdf5`/`.h5` file is read as D4RL's layout, a directory as RLDS. A builtin
+  name never comes with a path, so such a path is refused rather than silently ignored (it
+  used to train on pointmass)."""
+  kind, path = dataset_config.kind, dataset_config.get("path") or ""
+  if kind != "builtin" or not path:
+    return kind
+  if path.endswith(HDF5_SUFFIXES):
+    return "d4rl_hdf5"
+  if os.path.isdir(path):
+    return "rlds"
+  raise ValueError(
+      f"config.dataset.path={path!r} was given with config.dataset.kind='builtin', and the "
+      "path is neither a .hdf5/.h5 file nor an RLDS directory: set config.dataset.kind to "
+      "rlds or d4rl_hdf5, or drop the path to use the builtin dataset "
+      f"{dataset_config.name!r}")
+
+
 def load_offline_dataset(dataset_config: ml_collections.ConfigDict, seed: int = 0
                          ) -> Tuple[Transition, Spec, Dict[str, Any]]:
   """The transitions named by `config.dataset` (kind: builtin | rlds | d4rl_hdf5)."""
-  kind = dataset_config.kind
+  kind = dataset_kind(dataset_config)
   if kind == "builtin":
     from jaxinsert.envs import pointmass
 
@@ -61,9 +83,10 @@ def dataset_identity(dataset_config: ml_collections.ConfigDict) -> str:
   from jaxinsert.data import rlds
   from jaxinsert.data.converters import file_provenance
 
-  if dataset_config.kind == "d4rl_hdf5":
+  kind = dataset_kind(dataset_config)
+  if kind == "d4rl_hdf5":
     return file_provenance(dataset_config.path)["input_sha256"] or ""
-  if dataset_config.kind == "rlds":
+  if kind == "rlds":
     provenance = rlds.load_provenance(dataset_config.path)
     if provenance.get("input_sha256"):
       return provenance["input_sha256"]
@@ -113,6 +136,12 @@ def _start_run(config: ml_collections.ConfigDict, workdir: str, eval_envs: int):
   from jaxinsert.training import config as run_config
 
   run_config.validate(config)
+  kind = dataset_kind(config.dataset)
+  if kind != config.dataset.kind:
+    print(f"config.dataset.path={config.dataset.path!r} given without a kind: read as "
+          f"kind={kind!r}")
+    with config.unlocked():
+      config.dataset.kind = kind
   os.makedirs(workdir, exist_ok=True)
   dataset, spec, data_info = load_offline_dataset(config.dataset, config.seed)
   with config.unlocked():
