@@ -1,0 +1,72 @@
+"""Planning to Practice on the multi-stage insertion task, sized for one CPU core.
+
+  python experiments/ptp.py --config=experiments/configs/ptp_default.py --workdir=runs/ptp
+  python experiments/ptp.py --config=experiments/configs/ptp_default.py:smoke --workdir=/tmp/ptp
+
+Thesis / reference-code values are named where used; the reductions for this machine are:
+N = 256 MPPI samples in the study (1024 in the benchmark), generators at dt 20/10/5 on 60-step
+episodes (the thesis's 60/30/15 on 400), 2 top-level subgoals -> 8 (the code's reading of K),
+128-wide networks, 10k offline updates, 8 online iterations of 8 episodes and 500 updates.
+"""
+
+import ml_collections
+
+
+def get_config(size: str = "default"):
+  if size not in ("default", "smoke"):
+    raise ValueError(f"size must be 'default' or 'smoke', got {size!r}")
+  smoke = size == "smoke"
+  config = ml_collections.ConfigDict()
+  config.seed = 0
+  config.num_seeds = 3                      # goal-conditioned agents trained at once (vmap)
+
+  config.env = ml_collections.ConfigDict()
+  config.env.max_episode_steps = 60         # lift, carry, align, insert takes >= 21 steps
+
+  config.collect = ml_collections.ConfigDict()
+  config.collect.num_episodes = 200 if smoke else 2000   # play episodes of chained primitives
+  config.collect.action_noise = 0.3         # Gaussian noise on the scripted primitives
+
+  config.vae = ml_collections.ConfigDict()
+  config.vae.latent_dim = 4                 # phi(s) size
+  config.vae.hidden_dims = (128, 128)
+  config.vae.kl_weight = 1e-3
+  config.vae.num_steps = 200 if smoke else 3000
+
+  config.cvae = ml_collections.ConfigDict()
+  config.cvae.dts = (20, 10, 5)             # coarse to fine (thesis 60/30/15 at 400 steps)
+  config.cvae.dt_tolerances = (4, 4, 2)     # code: 10/10/5
+  config.cvae.rollout_steps = (2, 3, 3)     # multi-step loss sequence length per level
+  config.cvae.z_dim = 4                     # thesis 8 (on a 720-d latent)
+  config.cvae.hidden_dims = (128, 128)     # reduced for one CPU core
+  config.cvae.num_steps = 200 if smoke else 3000
+  config.cvae.batch_size = 256
+
+  config.agent = ml_collections.ConfigDict()  # overrides of jaxinsert/agents/gciql.py defaults
+  config.agent.hidden_dims = (64, 64) if smoke else (128, 128)  # code 256; one CPU core
+  config.agent.reward_threshold = 0.15      # latent eps (about 5 mm of depth, 2 cm laterally)
+  config.batch_size = 256                   # reference code (thesis: 1024)
+  config.offline_steps = 200 if smoke else 10_000
+
+  config.planner = ml_collections.ConfigDict()
+  config.planner.num_samples = 64 if smoke else 256
+  config.planner.noise_levels = (1.0, 0.5, 0.2, 0.1, 0.1)  # reference code
+  config.planner.temperature = 0.1          # reference code
+  config.planner.values_weight = 0.01       # eta (thesis 12.6.2)
+  config.planner.prior_weight = 0.01        # reference code
+  config.planner.top_subgoals = 2           # -> 4 -> 8 subgoals (L = 3, M = 2)
+  config.planner.multiplier = 2
+  config.planner.subgoal_timeout = 10       # steps (2 x the finest dt, as the code's 30 at 15)
+  config.planner.reach_threshold = 0.2      # latent distance at which a subgoal counts reached
+
+  config.eval = ml_collections.ConfigDict()
+  config.eval.episodes = 8 if smoke else 32  # per seed and evaluation
+  config.eval.offline_modes = ("ptp", "ptp_no_buffer", "ptp_flat", "final_goal")
+
+  config.finetune = ml_collections.ConfigDict()
+  config.finetune.iterations = 2 if smoke else 8
+  config.finetune.episodes_per_iteration = 4 if smoke else 8
+  config.finetune.updates_per_iteration = 50 if smoke else 500
+  config.finetune.online_fraction = 0.6     # reference code sample_online_fraction
+  config.finetune.eval_every = 1 if smoke else 2
+  return config

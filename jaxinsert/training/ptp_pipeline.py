@@ -1,0 +1,297 @@
+"""Planning to Practice on the multi-stage insertion task: collect play -> latent models ->
+goal-conditioned IQL offline -> evaluate -> finetune online with planned subgoals (and the
+model-free final-goal baseline) -> report.
+
+  python experiments/ptp.py --config=experiments/configs/ptp_default.py --workdir=runs/ptp
+
+Stages run on `stages.StageRunner`. The latent models (state VAE, three CVAE generators) are
+trained once and shared by the seeds; the goal-conditioned agents are `config.num_seeds` seeds
+trained in one vmapped program. The workdir holds data/play.npz, models/*.msgpack,
+agents/*.msgpack, summary.json (success table) and finetune_curve.png.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Any, Dict, List, Optional
+
+import flax.serialization
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from jaxinsert.agents import gciql
+from jaxinsert.data import samplers
+from jaxinsert.envs.multistage import MultiStageInsertion, play_episodes
+from jaxinsert.planning import cvae, mppi, vae
+from jaxinsert.training import logging, stages
+from jaxinsert.training.ptp_loops import MODES, PlannerSettings, PTPLoops
+from jaxinsert.types import Spec, Transition
+
+FINETUNE_METHODS = ("ptp", "final_goal")
+
+
+def _save(path: str, tree: Any) -> None:
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  with open(path + ".tmp", "wb") as handle:
+    handle.write(flax.serialization.to_bytes(jax.device_get(tree)))
+  os.replace(path + ".tmp", path)
+
+
+def _load(path: str, template: Any) -> Any:
+  if not os.path.exists(path):
+    raise FileNotFoundError(f"{path} is missing; run the stage that writes it again (--redo)")
+  with open(path, "rb") as handle:
+    return flax.serialization.from_bytes(template, handle.read())
+
+
+def wilson_interval(successes: int, trials: int, z: float = 1.96):
+  if trials == 0:
+    return (0.0, 1.0)
+  rate = successes / trials
+  denominator = 1 + z**2 / trials
+  centre = (rate + z**2 / (2 * trials)) / denominator
+  half = z * np.sqrt(rate * (1 - rate) / trials + z**2 / (4 * trials**2)) / denominator
+  return (float(centre - half), float(centre + half))
+
+
+class PTPPipeline:
+  def __init__(self, config: ml_collections.ConfigDict, workdir: str, progress: bool = True,
+               redo: bool = False):
+    self.config = config
+    self.workdir = os.path.abspath(workdir)
+    self.progress = progress
+    self.env = MultiStageInsertion(max_episode_steps=config.env.max_episode_steps)
+    self.runner = stages.StageRunner(config, self.workdir, progress, redo=redo)
+    self.agent_config = gciql.get_config()
+    self.agent_config.update(config.agent.to_dict())
+    self._loops: Optional[PTPLoops] = None
+    self._offline: Optional[samplers.IndexedDataset] = None
+    self._evaluators: Dict[str, Any] = {}
+
+  def stages(self) -> List[stages.Stage]:
+    return [
+        stages.Stage("collect", self.collect, ("seed", "env", "collect"), outputs=("data",)),
+        stages.Stage("models", self.train_models, ("seed", "vae", "cvae"), ("collect",),
+                     outputs=("models",)),
+        stages.Stage("offline", self.train_offline,
+                     ("seed", "num_seeds", "agent", "batch_size", "offline_steps"), ("models",),
+                     outputs=("agents/offline.msgpack",)),
+        stages.Stage("offline_eval", self.evaluate_offline, ("seed", "planner", "eval"),
+                     ("offline",)),
+        stages.Stage("finetune", self.finetune, ("seed", "planner", "eval", "finetune"),
+                     ("offline",), outputs=("agents/finetuned",)),
+    ]
+
+  def run(self) -> Dict[str, Any]:
+    os.makedirs(self.workdir, exist_ok=True)
+    logging.write_provenance(self.workdir, self.config.to_dict())
+    records = self.runner.run(self.stages())
+    return self.report(records)
+
+  def _say(self, message: str) -> None:
+    if self.progress:
+      print(message, flush=True)
+
+  # ---------------------------------------------------------------------------- stages
+  def collect(self) -> Dict[str, Any]:
+    play = play_episodes(self.env, jax.random.PRNGKey(self.config.seed),
+                         self.config.collect.num_episodes, self.config.collect.action_noise)
+    positions = np.asarray(play["positions"])
+    path = os.path.join(self.workdir, "data", "play.npz")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    np.savez(path, positions=positions, actions=np.asarray(play["actions"]))
+    stage = np.asarray(jax.vmap(jax.vmap(self.env.stage))(play["positions"]))
+    from_tray = stage[:, 0] == 0
+    return {"episodes": int(positions.shape[0]), "steps": int(play["actions"].shape[1]),
+            "fraction_steps_inserted": float(np.mean(stage == 3)),
+            "episodes_from_tray_inserted": int(np.sum(from_tray & np.any(stage == 3, 1)))}
+
+  def _play(self):
+    data = np.load(os.path.join(self.workdir, "data", "play.npz"))
+    return jnp.asarray(data["positions"]), jnp.asarray(data["actions"])
+
+  def _vae_config(self) -> vae.VAEConfig:
+    return vae.VAEConfig(**self.config.vae.to_dict())
+
+  def _cvae_configs(self) -> List[cvae.CVAEConfig]:
+    c = self.config.cvae
+    return [cvae.CVAEConfig(dt=dt, dt_tolerance=tol, rollout_steps=steps, z_dim=c.z_dim,
+                            hidden_dims=tuple(c.hidden_dims), num_steps=c.num_steps,
+                            batch_size=c.batch_size)
+            for dt, tol, steps in zip(c.dts, c.dt_tolerances, c.rollout_steps)]
+
+  def train_models(self) -> Dict[str, Any]:
+    positions, _ = self._play()
+    keys = jax.random.split(jax.random.PRNGKey(self.config.seed + 1), 4)
+    state_vae, vae_metrics = vae.train_vae(keys[0], positions.reshape(-1, 3), self._vae_config())
+    _save(os.path.join(self.workdir, "models", "vae.msgpack"), state_vae)
+    latents = state_vae.encode(positions)
+    record = {"vae": {k: float(v) for k, v in vae_metrics.items()}, "cvae": []}
+    for level, (config, key) in enumerate(zip(self._cvae_configs(), keys[1:])):
+      generator, metrics = cvae.train_cvae(key, latents, config)
+      _save(os.path.join(self.workdir, "models", f"cvae_{level}.msgpack"), generator)
+      record["cvae"].append({"dt": config.dt, **{k: float(v) for k, v in metrics.items()}})
+      self._say(f"  generator dt={config.dt}: {record['cvae'][-1]}")
+    return record
+
+  def models(self):
+    positions, _ = self._play()
+    key = jax.random.PRNGKey(0)
+    vae_template, _ = jax.eval_shape(lambda: vae.train_vae(key, positions[:2, 0],
+                                                           dataclasses.replace(self._vae_config(), num_steps=1)))
+    state_vae = _load(os.path.join(self.workdir, "models", "vae.msgpack"),
+                      jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), vae_template))
+    generators = []
+    for level, config in enumerate(self._cvae_configs()):
+      example = jnp.zeros((1, config.span + 2, state_vae.config.latent_dim))
+      template, _ = jax.eval_shape(lambda c=config: cvae.train_cvae(
+          key, example, dataclasses.replace(c, num_steps=1)))
+      template = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), template)
+      generators.append(_load(os.path.join(self.workdir, "models", f"cvae_{level}.msgpack"),
+                              template))
+    return state_vae, generators
+
+  def loops(self) -> PTPLoops:
+    if self._loops is None:
+      state_vae, generators = self.models()
+      p = self.config.planner
+      settings = PlannerSettings(
+          mppi=mppi.MPPIConfig(num_samples=p.num_samples, noise_levels=tuple(p.noise_levels),
+                               temperature=p.temperature, values_weight=p.values_weight,
+                               prior_weight=p.prior_weight),
+          top_subgoals=p.top_subgoals, multiplier=p.multiplier, subgoal_timeout=p.subgoal_timeout,
+          reach_threshold=p.reach_threshold)
+      self._loops = PTPLoops(self.env, state_vae, generators, self.agent_config, settings)
+    return self._loops
+
+  def offline_dataset(self) -> samplers.IndexedDataset:
+    if self._offline is None:
+      positions, actions = self._play()
+      latents = self.loops().vae.encode(positions)
+      episodes, steps = actions.shape[:2]
+      flat = lambda x: x.reshape((episodes * steps,) + x.shape[2:])
+      placeholder_goal = jnp.zeros_like(latents[:, :-1])   # every offline row is relabelled
+      transitions = Transition(
+          obs=flat(jnp.concatenate([latents[:, :-1], placeholder_goal], -1)),
+          action=flat(actions), reward=jnp.zeros(episodes * steps),
+          mask=jnp.ones(episodes * steps),
+          next_obs=flat(jnp.concatenate([latents[:, 1:], placeholder_goal], -1)))
+      self._offline = samplers.index_dataset(transitions, np.repeat(np.arange(episodes), steps))
+    return self._offline
+
+  def spec(self) -> Spec:
+    return Spec(obs_shape=(2 * self.loops().latent_dim,), action_dim=3)
+
+  def agent_template(self):
+    keys = jax.random.split(jax.random.PRNGKey(0), self.config.num_seeds)
+    shapes = jax.eval_shape(jax.vmap(lambda k: gciql.create(self.agent_config, k, self.spec())), keys)
+    return jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
+
+  def train_offline(self) -> Dict[str, Any]:
+    loops, offline = self.loops(), self.offline_dataset()
+    keys = jax.random.split(jax.random.PRNGKey(self.config.seed + 2), self.config.num_seeds)
+    states = jax.jit(jax.vmap(lambda k: gciql.create(self.agent_config, k, self.spec())))(keys)
+    train = jax.jit(jax.vmap(lambda s, k, d: loops.train(s, d, None, None, k,
+                                                         self.config.offline_steps,
+                                                         self.config.batch_size, 0.0),
+                             in_axes=(0, 0, None)))
+    states, metrics = train(states, jax.random.split(keys[0], self.config.num_seeds), offline)
+    _save(os.path.join(self.workdir, "agents", "offline.msgpack"), states)
+    return {k: np.asarray(v).tolist() for k, v in metrics.items()}
+
+  # -------------------------------------------------------------------------- evaluation
+  def _evaluator(self, mode: str):
+    """One compiled evaluation per mode for the whole study (not one per call)."""
+    if mode not in self._evaluators:
+      loops, episodes = self.loops(), self.config.eval.episodes
+      self._evaluators[mode] = jax.jit(jax.vmap(
+          lambda s, b, k: loops.episodes(s, b, k, episodes, mode, True)))
+    return self._evaluators[mode]
+
+  def _seed_buffers(self):
+    return jax.vmap(lambda _: self.loops().empty_buffers())(jnp.arange(self.config.num_seeds))
+
+  def evaluate(self, states, buffers, mode: str, key) -> Dict[str, Any]:
+    out = self._evaluator(mode)(states, buffers, jax.random.split(key, self.config.num_seeds))
+    success = np.asarray(out["success"])
+    return {"success_per_seed": success.mean(1).tolist(),
+            "success_k": int(success.sum()), "success_n": int(success.size),
+            "final_stage_counts": np.bincount(np.asarray(out["stage"]).ravel() + 1,
+                                              minlength=5).tolist()}
+
+  def evaluate_offline(self) -> Dict[str, Any]:
+    states = _load(os.path.join(self.workdir, "agents", "offline.msgpack"), self.agent_template())
+    key = jax.random.PRNGKey(self.config.seed + 3)
+    record = {}
+    for mode in self.config.eval.offline_modes:
+      record[mode] = self.evaluate(states, self._seed_buffers(), mode, key)
+      self._say(f"  offline {mode}: {record[mode]['success_per_seed']}")
+    return record
+
+  def finetune(self) -> Dict[str, Any]:
+    f, loops = self.config.finetune, self.loops()
+    offline = self.offline_dataset()
+    capacity = f.iterations * f.episodes_per_iteration
+    steps = self.env.max_episode_steps
+    latent_dim = loops.latent_dim
+    record = {}
+    for method in FINETUNE_METHODS:
+      states = _load(os.path.join(self.workdir, "agents", "offline.msgpack"), self.agent_template())
+      buffers = self._seed_buffers()
+      online = jax.vmap(lambda _: Transition(
+          obs=jnp.zeros((capacity, steps, 2 * latent_dim)), action=jnp.zeros((capacity, steps, 3)),
+          reward=jnp.zeros((capacity, steps)), mask=jnp.ones((capacity, steps)),
+          next_obs=jnp.zeros((capacity, steps, 2 * latent_dim))))(jnp.arange(self.config.num_seeds))
+      iterate = jax.jit(jax.vmap(
+          lambda s, b, o, n, k, d: self._iteration(s, b, o, n, k, d, method),
+          in_axes=(0, 0, 0, None, 0, None)))
+      key = jax.random.PRNGKey(self.config.seed + 10)
+      curve = []
+      for iteration in range(f.iterations + 1):
+        if iteration % f.eval_every == 0 or iteration == f.iterations:
+          eval_key = jax.random.fold_in(key, 10_000 + iteration)
+          result = self.evaluate(states, buffers, method, eval_key)
+          curve.append({"iteration": iteration,
+                        "env_steps": iteration * f.episodes_per_iteration * steps, **result})
+          self._say(f"  [{method}] iteration {iteration}: success {result['success_per_seed']}")
+        if iteration == f.iterations:
+          break
+        keys = jax.random.split(jax.random.fold_in(key, iteration), self.config.num_seeds)
+        filled = jnp.int32(iteration * f.episodes_per_iteration)
+        states, buffers, online, metrics, collect_success = iterate(
+            states, buffers, online, filled, keys, offline)
+        curve[-1].setdefault("collect_success", []).append(np.asarray(collect_success).tolist())
+      _save(os.path.join(self.workdir, "agents", "finetuned", f"{method}.msgpack"), states)
+      record[method] = curve
+    return record
+
+  def _iteration(self, state, buffers, online, filled, key, offline, method):
+    f, loops = self.config.finetune, self.loops()
+    collect_key, train_key = jax.random.split(key)
+    episodes = loops.episodes(state, buffers, collect_key, f.episodes_per_iteration, method, False)
+    online = jax.tree_util.tree_map(
+        lambda buffer, new: jax.lax.dynamic_update_slice_in_dim(buffer, new, filled, 0),
+        online, episodes["transitions"])
+    if method == "ptp":
+      buffers = loops.add_to_buffers(buffers, episodes["level_latents"])
+    state, metrics = loops.train(state, offline, online, filled + f.episodes_per_iteration,
+                                 train_key, f.updates_per_iteration, self.config.batch_size,
+                                 f.online_fraction)
+    return state, buffers, online, metrics, jnp.mean(episodes["success"])
+
+  # ------------------------------------------------------------------------------ report
+  def report(self, records: Dict[str, Dict[str, Any]]) -> Dict[str, Any]:
+    from jaxinsert.training import ptp_report
+    return ptp_report.write_summary(self, records)
+
+
+def run(config: ml_collections.ConfigDict, workdir: str, progress: bool = True,
+        redo: bool = False) -> Dict[str, Any]:
+  unknown = set(config.eval.offline_modes) - set(MODES)
+  if unknown:
+    raise ValueError(f"config.eval.offline_modes has unknown modes {sorted(unknown)}; "
+                     f"modes: {', '.join(MODES)}")
+  return PTPPipeline(config, workdir, progress, redo).run()

@@ -1,0 +1,90 @@
+"""PTP's pieces around the planner: HER relabelling at 70%, the CVAE's training sequences, and
+the multi-stage task being out of reach of a straight-to-the-goal policy."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxinsert.agents import gciql
+from jaxinsert.data import samplers
+from jaxinsert.envs.multistage import MultiStageInsertion, play_episodes
+from jaxinsert.planning import cvae
+from jaxinsert.types import Transition
+
+EPISODES, STEPS = 50, 20
+MARKER = 100.0   # the stored goal: any other goal in a batch was relabelled
+
+
+def _episode_dataset():
+  # Latent state = (episode, time + 1): a relabelled goal tells where it was taken from.
+  episode = np.repeat(np.arange(EPISODES), STEPS).astype(np.float32)
+  time = np.tile(np.arange(STEPS), EPISODES).astype(np.float32)
+  state, next_state = np.stack([episode, time], -1), np.stack([episode, time + 1], -1)
+  goal = np.full_like(state, MARKER)
+  transitions = Transition(obs=jnp.asarray(np.concatenate([state, goal], -1)),
+                           action=jnp.zeros((EPISODES * STEPS, 1)),
+                           reward=jnp.full(EPISODES * STEPS, -1.0), mask=jnp.ones(EPISODES * STEPS),
+                           next_obs=jnp.asarray(np.concatenate([next_state, goal], -1)))
+  return samplers.index_dataset(transitions, episode.astype(np.int32))
+
+
+def test_her_relabels_70_percent_with_future_goals_of_the_same_episode():
+  config = gciql.get_config()
+  assert config.future_fraction == 0.7 and config.discount == 0.995 and config.expectile == 0.9
+  batch = jax.jit(lambda k: gciql.relabelled_batch(_episode_dataset(), k, 10_000, config))(
+      jax.random.PRNGKey(0))
+  state, goal = np.asarray(batch.obs[:, :2]), np.asarray(batch.obs[:, 2:])
+  relabelled = np.all(goal != MARKER, -1)
+  assert abs(relabelled.mean() - 0.7) <= 0.02, f"relabelled {relabelled.mean():.3f} of rows"
+  assert np.all(goal[relabelled, 0] == state[relabelled, 0]), "a future goal from another episode"
+  assert np.all(goal[relabelled, 1] >= state[relabelled, 1] + 1), "a future goal from the past"
+  reached = relabelled & (goal[:, 1] == state[:, 1] + 1)
+  assert reached.any()
+  np.testing.assert_array_equal(np.asarray(batch.reward)[reached], 0.0)
+  np.testing.assert_array_equal(np.asarray(batch.mask)[reached], 0.0)
+  far = relabelled & (goal[:, 1] > state[:, 1] + 1)
+  np.testing.assert_array_equal(np.asarray(batch.reward)[far], -1.0)
+  # Offline play data has no commanded goal: the other 30% take goals from anywhere.
+  offline = gciql.relabelled_batch(_episode_dataset(), jax.random.PRNGKey(1), 1000, config,
+                                   random_fraction=0.3)
+  assert not np.any(np.asarray(offline.obs[:, 2:]) == MARKER)
+
+
+def test_cvae_sequences_step_by_dt_within_its_tolerance():
+  config = cvae.CVAEConfig(dt=5, dt_tolerance=2, rollout_steps=3)
+  time = jnp.broadcast_to(jnp.arange(30, dtype=jnp.float32)[None, :, None], (4, 30, 1))
+  sequences = cvae.sample_sequences(time, jax.random.PRNGKey(0), 512, config)
+  assert sequences.shape == (512, 4, 1)
+  gaps = np.diff(np.asarray(sequences[..., 0]), axis=1)
+  assert gaps.min() >= 3 and gaps.max() <= 7 and len(np.unique(gaps)) == 5
+  with pytest.raises(ValueError, match="too short"):
+    cvae.sample_sequences(time[:, :10], jax.random.PRNGKey(0), 8, config)
+
+
+def test_multistage_goal_is_out_of_reach_of_a_straight_line_but_not_of_the_stages():
+  env = MultiStageInsertion()
+  goal = env.goal_position_m()
+
+  def straight(p):
+    return (goal - p) / env.step_m
+
+  def staged(p):   # lift above the walls, carry, then descend over the hole
+    over = jnp.abs(p[0] - goal[0]) <= 0.003
+    target = jnp.where(over, goal, jnp.array([goal[0], goal[1], 0.08]))
+    target = jnp.where((p[2] < env.wall_height_m + 0.005) & ~over, p.at[2].set(0.08), target)
+    return (target - p) / env.step_m
+
+  def success(policy, key):
+    final = jax.lax.fori_loop(0, env.max_episode_steps,
+                              lambda _, s: env.step(s, policy(s.obs)), env.reset(key))
+    return final.privileged["success"]
+
+  keys = jax.random.split(jax.random.PRNGKey(0), 8)
+  assert not np.any(jax.jit(jax.vmap(lambda k: success(straight, k)))(keys))
+  assert np.all(jax.jit(jax.vmap(lambda k: success(staged, k)))(keys))
+  play = play_episodes(env, jax.random.PRNGKey(1), 300)
+  stage = np.asarray(jax.vmap(jax.vmap(env.stage))(play["positions"]))
+  assert np.any(stage == 3), "the play data never inserts"
+  assert not np.any((stage[:, 0] == 0) & np.any(stage == 3, 1)), (
+      "a play episode goes from the tray to inserted: the task is in the data")
