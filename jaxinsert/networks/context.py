@@ -64,3 +64,9 @@ def transition_features(obs: jax.Array, action: jax.Array, reward: jax.Array,
                         next_obs: jax.Array) -> jax.Array:
   """A context element: (s, a, r, s') concatenated (PEARL uses (s, a, r); s' is its option)."""
   return jnp.concatenate([obs, action, reward[..., None], next_obs], axis=-1)
+
+
+def sar_features(obs: jax.Array, action: jax.Array, reward: jax.Array) -> jax.Array:
+  """A context element without s': (s, a, r), PEARL's and SMAC's default
+  (`use_next_obs_in_context=False`)."""
+  return jnp.concatenate([obs, action, reward[..., None]], axis=-1)

@@ -96,3 +96,14 @@ def tanh_gaussian_sample(key: jax.Array, mean: jax.Array, log_std: jax.Array
   log_prob = gaussian_log_prob(mean, log_std, pre_squash)
   log_det_jacobian = 2.0 * (jnp.log(2.0) - pre_squash - jax.nn.softplus(-2.0 * pre_squash))
   return jnp.tanh(pre_squash), log_prob - jnp.sum(log_det_jacobian, axis=-1)
+
+
+def tanh_gaussian_log_prob(mean: jax.Array, log_std: jax.Array, action: jax.Array,
+                           epsilon: float = 1e-6) -> jax.Array:
+  """log pi(a) of a given action in (-1, 1) under the tanh-squashed Gaussian (pre-squash
+  mean, log_std): the density of u = atanh(a) minus log(1 - a^2). Actions are clipped to
+  +-(1 - epsilon) first, so dataset actions at the bounds stay finite (AWAC on a tanh policy)."""
+  action = jnp.clip(action, -1.0 + epsilon, 1.0 - epsilon)
+  pre_squash = jnp.arctanh(action)
+  log_det_jacobian = jnp.log(1.0 - action ** 2)
+  return gaussian_log_prob(mean, log_std, pre_squash) - jnp.sum(log_det_jacobian, axis=-1)

@@ -1,0 +1,306 @@
+"""The SMAC pipeline (seed 003): online PEARL data -> SMAC / meta-BC offline -> self-supervised
+online phase (SMAC) and the same phase with true rewards (the oracle) -> report.
+
+Stages run on `stages.StageRunner`. The workdir holds data/rl and data/encoder (PEARL's per-task
+RL and encoder buffers as RLDS with task ids, digest B.5), pearl/, offline/ and online/ (agent
+states of every seed as msgpack, curves), stages/, summary.json and the plots.
+
+Seeds: the dataset comes from one PEARL run (`seed`), as in the paper ("the replay buffer from
+a single PEARL run"); the offline and online phases of `num_seeds` seeds run at once, vmapped.
+Everything is evaluated by the same meta-test harness (`meta_rl.meta_test`, S11) on the test
+tasks (and the training tasks): post-adaptation return of the last of T trajectories.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Dict, List
+
+import flax.serialization
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from jaxinsert.agents import pearl, smac
+from jaxinsert.data import task_replay
+from jaxinsert.envs import meta_families
+from jaxinsert.training import logging, meta_rl, smac_loops, stages
+from jaxinsert.types import Spec
+
+# Key streams (smac_loops.seed_keys): data, agent creation, training, evaluation, diagnostics.
+DATA, CREATE, TRAIN, EVAL, DIAGNOSE = range(5)
+METHODS_OFFLINE = ("smac", "meta_bc")
+METHODS_ONLINE = ("smac", "oracle")
+
+
+class SMACPipeline:
+  """One SMAC study in `workdir` (see the module docstring)."""
+
+  def __init__(self, config: ml_collections.ConfigDict, workdir: str, progress: bool = True,
+               redo: bool = False):
+    self.config = config
+    self.workdir = os.path.abspath(workdir)
+    self.progress = progress
+    family = config.family
+    self.family = meta_families.make_family(family.name, family.task_seed, family.num_train,
+                                            family.num_test, reward_type=family.reward_type)
+    self.env = self.family.env
+    self.spec = Spec(obs_shape=tuple(self.env.spec.obs_shape), action_dim=self.env.spec.action_dim)
+    self.train_tasks = jnp.asarray(self.family.train_tasks)
+    self.test_tasks = jnp.asarray(self.family.test_tasks)
+    self.runner = stages.StageRunner(config, self.workdir, progress, redo=redo)
+
+  # ------------------------------------------------------------------------------ stages
+  def stages(self) -> List[stages.Stage]:
+    return [
+        stages.Stage("pearl_data", self.pearl_data, ("seed", "family", "pearl", "eval"),
+                     outputs=("data", "pearl")),
+        stages.Stage("offline", self.offline, ("seed", "num_seeds", "smac", "data", "offline",
+                                               "eval", "diagnostic"), ("pearl_data",),
+                     outputs=("offline",)),
+        stages.Stage("online", self.online, ("seed", "num_seeds", "online", "eval",
+                                             "diagnostic"), ("offline",), outputs=("online",)),
+    ]
+
+  def run(self) -> Dict[str, Any]:
+    os.makedirs(self.workdir, exist_ok=True)
+    logging.write_provenance(self.workdir, self.config.to_dict())
+    records = self.runner.run(self.stages())
+    from jaxinsert.training import smac_report
+    return smac_report.write_summary(self, records)
+
+  def _say(self, message: str) -> None:
+    if self.progress:
+      print(message, flush=True)
+
+  def path(self, *parts: str) -> str:
+    return os.path.join(self.workdir, *parts)
+
+  # ------------------------------------------------------------------------- evaluation
+  def evaluate(self, agent, states, tasks, key, vmapped: bool = True) -> np.ndarray:
+    """Meta-test returns [seeds, tasks, repeats, T] (or without the seed axis)."""
+    ev = self.config.eval
+    run = lambda state, k: smac_loops.evaluate(self.env, agent, state, ev.num_trajectories,
+                                               ev.repeats, tasks, k)
+    if not vmapped:
+      return np.asarray(run(states, key))
+    keys = jax.random.split(key, jax.tree_util.tree_leaves(states)[0].shape[0])
+    return np.asarray(jax.vmap(run)(states, keys))
+
+  # ------------------------------------------------------------------------------ PEARL
+  def pearl_config(self) -> ml_collections.ConfigDict:
+    config = pearl.get_config()
+    config.update(self.config.pearl.agent.to_dict())
+    return config
+
+  def pearl_data(self) -> Dict[str, Any]:
+    """Online PEARL on the training tasks; its buffers become SMAC's offline data."""
+    cfg = self.config.pearl
+    horizon = self.family.horizon
+    state = pearl.create(self.pearl_config(), smac_loops.seed_keys(self.config.seed, 1, CREATE)[0],
+                         self.spec)
+    num_tasks = self.train_tasks.shape[0]
+    # Upper bound on a task's rows: every iteration might pick it.
+    capacity = horizon * (cfg.initial_trajectories + cfg.iterations
+                          * (cfg.prior_trajectories + cfg.posterior_trajectories))
+    obs_dim, action_dim = self.spec.obs_dim, self.spec.action_dim
+    buffers = smac_loops.Buffers(task_replay.empty(num_tasks, capacity, obs_dim, action_dim),
+                                 task_replay.empty(num_tasks, capacity, obs_dim, action_dim),
+                                 task_replay.empty(1, 1, obs_dim, action_dim))
+    keys = smac_loops.seed_keys(self.config.seed, cfg.iterations + 1, DATA)
+    buffers = smac_loops.pearl_initial(self.env, state, buffers, self.train_tasks,
+                                       cfg.initial_trajectories, keys[0])
+    loop = (cfg.tasks_per_iteration, cfg.prior_trajectories, cfg.posterior_trajectories,
+            cfg.grad_steps, cfg.meta_batch, cfg.batch_per_task, cfg.context_size)
+    curve, eval_key = [], smac_loops.seed_keys(self.config.seed, 1, EVAL)[0]
+    for iteration in range(cfg.iterations):
+      state, buffers, metrics = smac_loops.pearl_iteration(self.env, loop, state, buffers,
+                                                           self.train_tasks, keys[iteration + 1])
+      if (iteration + 1) % cfg.eval_every == 0 or iteration + 1 == cfg.iterations:
+        returns = self.evaluate(pearl, state, self.test_tasks, eval_key, vmapped=False)
+        post, first = meta_rl.summarize_returns(returns)
+        curve.append({"iteration": iteration + 1, "test_post_adaptation": post,
+                      "test_first": first, **smac_loops.mean_metrics(metrics)})
+        self._say(f"[pearl] iteration {iteration + 1}: test post-adaptation {post:.2f} "
+                  f"(first trajectory {first:.2f})")
+    self._write_buffers(buffers)
+    os.makedirs(self.path("pearl"), exist_ok=True)
+    with open(self.path("pearl", "state.msgpack"), "wb") as handle:
+      handle.write(flax.serialization.to_bytes(state))
+    counts = np.asarray(buffers.rl.count)
+    return {"curve": curve, "rl_rows_per_task": [int(counts.min()), int(counts.max())],
+            "encoder_rows_per_task": [int(np.min(buffers.encoder.count)),
+                                      int(np.max(buffers.encoder.count))],
+            "env_steps": int(counts.sum() + 0)}
+
+  def _write_buffers(self, buffers: smac_loops.Buffers) -> None:
+    from jaxinsert.data import rlds
+
+    task_ids = list(range(self.train_tasks.shape[0]))
+    provenance = {"generator": "jaxinsert.training.smac_pipeline (online PEARL)",
+                  "family": self.family.name, "task_seed": self.config.family.task_seed,
+                  "train_goals": np.asarray(self.family.train_tasks).tolist()}
+    for name, buffer in (("rl", buffers.rl), ("encoder", buffers.encoder)):
+      episodes = _episodes(task_replay.to_transitions(buffer, task_ids), self.family.horizon, name)
+      rlds.write_dataset(self.path("data", name), episodes,
+                         f"meta-state:{self.family.name}", provenance=provenance | {"buffer": name},
+                         overwrite=True, progress=False)
+
+  # ---------------------------------------------------------------------------- offline
+  def load_buffers(self) -> smac_loops.Buffers:
+    """SMAC's offline buffers (S2): each task's first `data.rl_rows` RL rows and last
+    `data.encoder_rows` encoder rows of the PEARL run."""
+    from jaxinsert.data import transitions
+
+    data = self.config.data
+    task_ids = list(range(self.train_tasks.shape[0]))
+    loaded = {}
+    for name in ("rl", "encoder"):
+      rows, _, _ = transitions.load_transitions(self.path("data", name), obs_keys=["state"])
+      loaded[name] = rows
+    rl = task_replay.from_transitions(loaded["rl"], task_ids, data.rl_rows, 0, data.rl_rows)
+    encoder = task_replay.from_transitions(loaded["encoder"], task_ids, data.encoder_rows,
+                                           -data.encoder_rows, None)
+    return smac_loops.Buffers(rl=rl, encoder=encoder, reward_context=encoder)
+
+  def agent_config(self, method: str) -> ml_collections.ConfigDict:
+    config = smac.get_config()
+    config.update(self.config.smac.to_dict())
+    if method == "meta_bc":
+      config.actor_objective = "bc"
+    return config
+
+  def create_states(self, method: str):
+    config = self.agent_config(method)
+    keys = smac_loops.seed_keys(self.config.seed, self.config.num_seeds, CREATE)
+    return jax.jit(jax.vmap(lambda key: smac.create(config, key, self.spec)))(keys)
+
+  def save_states(self, states, *parts: str) -> None:
+    os.makedirs(os.path.dirname(self.path(*parts)), exist_ok=True)
+    with open(self.path(*parts), "wb") as handle:
+      handle.write(flax.serialization.to_bytes(states))
+
+  def load_states(self, method: str, *parts: str):
+    with open(self.path(*parts), "rb") as handle:
+      return flax.serialization.from_bytes(self.create_states(method), handle.read())
+
+  def offline(self) -> Dict[str, Any]:
+    buffers = self.load_buffers()
+    off = self.config.offline
+    sizes = (off.meta_batch, off.batch_per_task, off.context_size)
+    record: Dict[str, Any] = {}
+    for method in METHODS_OFFLINE:
+      states = self.create_states(method)
+      keys = smac_loops.seed_keys(self.config.seed, off.steps // off.steps_per_call, TRAIN)
+      log = []
+      for call, key in enumerate(keys):
+        seed_keys = jax.random.split(key, self.config.num_seeds)
+        states, metrics = jax.vmap(lambda s, k: smac_loops.smac_offline(
+            smac, off.steps_per_call, sizes, s, buffers, k))(states, seed_keys)
+        log.append({"step": (call + 1) * off.steps_per_call, **smac_loops.mean_metrics(metrics)})
+      self._say(f"[offline] {method}: {log[-1]}")
+      self.save_states(states, "offline", f"{method}.msgpack")
+      eval_key = smac_loops.seed_keys(self.config.seed, 1, EVAL)[0]
+      record[method] = {"log": log, **self._scores(states, eval_key)}
+    record["z_shift"] = self.z_shift(self.load_states("smac", "offline", "smac.msgpack"), buffers)
+    return record
+
+  def _scores(self, states, key) -> Dict[str, Any]:
+    test = self.evaluate(smac, states, self.test_tasks, key)
+    train = self.evaluate(smac, states, self.train_tasks, key)
+    return {"test_post_adaptation": test[..., -1].mean(axis=(1, 2)).tolist(),
+            "test_first": test[..., 0].mean(axis=(1, 2)).tolist(),
+            "train_post_adaptation": train[..., -1].mean(axis=(1, 2)).tolist()}
+
+  def z_shift(self, states, buffers: smac_loops.Buffers) -> Dict[str, Any]:
+    """Fig. 2 on the first seed: KL(q(z|h) || p) with offline and online h, per task and draw."""
+    diag = self.config.diagnostic
+    state = jax.tree_util.tree_map(lambda x: x[0], states)
+    key = smac_loops.seed_keys(self.config.seed, 1, DIAGNOSE)[0]
+    result = jax.jit(lambda s, b, k: meta_rl.z_shift(
+        self.env, smac, s, self.train_tasks, b, k, diag.draws, diag.context_size,
+        diag.online_trajectories))(state, buffers.reward_context, key)
+    return {name: np.asarray(value).tolist() for name, value in result.items()}
+
+  # ----------------------------------------------------------------------------- online
+  def online(self) -> Dict[str, Any]:
+    on = self.config.online
+    offline_buffers = self.load_buffers()
+    horizon = self.family.horizon
+    capacity = self.config.data.rl_rows + horizon * on.iterations * (
+        on.prior_trajectories + on.posterior_trajectories)
+    enc_capacity = self.config.data.encoder_rows + horizon * on.iterations * (
+        on.prior_trajectories + on.posterior_trajectories)
+    seeds = self.config.num_seeds
+    broadcast = lambda tree: jax.tree_util.tree_map(
+        lambda x: jnp.broadcast_to(x, (seeds,) + x.shape), tree)
+    loop = (on.tasks_per_iteration, on.prior_trajectories, on.posterior_trajectories,
+            on.grad_steps, on.meta_batch, on.batch_per_task, on.context_size,
+            bool(on.freeze_encoder_buffer))
+    offline_states = self.load_states("smac", "offline", "smac.msgpack")
+    labeller = offline_states                         # the snapshot at the phase switch
+    eval_key = smac_loops.seed_keys(self.config.seed, 1, EVAL)[0]
+    record: Dict[str, Any] = {}
+    for method in METHODS_ONLINE:
+      reward_source = "decoder" if method == "smac" else "true"
+      states = jax.vmap(smac.to_online)(offline_states)
+      buffers = broadcast(smac_loops.Buffers(
+          rl=task_replay.with_capacity(offline_buffers.rl, capacity),
+          encoder=task_replay.with_capacity(offline_buffers.encoder, enc_capacity),
+          reward_context=offline_buffers.reward_context))
+      step0 = self.evaluate(smac, states, self.test_tasks, eval_key)
+      curve = [{"iteration": 0, "env_steps": 0,
+                "test_post_adaptation": step0[..., -1].mean(axis=(1, 2)).tolist()}]
+      keys = smac_loops.seed_keys(self.config.seed, on.iterations, TRAIN + 10)
+      run = jax.vmap(lambda s, lab, b, k: smac_loops.smac_online_iteration(
+          self.env, loop, reward_source, s, lab, b, self.train_tasks, k))
+      for iteration in range(on.iterations):
+        states, buffers, metrics = run(states, labeller, buffers,
+                                       jax.random.split(keys[iteration], seeds))
+        if (iteration + 1) % on.eval_every == 0 or iteration + 1 == on.iterations:
+          returns = self.evaluate(smac, states, self.test_tasks, eval_key)
+          steps = (iteration + 1) * on.tasks_per_iteration * horizon * (
+              on.prior_trajectories + on.posterior_trajectories)
+          curve.append({"iteration": iteration + 1, "env_steps": steps,
+                        "test_post_adaptation": returns[..., -1].mean(axis=(1, 2)).tolist(),
+                        **smac_loops.mean_metrics(metrics)})
+          self._say(f"[online] {method} iteration {iteration + 1}: test post-adaptation "
+                    f"{np.mean(curve[-1]['test_post_adaptation']):.2f}")
+      self.save_states(states, "online", f"{method}.msgpack")
+      record[method] = {"curve": curve, **self._scores(states, eval_key)}
+      if method == "smac":
+        first = jax.tree_util.tree_map(lambda x: x[0], buffers)
+        record["z_shift"] = self.z_shift(states, first)
+    return record
+
+
+def _episodes(rows, horizon: int, buffer: str) -> List[Dict[str, Any]]:
+  """Consecutive `horizon`-row chunks of one task's rows as RLDS episodes (every append is
+  whole trajectories, so chunks are trajectories)."""
+  episodes = []
+  total = rows.reward.shape[0]
+  for start in range(0, total, horizon):
+    chunk = slice(start, start + horizon)
+    if int(rows.task_id[start]) != int(rows.task_id[start + horizon - 1]):
+      raise ValueError(f"buffer {buffer}: rows {start}..{start + horizon - 1} mix tasks")
+    obs = np.concatenate([rows.obs[chunk], rows.next_obs[chunk][-1:]]).astype(np.float32)
+    action = np.concatenate([rows.action[chunk], np.zeros_like(rows.action[:1])])
+    reward = np.append(rows.reward[chunk], 0.0).astype(np.float32)
+    terminal = bool(rows.mask[chunk][-1] == 0)
+    flags = np.zeros(horizon + 1, bool)
+    episodes.append({
+        "steps": {"observation": {"state": obs}, "action": action.astype(np.float32),
+                  "reward": reward, "discount": np.append(np.ones(horizon), 0.0 if terminal else 1.0
+                                                          ).astype(np.float32),
+                  "is_first": np.eye(1, horizon + 1, 0, dtype=bool)[0],
+                  "is_last": np.eye(1, horizon + 1, horizon, dtype=bool)[0],
+                  "is_terminal": flags | (terminal & np.eye(1, horizon + 1, horizon,
+                                                            dtype=bool)[0])},
+        "task_id": int(rows.task_id[start]), "domain_id": 0, "buffer": buffer})
+  return episodes
+
+
+def run(config: ml_collections.ConfigDict, workdir: str, progress: bool = True,
+        redo: bool = False) -> Dict[str, Any]:
+  return SMACPipeline(config, workdir, progress, redo).run()
