@@ -70,8 +70,16 @@ def test_pipeline_runs_every_stage_and_leaves_its_outputs(finished_run):
   held_out = [row for row in summary["rows"] if row["split"] == "held-out"]
   assert held_out[0]["before"]["success_n"] == 2 and held_out[0]["after"]["success_n"] == 2
   assert summary["online"]["env_steps"] == 40
-  paired = summary["paired_held_out"]   # the same two trials before and after
-  assert paired["gained"] + paired["lost"] <= 2 and "McNemar p" in table
+  # The paired test counts the stored per-trial outcomes of the same starts before and after.
+  outcomes = []
+  for stage in ("zero_shot", "finetuned"):
+    with open(os.path.join(workdir, "stages", f"{stage}.json")) as handle:
+      outcomes.append(np.asarray(json.load(handle)["held_out"]["pooled"]["outcomes"], bool))
+  before, after = outcomes
+  paired = summary["paired_held_out"]
+  assert (paired["gained"], paired["lost"]) == (int(np.sum(~before & after)),
+                                                int(np.sum(before & ~after)))
+  assert "McNemar p" in table
   with open(os.path.join(workdir, "summary.json")) as handle:
     assert json.load(handle)["rows"] == json.loads(json.dumps(summary["rows"]))
 

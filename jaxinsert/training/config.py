@@ -54,6 +54,8 @@ def _run_fields(agent_name: str) -> ml_collections.ConfigDict:
 def online_run_config(agent_name: str) -> ml_collections.ConfigDict:
   config = _run_fields(agent_name)
   config.offline_steps = 25_000               # offline updates before interaction (0 = none)
+  config.offline_checkpoint_interval = 5_000  # updates between pretraining checkpoints, so a
+                                              # killed pretraining resumes (0 = only at the end)
   config.online_steps = 100_000               # environment steps (per environment) after that
   config.updates_per_env_step = 1             # gradient updates per environment step (UTD)
   config.offline_ratio = 0.5                  # fraction of each batch drawn from offline data
@@ -106,7 +108,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
   for name in ("num_seeds", "batch_size", "steps_per_call", "log_interval", "eval_episodes",
                "keep_checkpoints", "env.num_envs"):
     _check(config, name, "an integer >= 1", _integer(1))
-  for name in ("max_steps", "eval_interval", "checkpoint_interval", "seed"):
+  for name in ("max_steps", "eval_interval", "checkpoint_interval", "offline_checkpoint_interval",
+               "seed"):
     _check(config, name, "an integer >= 0" + (" (0 = only at the end)" if "interval" in name else ""),
            _integer(0))
   _check(config, "dataset.kind", "builtin, rlds or d4rl_hdf5", lambda v: v in ("builtin", "rlds", "d4rl_hdf5"))

@@ -206,7 +206,7 @@ def run_online(config: ml_collections.ConfigDict, workdir: str, progress: bool =
   with offline_config.unlocked():
     offline_config.max_steps = config.offline_steps
     offline_config.eval_interval = 0
-    offline_config.checkpoint_interval = 0
+    offline_config.checkpoint_interval = config.get("offline_checkpoint_interval", 0)
   offline_trainer = OfflineTrainer(offline_config, os.path.join(workdir, "offline"), dataset,
                                    spec, evaluator=None, progress=progress)
   try:
