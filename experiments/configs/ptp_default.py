@@ -56,7 +56,7 @@ def get_config(size: str = "default"):
   config.planner.prior_weight = 0.01        # reference code
   config.planner.top_subgoals = 2           # -> 4 -> 8 subgoals (L = 3, M = 2)
   config.planner.multiplier = 2
-  config.planner.subgoal_timeout = 10       # steps (2 x the finest dt, as the code's 30 at 15)
+  config.planner.subgoal_timeout = 6        # steps; 8 subgoals x 6 < 60 (the code: 30 at dt 15, 8 x 30 < 400)
   config.planner.reach_threshold = 0.2      # latent distance at which a subgoal counts reached
 
   config.eval = ml_collections.ConfigDict()

@@ -47,16 +47,6 @@ def _load(path: str, template: Any) -> Any:
     return flax.serialization.from_bytes(template, handle.read())
 
 
-def wilson_interval(successes: int, trials: int, z: float = 1.96):
-  if trials == 0:
-    return (0.0, 1.0)
-  rate = successes / trials
-  denominator = 1 + z**2 / trials
-  centre = (rate + z**2 / (2 * trials)) / denominator
-  half = z * np.sqrt(rate * (1 - rate) / trials + z**2 / (4 * trials**2)) / denominator
-  return (float(centre - half), float(centre + half))
-
-
 class PTPPipeline:
   def __init__(self, config: ml_collections.ConfigDict, workdir: str, progress: bool = True,
                redo: bool = False):
@@ -216,6 +206,7 @@ class PTPPipeline:
 
   def evaluate(self, states, buffers, mode: str, key) -> Dict[str, Any]:
     out = self._evaluator(mode)(states, buffers, jax.random.split(key, self.config.num_seeds))
+    self._last_evaluation = out
     success = np.asarray(out["success"])
     return {"success_per_seed": success.mean(1).tolist(),
             "success_k": int(success.sum()), "success_n": int(success.size),
@@ -257,6 +248,9 @@ class PTPPipeline:
           curve.append({"iteration": iteration,
                         "env_steps": iteration * f.episodes_per_iteration * steps, **result})
           self._say(f"  [{method}] iteration {iteration}: success {result['success_per_seed']}")
+          if method == "ptp" and iteration in (0, f.iterations):
+            self.plan_figure(f"plan_ptp_iteration{iteration}.png",
+                             f"PTP, iteration {iteration}, seed 0, episode 0")
         if iteration == f.iterations:
           break
         keys = jax.random.split(jax.random.fold_in(key, iteration), self.config.num_seeds)
@@ -281,6 +275,14 @@ class PTPPipeline:
                                  train_key, f.updates_per_iteration, self.config.batch_size,
                                  f.online_fraction)
     return state, buffers, online, metrics, jnp.mean(episodes["success"])
+
+  def plan_figure(self, name: str, title: str) -> str:
+    """Side view of seed 0's first episode of the last evaluation, with its planned subgoals."""
+    from jaxinsert.training import ptp_report
+    out = jax.tree_util.tree_map(lambda x: np.asarray(x[0, 0]), self._last_evaluation)
+    success = "inserted" if out["success"] else "not inserted"
+    return ptp_report.plot_plan(self.env, out["positions"], out["subgoals"], out["subgoal_index"],
+                                os.path.join(self.workdir, name), f"{title} ({success})")
 
   # ------------------------------------------------------------------------------ report
   def report(self, records: Dict[str, Dict[str, Any]]) -> Dict[str, Any]:

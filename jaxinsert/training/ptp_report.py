@@ -7,16 +7,15 @@ from typing import Any, Dict
 
 import numpy as np
 
-from jaxinsert.training import logging
+from jaxinsert.training import evaluation, logging
 
 LABELS = {"ptp": "PTP (hierarchical, plan buffer)", "ptp_no_buffer": "PTP w/o plan buffer",
           "ptp_flat": "PTP w/o hierarchy (flat K=8)", "final_goal": "model-free final goal"}
 
 
 def _cell(result: Dict[str, Any]) -> str:
-  from jaxinsert.training.ptp_pipeline import wilson_interval
   k, n = result["success_k"], result["success_n"]
-  low, high = wilson_interval(k, n)
+  low, high = evaluation.wilson_interval(k, n)
   seeds = " ".join(f"{s:.2f}" for s in result["success_per_seed"])
   return f"{k:3d}/{n:<3d} {k / n:5.2f} [{low:.2f}, {high:.2f}] seeds {seeds}"
 
@@ -81,3 +80,38 @@ def write_summary(pipeline, records: Dict[str, Dict[str, Any]]) -> Dict[str, Any
   logging.write_json_atomically(os.path.join(pipeline.workdir, "summary.json"), summary,
                                 default=float)
   return summary
+
+
+def plot_plan(env, positions, subgoals, subgoal_index, path: str, title: str = "") -> str:
+  """Side view (x, z) of one episode: the tray, the socket, the path and the planned subgoals
+  (numbered; the one followed at each step colours the path)."""
+  import matplotlib
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+
+  positions, subgoals = np.asarray(positions), np.asarray(subgoals)
+  figure, axis = plt.subplots(figsize=(6, 3.2))
+  tray_x, half = env.tray_center_m[0], env.tray_half_width_m
+  for wall_x in (tray_x - half, tray_x + half):
+    axis.plot([wall_x, wall_x], [0, env.wall_height_m], "k-", lw=3)
+  socket_x = env.socket_center_m[0]
+  axis.plot([-0.25, socket_x - env.hole_radius_m], [0, 0], "k-", lw=1)
+  axis.plot([socket_x + env.hole_radius_m, 0.25], [0, 0], "k-", lw=1)
+  axis.fill_between([socket_x - env.hole_radius_m, socket_x + env.hole_radius_m],
+                    -env.hole_depth_m, 0, color="0.85")
+  axis.scatter(positions[:, 0], positions[:, 2], c=np.asarray(subgoal_index), cmap="viridis",
+               s=10, label="plug tip (colour: subgoal followed)")
+  axis.plot(subgoals[:, 0], subgoals[:, 2], "r--", lw=0.8)
+  for number, subgoal in enumerate(subgoals):
+    axis.annotate(str(number + 1), (subgoal[0], subgoal[2]), color="red", fontsize=8)
+  axis.scatter(subgoals[:, 0], subgoals[:, 2], marker="x", color="red", label="planned subgoals")
+  axis.set_xlabel("x (m)")
+  axis.set_ylabel("z (m)")
+  axis.set_aspect("equal")
+  axis.legend(fontsize=7, loc="upper left")
+  if title:
+    axis.set_title(title, fontsize=9)
+  figure.tight_layout()
+  figure.savefig(path, dpi=120)
+  plt.close(figure)
+  return path
