@@ -1,0 +1,118 @@
+"""LOTJ's self-rewarding online finetuning (seed 001 section IV-D; digest B7, LOTJ-6).
+
+The learner never sees the true reward. `HiddenRewardEnv` wraps an image environment and hands
+the learner images and time-limit ends only; the simulator's success goes to a private log used
+for reporting. `observe` has no reward argument: it labels each transition itself with
+r = 1[R(s') > 0.5], R frozen in mean mode (B14.6: SERL also thresholds at 0.5), and ends the
+transition there (mask = 1 - r), as the offline data ends on success. Updates mix a fixed 75%
+of offline rows (random-shifted) with 25% online rows (not augmented) from separate buffers, on
+an agent whose representation is frozen (`agents.lotj.freeze_representation`).
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Dict, List, Tuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import struct
+
+from jaxinsert.agents import lotj, reward_classifier
+from jaxinsert.data import replay, samplers
+from jaxinsert.types import Spec, Transition
+
+OFFLINE_RATIO = 0.75   # paper: 75% offline (augmented) / 25% online (not augmented)
+
+
+@struct.dataclass
+class SelfRewardingLearner:
+  agent: lotj.LOTJState
+  reward: reward_classifier.RewardState
+  online: replay.ReplayBuffer
+
+
+def start(agent: lotj.LOTJState, reward: reward_classifier.RewardState, spec: Spec,
+          capacity: int) -> SelfRewardingLearner:
+  """The learner from an offline-trained agent and reward model, representation frozen."""
+  if not agent.config.freeze_representation:
+    agent = lotj.freeze_representation(agent)
+  return SelfRewardingLearner(agent, reward, replay.init(spec, capacity))
+
+
+def label(reward: reward_classifier.RewardState, next_obs: jax.Array) -> Tuple[jax.Array, jax.Array]:
+  """(reward, mask) the learner assigns from the next images alone."""
+  predicted = (reward_classifier.probability(reward, next_obs) > 0.5).astype(jnp.float32)
+  return predicted, 1.0 - predicted
+
+
+def observe(learner: SelfRewardingLearner, obs: jax.Array, action: jax.Array,
+            next_obs: jax.Array) -> SelfRewardingLearner:
+  """Adds a batch of (s, a, s') to the online buffer with self-generated rewards."""
+  reward, mask = label(learner.reward, next_obs)
+  transitions = Transition(obs=obs, action=action, reward=reward, mask=mask, next_obs=next_obs)
+  return learner.replace(online=replay.add(learner.online, transitions))
+
+
+def update(learner: SelfRewardingLearner, offline: Transition, key: jax.Array, batch_size: int,
+           shift_pad: int = 4) -> Tuple[SelfRewardingLearner, Dict[str, jax.Array]]:
+  sample_key, update_key = jax.random.split(key)
+  batch = samplers.mixed(offline, learner.online, sample_key, batch_size, OFFLINE_RATIO,
+                         offline_augment=samplers.shift_observations(shift_pad) if shift_pad else None)
+  agent, metrics = lotj.update(learner.agent, batch, update_key)
+  return learner.replace(agent=agent), metrics
+
+
+class HiddenRewardEnv:
+  """An image `VectorEnv` seen by the learner: `reset` and `step` return images and time-limit
+  ends only. The true success of every step is appended to `success_log` for reports."""
+
+  def __init__(self, env):
+    if getattr(env, "obs_mode", None) != "image":
+      raise ValueError("HiddenRewardEnv needs an image environment (obs_mode='image')")
+    if env.config.terminate_on_success:
+      raise ValueError("episodes must not end on the true success (the learner would read it "
+                       "from the reset): make the env with terminate_on_success=False")
+    self._env = env
+    self.num_envs = env.num_envs
+    self.success_log: List[np.ndarray] = []
+
+  def reset(self, seed: int) -> np.ndarray:
+    return self._env.reset(seed)
+
+  def step(self, actions: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(next images before any reset, images to act from next, time-limit end flags)."""
+    obs, _, _, truncated, info = self._env.step(actions)
+    self.success_log.append(np.asarray(info["success"]))
+    return np.asarray(info["final_obs"]), obs, np.asarray(truncated)
+
+
+def run_trials(learner: SelfRewardingLearner, env: HiddenRewardEnv, offline: Transition,
+               trials_per_env: int, steps_per_trial: int, updates_per_step: int, batch_size: int,
+               seed: int, act_noise: float = 0.1,
+               on_trial_end: Callable[[int, SelfRewardingLearner], None] = None
+               ) -> SelfRewardingLearner:
+  """Online practice: every environment runs `trials_per_env` trials of `steps_per_trial` steps
+  with the policy's mean plus Gaussian noise `act_noise`, updating after each step."""
+  key = jax.random.PRNGKey(seed)
+
+  @jax.jit
+  def act(agent, obs, key):
+    mean = lotj.act(agent, obs, key, True)
+    return jnp.clip(mean + act_noise * jax.random.normal(key, mean.shape), -1.0, 1.0)
+
+  observe_jit = jax.jit(observe)
+  update_jit = jax.jit(update, static_argnums=(3,))
+  obs = env.reset(seed)
+  for trial in range(trials_per_env):
+    for _ in range(steps_per_trial):
+      key, act_key, update_key = jax.random.split(key, 3)
+      action = act(learner.agent, jnp.asarray(obs), act_key)
+      next_obs, following_obs, _ = env.step(np.asarray(action))
+      learner = observe_jit(learner, jnp.asarray(obs), action, jnp.asarray(next_obs))
+      for update_key in jax.random.split(update_key, updates_per_step):
+        learner, _ = update_jit(learner, offline, update_key, batch_size)
+      obs = following_obs
+    if on_trial_end is not None:
+      on_trial_end(trial, learner)
+  return learner

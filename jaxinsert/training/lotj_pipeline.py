@@ -1,0 +1,111 @@
+"""The LOTJ pipeline (seed 001): collect vision data -> reward-classifier study on held-out
+connectors (Table IV). Stages run on `stages.StageRunner`; the workdir holds data/lotj (RLDS,
+insertion-vision), stages/ and summary.json.
+
+The policy stages of the paper (image IQL with DAIB offline, self-rewarded finetuning, the
+baselines) are not declared yet; see docs/notes/issue18_report.md for what they need.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Dict, List
+
+import ml_collections
+import numpy as np
+
+from jaxinsert.training import logging, lotj_data, stages
+
+PAPER_REWARD_ACCURACY = {"daib": 0.88, "vib": 0.79, "daib_lambda0": 0.77, "erm": 0.76, "dann": 0.71}
+
+
+def _csv(text: str) -> List[str]:
+  return [part.strip() for part in str(text).split(",") if part.strip()]
+
+
+class LOTJPipeline:
+  def __init__(self, config: ml_collections.ConfigDict, workdir: str, progress: bool = True,
+               redo: bool = False):
+    self.config = config
+    self.workdir = os.path.abspath(workdir)
+    self.progress = progress
+    self.runner = stages.StageRunner(config, self.workdir, progress, redo=redo)
+
+  def stages(self) -> List[stages.Stage]:
+    return [
+        stages.Stage("collect", self.collect, ("seed", "collect"), outputs=("data",)),
+        stages.Stage("reward_study", self.reward_study,
+                     ("seed", "num_seeds", "reward", "reward_study"), ("collect",)),
+    ]
+
+  def run(self) -> Dict[str, Any]:
+    os.makedirs(self.workdir, exist_ok=True)
+    logging.write_provenance(self.workdir, self.config.to_dict())
+    records = self.runner.run(self.stages())
+    summary = {"collect": {k: v for k, v in records["collect"].items() if k != "per_domain"},
+               "reward_study": records["reward_study"].get("table")}
+    with open(os.path.join(self.workdir, "summary.json"), "w") as handle:
+      json.dump(summary, handle, indent=1, default=float)
+    return summary
+
+  def _say(self, message: str) -> None:
+    if self.progress:
+      print(message, flush=True)
+
+  @property
+  def data_path(self) -> str:
+    return os.path.join(self.workdir, "data", "lotj")
+
+  def collect(self) -> Dict[str, Any]:
+    c = self.config.collect
+    task_list = lotj_data.lotj_tasks(start=c.start)
+    episodes = lotj_data.collect(task_list, c.episodes_per_domain, image_size=c.image_size,
+                                 seed=self.config.seed, random_probability=c.random_probability,
+                                 envs_per_domain=c.envs_per_domain)
+    stats = lotj_data.domain_statistics(episodes)
+    lotj_data.write(self.data_path, episodes, c.image_size, overwrite=True, provenance={
+        "generator": "jaxinsert/training/lotj_pipeline.py", "suite": "lotj",
+        "policy": "collector (centreline within 1 mm, then down; random action p=0.2)",
+        "seed": self.config.seed, "start": c.start, "tasks": [t.name for t in task_list]})
+    success = [row["success_rate"] for row in stats.values()]
+    positive = [row["positive_fraction"] for row in stats.values()]
+    self._say(f"[collect] {len(episodes)} episodes, success {np.mean(success):.3f} "
+              f"(min {np.min(success):.2f}), positive fraction {np.mean(positive):.3f}")
+    return {"episodes": len(episodes), "images": int(sum(r["images"] for r in stats.values())),
+            "success_rate": float(np.mean(success)), "success_rate_min": float(np.min(success)),
+            "positive_fraction": float(np.mean(positive)),
+            "per_domain": {str(k): v for k, v in stats.items()}}
+
+  def reward_study(self) -> Dict[str, Any]:
+    from jaxinsert.training import lotj_reward
+
+    study = self.config.reward_study
+    held_out = _csv(study.held_out)
+    train, test = lotj_data.hold_out(lotj_data.read(self.data_path), held_out)
+    train_data, test_data = lotj_data.reward_images(train), lotj_data.reward_images(test)
+    self._say(f"[reward_study] {len(train_data['label'])} training images "
+              f"({int(train_data['label'].sum())} positive) over "
+              f"{len(np.unique(train_data['domain_id']))} domains; {len(test_data['label'])} held-out")
+    table = {}
+    for variant in _csv(study.variants):
+      config = ml_collections.ConfigDict(self.config.reward.to_dict())
+      config.variant = variant
+      states, history = lotj_reward.train(config, self.config.seed, self.config.num_seeds,
+                                          train_data, study.steps, study.shift_pad)
+      result = lotj_reward.held_out_accuracy(states, test_data,
+                                             lotj_data.connector_task_ids(held_out))
+      result["train_accuracy"] = lotj_reward.held_out_accuracy(
+          states, train_data, sorted(set(train_data["task_id"].tolist())))["mean"]
+      result["last_metrics"] = history[-1]
+      result["paper"] = PAPER_REWARD_ACCURACY.get(variant)
+      table[variant] = result
+      self._say(f"[reward_study] {variant}: held-out balanced accuracy {result['mean']:.3f} "
+                f"+- {result['std']:.3f} (train {result['train_accuracy']:.3f}; paper "
+                f"{result['paper']})")
+    return {"held_out": held_out, "table": table}
+
+
+def run(config: ml_collections.ConfigDict, workdir: str, progress: bool = True,
+        redo: bool = False) -> Dict[str, Any]:
+  return LOTJPipeline(config, workdir, progress, redo).run()
