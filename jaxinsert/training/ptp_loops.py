@@ -58,7 +58,8 @@ class PTPLoops:
     self.agent_config, self.planner = agent_config, planner
     self.latent_dim = vae.config.latent_dim
     self.z_dim = generators[0].config.z_dim
-    self.goal_latent = vae.encode(env.goal_position_m())
+    with jax.ensure_compile_time_eval():   # a constant, even when first built under a trace
+      self.goal_latent = vae.encode(env.goal_position_m())
 
   # --------------------------------------------------------------------------- buffers
   def empty_buffers(self) -> Tuple[plan_buffer.PlanBuffer, ...]:

@@ -176,14 +176,15 @@ class PTPPipeline:
     return Spec(obs_shape=(2 * self.loops().latent_dim,), action_dim=3)
 
   def agent_template(self):
-    keys = jax.random.split(jax.random.PRNGKey(0), self.config.num_seeds)
-    shapes = jax.eval_shape(jax.vmap(lambda k: gciql.create(self.agent_config, k, self.spec())), keys)
+    keys, spec = jax.random.split(jax.random.PRNGKey(0), self.config.num_seeds), self.spec()
+    shapes = jax.eval_shape(jax.vmap(lambda k: gciql.create(self.agent_config, k, spec)), keys)
     return jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
 
   def train_offline(self) -> Dict[str, Any]:
     loops, offline = self.loops(), self.offline_dataset()
     keys = jax.random.split(jax.random.PRNGKey(self.config.seed + 2), self.config.num_seeds)
-    states = jax.jit(jax.vmap(lambda k: gciql.create(self.agent_config, k, self.spec())))(keys)
+    spec = self.spec()
+    states = jax.jit(jax.vmap(lambda k: gciql.create(self.agent_config, k, spec)))(keys)
     train = jax.jit(jax.vmap(lambda s, k, d: loops.train(s, d, None, None, k,
                                                          self.config.offline_steps,
                                                          self.config.batch_size, 0.0),
@@ -202,7 +203,8 @@ class PTPPipeline:
     return self._evaluators[mode]
 
   def _seed_buffers(self):
-    return jax.vmap(lambda _: self.loops().empty_buffers())(jnp.arange(self.config.num_seeds))
+    loops = self.loops()   # built outside the trace: it holds concrete arrays (the goal latent)
+    return jax.vmap(lambda _: loops.empty_buffers())(jnp.arange(self.config.num_seeds))
 
   def evaluate(self, states, buffers, mode: str, key) -> Dict[str, Any]:
     out = self._evaluator(mode)(states, buffers, jax.random.split(key, self.config.num_seeds))
