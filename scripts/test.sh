@@ -4,10 +4,12 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$root/scripts/setup_env.sh"
 cd "$root"
-# One CPU core: on this 2-vCPU machine XLA:CPU deadlocks (0% CPU, no progress) in the ODA
-# agent's vmapped create/update with two threads; pinned to one core every test passes
-# (measured 2026-12-01: tests/test_agents.py::...[oda] hangs > 150 s on 2 cores, 40 s on 1).
-if command -v taskset >/dev/null 2>&1; then
-  exec taskset -c 0 python -m pytest -q -m "not slow and not benchmark" "$@"
+# One pytest worker per core, each pinned to its core (tests/conftest.py): the tests are many
+# small XLA programs, so two single-core workers finish sooner than one process on two cores.
+# JAXINSERT_TEST_WORKERS=0 runs in one process.
+workers="${JAXINSERT_TEST_WORKERS:-$(nproc)}"
+if [ "$workers" -gt 1 ]; then
+  export JAXINSERT_PIN_WORKERS=1
+  exec python -m pytest -q -n "$workers" --dist=loadfile --max-worker-restart=0 -m "not slow and not benchmark" "$@"
 fi
 exec python -m pytest -q -m "not slow and not benchmark" "$@"
