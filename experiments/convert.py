@@ -14,11 +14,9 @@ import json
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from absl import app, flags
 
-from absl import app, flags  # noqa: E402
-
-from jaxinsert.data.converters import FORMATS  # noqa: E402
+from jaxinsert.data.converters import FORMATS
 
 _FORMAT = flags.DEFINE_enum("format", None, list(FORMATS), "Input format.")
 _INPUT = flags.DEFINE_string("input", None, "Input file or directory.")

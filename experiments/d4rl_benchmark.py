@@ -22,11 +22,8 @@ within the band max(2 std, 10 points) as agreement and say which simulator produ
 import ast
 import json
 import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from absl import app, flags  # noqa: E402
+from absl import app, flags
 
 _DATASET = flags.DEFINE_string("dataset", None, "D4RL dataset name, e.g. hopper-medium-v2.")
 _HDF5 = flags.DEFINE_string("hdf5", None, "Path of the dataset's HDF5 file (D4RL layout).")
@@ -41,7 +38,7 @@ _OVERRIDE = flags.DEFINE_multi_string(
 _WORKDIR = flags.DEFINE_string("workdir", None, "Run directory (default /tmp/d4rl_benchmark/<dataset>-<agent>).")
 flags.mark_flags_as_required(["dataset", "hdf5"])
 
-from experiments.d4rl_run import run_benchmark  # noqa: E402
+from jaxinsert.benchmarks.d4rl.run import run_benchmark
 
 
 def _parse_overrides(items):

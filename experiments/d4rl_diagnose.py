@@ -8,19 +8,14 @@ actor's exp(beta * A) weight that lands in the last --window steps before termin
 (jaxinsert.benchmarks.d4rl.diagnostics). Writes WORKDIR/diagnose_seed<SEED>.json.
 """
 
-import os
-import sys
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from absl import app, flags  # noqa: E402
+from absl import app, flags
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "A d4rl_benchmark.py run directory (IQL or AWAC).")
 _SEED = flags.DEFINE_integer("seed", 0, "Which of the run's vmapped seeds.")
 _WINDOW = flags.DEFINE_integer("window", 50, "Steps before a terminal counted as 'near' it.")
 flags.mark_flags_as_required(["workdir"])
 
-from experiments.d4rl_run import diagnose  # noqa: E402
+from jaxinsert.benchmarks.d4rl.run import diagnose
 
 
 def main(argv):

@@ -11,15 +11,10 @@ suite resumes where it was. After every cell WORKDIR/suite.json, WORKDIR/suite_t
 the bar chart WORKDIR/suite.png are rewritten: per cell our mean +- std over seeds, the
 published number (IQL Table 1, D4RL's files and mujoco-py), the issue's band max(2 std, 10
 points), and the two cross checks (BC within 10 points of D4RL's BC on medium; IQL at or above
-BC). The work is `experiments.d4rl_run.run_suite`; this file holds only the flags.
+BC). The work is `jaxinsert.benchmarks.d4rl.run.run_suite`; this file holds only the flags.
 """
 
-import os
-import sys
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from absl import app, flags  # noqa: E402
+from absl import app, flags
 
 _WORKDIR = flags.DEFINE_string("workdir", "runs/d4rl_suite", "Suite directory.")
 _ENVS = flags.DEFINE_list("envs", ["halfcheetah", "walker2d", "hopper"], "Environments, in run order.")
@@ -39,7 +34,7 @@ def main(argv):
 
 
 def _run():
-  from experiments.d4rl_run import run_suite
+  from jaxinsert.benchmarks.d4rl.run import run_suite
 
   _, _, table = run_suite(_WORKDIR.value, _ENVS.value, _KINDS.value, _AGENTS.value, _SEEDS.value,
                           _UPDATES.value, _DATASET_STEPS.value, _EVAL_EPISODES.value)

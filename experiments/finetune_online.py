@@ -1,12 +1,7 @@
 """Pretrain offline, then finetune online: `python experiments/finetune_online.py
 --config=experiments/configs/NAME.py --workdir=DIR [--config.FIELD=VALUE ...]`."""
 
-import os
-import sys
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from jaxinsert.training import cli, runs  # noqa: E402
+from jaxinsert.training import cli, runs
 
 
 def summarize(results):

@@ -19,12 +19,8 @@ longer honours XLA_FLAGS="--xla_cpu_multi_thread_eigen=false intra_op_parallelis
 """
 
 import json
-import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from absl import app, flags  # noqa: E402
+from absl import app, flags
 
 _MODE = flags.DEFINE_enum("mode", "generate", ["generate", "train_sac", "select", "select_expert",
                                              "rescore"],

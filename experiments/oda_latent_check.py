@@ -4,14 +4,9 @@ each task's own demo latent, with z = 0 (the prior mean) and with the next task'
   python experiments/oda_latent_check.py --config=experiments/configs/oda_default.py --workdir=runs/oda
 """
 
-import os
-import sys
+from absl import app
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from absl import app  # noqa: E402
-
-from jaxinsert.training import cli  # noqa: E402
+from jaxinsert.training import cli
 
 _CONFIG, _WORKDIR = cli.define_config_and_workdir_flags()
 

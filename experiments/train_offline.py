@@ -1,12 +1,7 @@
 """Train an agent offline: `python experiments/train_offline.py --config=experiments/configs/NAME.py
 --workdir=DIR [--config.FIELD=VALUE ...]`. Re-running with the same workdir resumes."""
 
-import os
-import sys
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from jaxinsert.training import cli, runs  # noqa: E402
+from jaxinsert.training import cli, runs
 
 
 def summarize(results):

@@ -12,7 +12,7 @@ import os
 import numpy as np
 import pytest
 
-from experiments.d4rl_run import diagnose, run_benchmark
+from jaxinsert.benchmarks.d4rl.run import diagnose, run_benchmark
 from jaxinsert.benchmarks import d4rl
 from jaxinsert.benchmarks.d4rl import protocol
 

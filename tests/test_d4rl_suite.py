@@ -1,4 +1,4 @@
-"""experiments/d4rl_suite.py (`d4rl_run.run_suite`): cells run once, tabulated beside the published numbers, resumed."""
+"""experiments/d4rl_suite.py (`jaxinsert.benchmarks.d4rl.run.run_suite`): cells run once, tabulated beside the published numbers, resumed."""
 
 import json
 import os
@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from experiments import d4rl_run
+from jaxinsert.benchmarks.d4rl import run as d4rl_run
 from jaxinsert.data.converters import file_provenance
 from jaxinsert.training.checkpoints import CheckpointError
 

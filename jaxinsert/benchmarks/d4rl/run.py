@@ -1,7 +1,8 @@
 """One D4RL cell: a D4RL-layout file converted, trained with an agent's locomotion preset (seeds
-vmapped), evaluated in gymnasium MuJoCo and set beside IQL's Table 1. No flags here, so both
-CLIs import it: experiments/d4rl_benchmark.py (one cell) and experiments/d4rl_suite.py (many:
-`run_suite`, which regenerates the datasets, skips finished cells and tabulates and plots them).
+vmapped), evaluated in gymnasium MuJoCo and set beside IQL's Table 1 (`run_benchmark`), and
+the suite of many cells (`run_suite`, which regenerates the datasets, skips finished cells and
+tabulates and plots them). The CLIs experiments/d4rl_benchmark.py, d4rl_suite.py and
+d4rl_diagnose.py hold only their flags.
 """
 
 import json
@@ -17,15 +18,15 @@ PUBLISHED_COLUMN = {"iql": "IQL (Ours)", "bc": "BC", "awac": "AWAC"}
 
 def agent_config(agent: str):
   """The offline run config of `agent` with its D4RL locomotion hyper-parameters."""
-  from experiments.configs import awac_default, bc_default, iql_locomotion
+  from jaxinsert.benchmarks.d4rl import presets
   from jaxinsert.training.config import offline_run_config
 
   if agent == "iql":
-    return iql_locomotion.get_config()
+    return presets.iql_locomotion()
   if agent == "bc":
-    return bc_default.get_config()
+    return presets.bc()
   # AWAC's preset is its offline-then-online run; take its agent and batch size offline.
-  preset = awac_default.get_config()
+  preset = presets.awac_mujoco()
   config = offline_run_config("awac")
   config.agent.update(preset.agent.to_dict())
   config.batch_size = preset.batch_size
