@@ -3,7 +3,9 @@
   python experiments/lotj.py --config=experiments/configs/lotj_default.py --workdir=runs/lotj
 
 Stages: collect (LOTJ-1 scripted collector, RLDS under insertion-vision:rgb32) -> reward study
-(the five reward-classifier variants of Table IV on held-out connectors, seeds vmapped).
+(the five reward-classifier variants of Table IV on held-out connectors, seeds vmapped) ->
+policy (per `rl.connectors` x `rl.scenarios`: leave-one-out DAIB reward and image IQL, offline
+and baseline k/20, 200 self-rewarded trials, online k/20; `--config.rl.connectors=` skips it).
 Images are 32x32 RGB with a small conv net: the paper's resolution is not given (B14.1), ch. 9's
 earlier Sawyer work used 32x32, and per-domain colours need RGB; `:resnet` is the 64x64 ResNet-18
 setting for accelerators. Fields the paper gives carry their source; the rest are decisions.
@@ -11,7 +13,7 @@ setting for accelerators. Fields the paper gives carry their source; the rest ar
 
 import ml_collections
 
-from jaxinsert.agents import reward_classifier
+from jaxinsert.agents import lotj, reward_classifier
 
 # Table IV holds out 5 connectors: the four RL test connectors (seed 001) and usb-c.
 REWARD_HELD_OUT = ("dt12", "mega-1x1", "nema-5-15", "europlug", "usb-c")
@@ -39,4 +41,20 @@ def get_config(size: str = "cpu"):
   config.reward_study.variants = "erm,dann,vib,daib,daib_lambda0"
   config.reward_study.steps = 3000             # updates per variant (not given; B14.4)
   config.reward_study.shift_pad = 2            # random-shift pad, pixels (augmentation not given)
+
+  config.agent = lotj.get_config()
+  config.agent.encoder = config.reward.encoder
+  config.rl = ml_collections.ConfigDict()
+  config.rl.connectors = "dt12"                # held-out connectors (paper: the 4 test ones)
+  config.rl.scenarios = "scenario1"            # scenario1 (+-10 mm) and/or scenario2 (10-20 mm)
+  config.rl.reward_variant = "daib"            # the reward model the learner labels with
+  config.rl.reward_steps = 1500                # its updates, on the leave-one-out split
+  config.rl.offline_steps = 3000               # image IQL updates offline (not given)
+  config.rl.batch_size = 64                    # rows per update (not given)
+  config.rl.trials = 20                        # evaluation trials per cell (paper)
+  config.rl.finetune_trials = 200              # self-rewarded practice trials (paper)
+  config.rl.finetune_envs = 10                 # trials run at once
+  config.rl.updates_per_step = 5               # updates per batched env step (UTD 0.5)
+  config.rl.act_noise = 0.1                    # Gaussian exploration noise (not given; B14.7)
+  config.rl.baselines = "straight_down,random_search,spiral_search"
   return config

@@ -46,6 +46,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.specific_dim = 32           # z_S width (not given)
   config.kl_weight = 0.01            # lambda (paper)
   config.adversarial_weight = 1.0    # gradient reversal scale
+  config.bound_invariant = False     # tanh on z_I (bounds the reversed NLL; see reward_classifier)
   config.num_domains = 50            # domain-classifier outputs (domain ids of the lotj suite)
   config.freeze_representation = False  # set by `freeze_representation` for finetuning
   return config
@@ -88,11 +89,13 @@ class ImagePolicy(nn.Module):
   action_dim: int
   log_std_min: float
   log_std_max: float
+  bound_invariant: bool = False
 
   def setup(self):
     self.backbone = vision.make_encoder(self.encoder)
     self.bottleneck = vision.SplitBottleneck(self.bottleneck_variant, self.invariant_dim,
-                                             self.specific_dim, self.num_domains)
+                                             self.specific_dim, self.num_domains,
+                                             bound_invariant=self.bound_invariant)
     self.head = GaussianPolicy(self.hidden_dims, self.action_dim, self.log_std_min, self.log_std_max)
 
   def __call__(self, obs, deterministic: bool = True, adversarial_scale: float = 1.0):
@@ -132,7 +135,7 @@ def create(config: ml_collections.ConfigDict, key: jax.Array, spec: Spec) -> LOT
   obs, action = common.example_inputs(spec)
   policy = ImagePolicy(config.encoder, config.policy_bottleneck, config.invariant_dim,
                        config.specific_dim, config.num_domains, hidden, spec.action_dim,
-                       config.log_std_min, config.log_std_max)
+                       config.log_std_min, config.log_std_max, bool(config.bound_invariant))
 
   def networks(key):
     # Three keys, three modules, three backbones: the networks share no parameters.

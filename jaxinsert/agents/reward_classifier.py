@@ -40,6 +40,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.specific_dim = 32            # width of z_S (not given); erm/dann/vib use the sum
   config.kl_weight = 0.01             # lambda on KL(q(z_S|s) || N(0, I)) (paper: 0.01)
   config.adversarial_weight = 1.0     # gradient reversal scale (implicitly 1 in the paper)
+  config.adversarial_ramp_steps = 0   # >0: Ganin et al.'s ramp 2/(1+exp(-10p))-1 over these steps
+  config.bound_invariant = False      # tanh on z_I, bounding the adversary's reach (B14.5)
   config.head_hidden_dims = (128,)    # reward head MLP over z (not given)
   config.learning_rate = 3e-4         # Adam (paper: Adam; rate not given)
   config.batch_size = 64              # images per update, half positive (not given)
@@ -56,12 +58,13 @@ class RewardModel(nn.Module):
   num_domains: int
   head_hidden_dims: Sequence[int]
   reverse_domain_gradient: bool = True
+  bound_invariant: bool = False
 
   def setup(self):
     self.backbone = vision.make_encoder(self.encoder)
     self.bottleneck = vision.SplitBottleneck(
         self.variant, self.invariant_dim, self.specific_dim, self.num_domains,
-        reverse_domain_gradient=self.reverse_domain_gradient)
+        reverse_domain_gradient=self.reverse_domain_gradient, bound_invariant=self.bound_invariant)
     self.head = MLP(tuple(self.head_hidden_dims) + (1,))
 
   def __call__(self, images: jax.Array, deterministic: bool = True,
@@ -81,7 +84,8 @@ def _module(config, num_domains: int, reverse: bool = True) -> RewardModel:
   if config.variant not in VARIANTS:
     raise ValueError(f"unknown reward-classifier variant {config.variant!r}; known: {VARIANTS}")
   return RewardModel(config.encoder, config.variant, config.invariant_dim, config.specific_dim,
-                     num_domains, tuple(config.head_hidden_dims), reverse)
+                     num_domains, tuple(config.head_hidden_dims), reverse,
+                     bool(config.get("bound_invariant", False)))
 
 
 def create(config: ml_collections.ConfigDict, key: jax.Array, image_shape: Tuple[int, ...],
@@ -99,11 +103,19 @@ def kl_weight(config) -> float:
   return 0.0 if config.variant == "daib_lambda0" else float(config.kl_weight)
 
 
+def adversarial_scale(config, step: jax.Array) -> jax.Array:
+  """The gradient reversal scale at `step`: constant, or DANN's ramp from 0 to the weight."""
+  if not config.adversarial_ramp_steps:
+    return jnp.asarray(config.adversarial_weight, jnp.float32)
+  progress = jnp.minimum(step / config.adversarial_ramp_steps, 1.0)
+  return config.adversarial_weight * (2.0 / (1.0 + jnp.exp(-10.0 * progress)) - 1.0)
+
+
 def loss_fn(params: PyTree, state: RewardState, images: jax.Array, labels: jax.Array,
             domains: jax.Array, key: jax.Array) -> Tuple[jax.Array, Dict[str, jax.Array]]:
   config = state.config
-  logits, aux = state.network.apply(images, False, config.adversarial_weight, params=params,
-                                    rngs={"bottleneck": key})
+  logits, aux = state.network.apply(images, False, adversarial_scale(config, state.step),
+                                    params=params, rngs={"bottleneck": key})
   reward_loss = jnp.mean(optax.sigmoid_binary_cross_entropy(logits, labels))
   kl = jnp.mean(aux["kl"])
   loss = reward_loss + kl_weight(config) * kl

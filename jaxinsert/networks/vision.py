@@ -166,6 +166,7 @@ class SplitBottleneck(nn.Module):
   num_domains: int = 1
   domain_hidden_dims: Sequence[int] = (128,)
   reverse_domain_gradient: bool = True      # False only in tests (the plain gradient)
+  bound_invariant: bool = False             # tanh on z_I: bounds what the reversed NLL can reach
   log_std_min: float = -10.0
   log_std_max: float = 2.0
 
@@ -183,6 +184,10 @@ class SplitBottleneck(nn.Module):
     if self.variant in ("dann", "daib", "daib_lambda0"):
       width = total if self.variant == "dann" else self.invariant_dim
       z_invariant = nn.Dense(width, kernel_init=default_init(), name="z_invariant")(features)
+      if self.bound_invariant:
+        # -NLL is unbounded: with a linear z_I the encoder can drive it to any size (measured:
+        # domain losses in the thousands and a collapsed reward head at weight 1).
+        z_invariant = jnp.tanh(z_invariant)
       reversed_input = (gradient_reversal(z_invariant, jnp.asarray(adversarial_scale, jnp.float32))
                         if self.reverse_domain_gradient else z_invariant)
       aux["domain_logits"] = MLP(tuple(self.domain_hidden_dims) + (self.num_domains,),

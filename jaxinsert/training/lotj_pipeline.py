@@ -1,9 +1,9 @@
 """The LOTJ pipeline (seed 001): collect vision data -> reward-classifier study on held-out
-connectors (Table IV). Stages run on `stages.StageRunner`; the workdir holds data/lotj (RLDS,
-insertion-vision), stages/ and summary.json.
-
-The policy stages of the paper (image IQL with DAIB offline, self-rewarded finetuning, the
-baselines) are not declared yet; see docs/notes/issue18_report.md for what they need.
+connectors (Table IV) -> per held-out connector and scenario (`rl.connectors`, `rl.scenarios`):
+a DAIB reward model and image IQL with DAIB trained leave-one-out, the offline policy and the
+scripted baselines over 20 trials, self-rewarded finetuning, the finetuned policy over 20 trials.
+Stages run on `stages.StageRunner`; the workdir holds data/lotj (RLDS, insertion-vision),
+stages/ and summary.json (k/20 tables).
 """
 
 from __future__ import annotations
@@ -33,18 +33,23 @@ class LOTJPipeline:
     self.runner = stages.StageRunner(config, self.workdir, progress, redo=redo)
 
   def stages(self) -> List[stages.Stage]:
-    return [
-        stages.Stage("collect", self.collect, ("seed", "collect"), outputs=("data",)),
-        stages.Stage("reward_study", self.reward_study,
-                     ("seed", "num_seeds", "reward", "reward_study"), ("collect",)),
-    ]
+    declared = [stages.Stage("collect", self.collect, ("seed", "collect"), outputs=("data",))]
+    if self.config.reward_study.variants:
+      declared.append(stages.Stage("reward_study", self.reward_study,
+                                   ("seed", "num_seeds", "reward", "reward_study"), ("collect",)))
+    if self.config.rl.connectors:
+      declared.append(stages.Stage("policy", self.policy, ("seed", "reward", "agent", "rl"),
+                                   ("collect",)))
+    return declared
 
   def run(self) -> Dict[str, Any]:
     os.makedirs(self.workdir, exist_ok=True)
     logging.write_provenance(self.workdir, self.config.to_dict())
     records = self.runner.run(self.stages())
     summary = {"collect": {k: v for k, v in records["collect"].items() if k != "per_domain"},
-               "reward_study": records["reward_study"].get("table")}
+               "reward_study": records.get("reward_study", {}).get("table")}
+    if "policy" in records:
+      summary["policy"] = records["policy"].get("table")
     with open(os.path.join(self.workdir, "summary.json"), "w") as handle:
       json.dump(summary, handle, indent=1, default=float)
     return summary
@@ -104,6 +109,47 @@ class LOTJPipeline:
                 f"+- {result['std']:.3f} (train {result['train_accuracy']:.3f}; paper "
                 f"{result['paper']})")
     return {"held_out": held_out, "table": table}
+
+
+  def policy(self) -> Dict[str, Any]:
+    from jaxinsert.training import lotj_reward, lotj_rl
+
+    rl, size = self.config.rl, self.config.collect.image_size
+    episodes = lotj_data.read(self.data_path)
+    table: Dict[str, Any] = {}
+    for connector in _csv(rl.connectors):
+      train, test = lotj_data.leave_one_out(episodes, connector)
+      reward_config = ml_collections.ConfigDict(self.config.reward.to_dict())
+      reward_config.variant = rl.reward_variant
+      reward_states, _ = lotj_reward.train(reward_config, self.config.seed, 1,
+                                           lotj_data.reward_images(train), rl.reward_steps,
+                                           self.config.reward_study.shift_pad)
+      accuracy = lotj_reward.held_out_accuracy(reward_states, lotj_data.reward_images(test),
+                                               lotj_data.connector_task_ids([connector]))["mean"]
+      import jax
+      reward = jax.tree_util.tree_map(lambda x: x[0], reward_states)
+      data, spec = lotj_rl.image_transitions(train, size)
+      agent, offline_metrics = lotj_rl.train_offline(self.config.agent, data, spec, rl.offline_steps,
+                                                     rl.batch_size, self.config.seed)
+      self._say(f"[policy] {connector}: reward balanced accuracy {accuracy:.3f}; offline {offline_metrics}")
+      for scenario in _csv(rl.scenarios):
+        task = lotj_rl.held_out_tasks(connector, scenario)[0]
+        row: Dict[str, Any] = {"reward_balanced_accuracy": accuracy}
+        for name in _csv(rl.baselines):
+          row[name] = lotj_rl.evaluate_scripted(name, task, rl.trials, self.config.seed + 7)
+        row["lotj_offline"] = lotj_rl.evaluate_agent(agent, task, rl.trials, self.config.seed + 7, size)
+        if rl.finetune_trials:
+          learner, practice = lotj_rl.finetune(agent, reward, spec, data, task, rl.finetune_trials,
+                                               rl.finetune_envs, rl.updates_per_step, rl.batch_size,
+                                               self.config.seed + 11, size, rl.act_noise)
+          row["lotj_online"] = lotj_rl.evaluate_agent(learner.agent, task, rl.trials,
+                                                      self.config.seed + 7, size)
+          row["practice_successes"] = practice
+        row["premise"] = lotj_rl.premise(accuracy, {"lotj_offline": row["lotj_offline"]}, rl.trials)
+        table[f"{task.name}/{scenario}"] = row
+        self._say(f"[policy] {task.name} {scenario}: " + ", ".join(
+            f"{k} {v}/{rl.trials}" for k, v in row.items() if isinstance(v, int)))
+    return {"table": table}
 
 
 def run(config: ml_collections.ConfigDict, workdir: str, progress: bool = True,
