@@ -53,6 +53,11 @@ def get_config():
 
   config.smac = ml_collections.ConfigDict(SMALL)
   config.smac.beta = 0.3                   # 1 / AWR beta for this family (see the report)
+  # The code's KL weight 0.1 collapsed q(z|h) onto the prior here (measured: KL 0.008 nats
+  # after 5k steps, reward MSE 0.068): the point robot's rewards are -distance in [-2, 0], and
+  # on PEARL's early data near the origin the goal explains little reward variance, so 0.1 nat
+  # per unit of KL outweighs what z saves in MSE. 0.001 keeps the encoder informative.
+  config.smac.kl_weight = 0.001
 
   config.offline = ml_collections.ConfigDict()
   config.offline.steps = 5_000             # paper: 50,000
