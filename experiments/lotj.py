@@ -1,12 +1,13 @@
-"""LOTJ: collect vision data -> reward-classifier study on held-out connectors (Table IV).
+"""LOTJ: collect vision data -> reward-classifier study on held-out connectors (Table IV) ->
+leave-one-out image IQL, baselines and self-rewarded finetuning, in k/20 tables.
 
   python experiments/lotj.py --config=experiments/configs/lotj_default.py --workdir=runs/lotj
+  python experiments/lotj.py --config=experiments/configs/lotj_default.py:resnet --workdir=runs/lotj_gpu
 
 Re-running with the same workdir reuses finished stages whose settings match, stops naming what
-changed where they do not (`--redo` runs those again). Prints the summary as JSON.
+changed where they do not (`--redo` runs those again). Writes <workdir>/summary.json.
 """
 
-import json
 import os
 import sys
 
@@ -16,11 +17,7 @@ from absl import app  # noqa: E402
 
 from jaxinsert.training import cli  # noqa: E402
 
-_run = cli.define_pipeline_main("jaxinsert.training.lotj_pipeline:run")
-
-
-def main(argv):
-  _run(argv)
+main = cli.define_pipeline_main("jaxinsert.training.lotj_pipeline:run")
 
 
 if __name__ == "__main__":
