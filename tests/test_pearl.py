@@ -10,6 +10,7 @@ import functools
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from jaxinsert.agents import pearl
 from jaxinsert.data import task_replay
@@ -68,6 +69,7 @@ def test_pearl_trains_the_encoder_with_the_critic_loss_and_never_with_the_actor_
   assert _norm(actor_grads) == 0.0, "the actor loss reached the encoder (z must be detached)"
 
 
+@pytest.mark.slow
 def test_a_pearl_iteration_clears_the_sampled_encoder_windows_and_fills_both_buffers():
   state, horizon = _state(), ENV.spec.max_episode_steps
   empty = lambda: task_replay.empty(3, 40, 2, 2)
@@ -87,6 +89,7 @@ def test_a_pearl_iteration_clears_the_sampled_encoder_windows_and_fills_both_buf
   assert all(np.isfinite(float(v)) for v in metrics.values())
 
 
+@pytest.mark.slow
 def test_the_meta_test_harness_is_reproducible_and_scores_every_trajectory():
   state = _state()
   run = jax.jit(functools.partial(meta_rl.meta_test, ENV, pearl), static_argnums=(3, 4))

@@ -50,8 +50,9 @@ def _rows(key, leading):
                     mask=jnp.ones(leading), next_obs=jax.random.normal(keys[3], leading + (2,)))
 
 
-def _meta_batch(key=jax.random.PRNGKey(1)):
-  batch_key, context_key = jax.random.split(key)
+@functools.lru_cache(maxsize=None)
+def _meta_batch(seed=1):
+  batch_key, context_key = jax.random.split(jax.random.PRNGKey(seed))
   return MetaBatch(batch=_rows(batch_key, (TASKS, BATCH)),
                    context=_rows(context_key, (TASKS, CONTEXT)),
                    context_mask=jnp.ones((TASKS, CONTEXT)), task_ids=jnp.arange(TASKS))
@@ -145,17 +146,20 @@ def test_slices_keep_the_first_rl_rows_and_the_last_encoder_rows_of_each_task():
 
 # ------------------------------------------------------------------------------- agent
 @jax.jit
+def _encoder_grad_at(params, state, batch):
+  return jax.grad(lambda p: smac.model_loss(p, state, batch.batch, batch.context,
+                                            batch.context_mask, jax.random.PRNGKey(5))[0])(params)[0]
+
+
 def _encoder_grads(state):
-  """The encoder's gradient of the model loss, as is and with the decoder (1) or the critic (2)
-  perturbed: one compiled program per config."""
-  batch, key = _meta_batch(), jax.random.PRNGKey(5)
-  grad = jax.grad(lambda p: smac.model_loss(p, state, batch.batch, batch.context,
-                                            batch.context_mask, key)[0])
+  """The encoder's gradient of the model loss, as is and with the decoder or the critic
+  perturbed (one compiled gradient per config, called three times)."""
   params = (state.encoder.params, state.decoder.params, state.critic.params)
-  base = grad(params)[0]
-  decoder = grad((params[0], _perturbed(params[1], jax.random.PRNGKey(9)), params[2]))[0]
-  critic = grad((params[0], params[1], _perturbed(params[2], jax.random.PRNGKey(9))))[0]
-  return base, decoder, critic
+  other = lambda tree: _perturbed(tree, jax.random.PRNGKey(9))
+  batch = _meta_batch()
+  return (_encoder_grad_at(params, state, batch),
+          _encoder_grad_at((params[0], other(params[1]), params[2]), state, batch),
+          _encoder_grad_at((params[0], params[1], other(params[2])), state, batch))
 
 
 def test_the_decoder_loss_reaches_the_encoder_and_the_q_loss_does_not_by_default():
@@ -225,7 +229,7 @@ def test_offline_update_trains_everything_and_the_online_phase_freezes_encoder_a
     assert not _close(getattr(state, name).params, getattr(trained, name).params), \
         f"the offline update did not move the {name}"
   online = smac.to_online(trained)
-  stepped, _ = update(online, _meta_batch(jax.random.PRNGKey(7)), jax.random.PRNGKey(3))
+  stepped, _ = update(online, _meta_batch(7), jax.random.PRNGKey(3))
   assert _close(online.encoder.params, stepped.encoder.params), "online: the encoder moved"
   assert _close(online.decoder.params, stepped.decoder.params), "online: the decoder moved"
   assert not _close(online.actor.params, stepped.actor.params)
