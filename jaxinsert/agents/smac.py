@@ -44,11 +44,8 @@ ACTOR_OBJECTIVES = ("awac", "bc", "pearl")
 WEIGHTINGS = ("batch_softmax", "exp")
 PHASES = ("offline", "online")
 
-# Sources: SMAC Tables 1-2 (T1, T2), rlkit `smac` branch (code), digest B.8 decisions.
-get_pearl_config = pearl.get_config
-
-
 def get_config() -> ml_collections.ConfigDict:
+  # Sources: SMAC Tables 1-2 (T1, T2), rlkit `smac` branch (code), digest B.8 decisions.
   config = pearl.get_config()                  # latent 5, sizes 300x3 / 200x3, lr 3e-4, tau
   config.kl_reduction = "mean"                 # KL averaged over tasks (code; PEARL sums)
   config.kl_weight = 0.1                       # code kl_lambda (Eq. 3 implies 1; B.8 #3)
