@@ -202,11 +202,15 @@ def run_online(config: ml_collections.ConfigDict, workdir: str, progress: bool =
   dataset, spec, data_info, evaluator = _start_run(config, workdir, min(config.eval_episodes, 10))
   timings = {}
   # The pretraining stage counts updates; the online intervals count environment steps.
+  interval = config.get("offline_checkpoint_interval", 0)
+  if interval and interval % config.steps_per_call:
+    raise ValueError(f"config.offline_checkpoint_interval={interval} must be a multiple of "
+                     f"config.steps_per_call={config.steps_per_call}")
   offline_config = config.copy_and_resolve_references()
   with offline_config.unlocked():
     offline_config.max_steps = config.offline_steps
     offline_config.eval_interval = 0
-    offline_config.checkpoint_interval = config.get("offline_checkpoint_interval", 0)
+    offline_config.checkpoint_interval = interval
   offline_trainer = OfflineTrainer(offline_config, os.path.join(workdir, "offline"), dataset,
                                    spec, evaluator=None, progress=progress)
   try:
