@@ -59,6 +59,53 @@ def test_split_on_discontinuity_cuts_unmarked_boundaries(tmp_path):
   assert rlds.load_index(split)["num_steps"] == [5, 5]
 
 
+def test_d4rl_layout_without_spec_reads_a_generic_spec_and_keeps_extra_keys(tmp_path, capsys):
+  """A third-party manipulation file (39-D observations, 4-D actions, 0/1 rewards, a `success`
+  key) is not labelled a D4RL family: its spec is read off the file and `success` is kept."""
+  data = d4rl_arrays(ENDS, obs_dim=39, action_dim=4, infos=False)
+  data["rewards"] = (np.arange(len(data["rewards"])) % 3 == 0).astype(np.float32)
+  data["success"] = data["rewards"] > 0
+  out = convert("d4rl_hdf5", write_hdf5(tmp_path / "drawer.hdf5", data), tmp_path / "out")
+  said = capsys.readouterr().err
+  assert "match no D4RL family" in said and "success" in said
+  spec = rlds.load_spec_of(out)
+  assert spec.name == "d4rl-layout-generic"
+  assert spec.observation["state"].shape == (39,) and spec.action.shape == (4,)
+  assert "0/1 sparse" in spec.reward.description
+  episodes = list(rlds.read_episodes(out))
+  np.testing.assert_array_equal(np.concatenate([e["steps"]["infos"]["success"][:-1] for e in episodes]),
+                                data["success"])
+
+
+@pytest.mark.parametrize("obs_dim,action_dim,reward,expected", [
+    (11, 3, "dense", "d4rl-locomotion:hopper"),
+    (17, 6, "dense", "d4rl-locomotion (variant left open"),  # halfcheetah and walker2d
+    (29, 8, "binary", "d4rl-antmaze"),
+    (11, 3, "binary", "generic"),  # hopper's sizes but a sparse reward: not locomotion
+])
+def test_d4rl_layout_without_spec_picks_the_family_its_sizes_and_reward_name(tmp_path, obs_dim, action_dim,
+                                                                            reward, expected):
+  from jaxinsert.data.converters import d4rl_hdf5
+
+  data = d4rl_arrays(ENDS, obs_dim=obs_dim, action_dim=action_dim, infos=False)
+  if reward == "binary":
+    data["rewards"] = (np.arange(len(data["rewards"])) % 2).astype(np.float32)
+  spec, why = d4rl_hdf5.choose_spec(write_hdf5(tmp_path / "file.hdf5", data), ConvertOptions())
+  assert expected in why
+  assert (spec.name == "d4rl-layout-generic") == (expected == "generic")
+
+
+def test_keys_a_family_spec_does_not_hold_are_named_on_the_console(tmp_path, capsys):
+  data = d4rl_arrays(ENDS)
+  data["infos/contact_forces"] = np.zeros((len(data["rewards"]), 4), np.float32)
+  data["success"] = np.zeros(len(data["rewards"]), bool)
+  out = convert("d4rl_hdf5", write_hdf5(tmp_path / "hopper.hdf5", data), tmp_path / "out",
+                spec="d4rl-locomotion:hopper")
+  said = capsys.readouterr().err
+  assert "not converted" in said and "infos/contact_forces" in said and "success" in said
+  assert rlds.load_provenance(out)["input_report"]["not_converted"] == ["infos/contact_forces", "success"]
+
+
 def test_minari_round_trip_box_and_dict_observations(tmp_path):
   rng = np.random.default_rng(1)
   episodes = [minari_episode(5, rng, terminated=True), minari_episode(3, rng, terminated=False)]

@@ -179,3 +179,25 @@ def test_a_dataset_path_without_a_kind_is_read_as_the_kind_it_shows(tmp_path):
   assert runs.dataset_kind(config) == "rlds"
   config.kind, config.path = "rlds", str(tmp_path / "x.hdf5")
   assert runs.dataset_kind(config) == "rlds", "an explicit kind is never overridden"
+
+
+@pytest.mark.timeout(300)
+def test_env_kwargs_reach_the_evaluation_environment_and_bad_json_is_refused(tmp_path):
+  from jaxinsert.training import runs
+  from jaxinsert.training.config import ConfigError
+
+  config = small_config(max_steps=10)
+  config.dataset.kind, config.dataset.name = "builtin", "pointmass-mixed"
+  config.env.name, config.eval_episodes = "pointmass", 2
+  config.env.kwargs = '{"max_episode_steps": 3}'
+  *_, evaluator = runs._start_run(config, str(tmp_path), eval_envs=1)
+  agent = get_agent("iql")
+  states = jax.vmap(lambda k: agent.create(config.agent, k, Spec((6,), 2)))(jax.random.split(jax.random.PRNGKey(0), 1))
+  summary = evaluator(states, 0)
+  assert summary["episode_length_mean"] <= 3, "the time limit given in config.env.kwargs was not used"
+  config.env.kwargs = "{max_episode_steps: 3}"
+  with pytest.raises(ConfigError, match="config.env.kwargs"):
+    run_config.validate(config)
+  config.env.kwargs = "[3]"
+  with pytest.raises(ConfigError, match="JSON object"):
+    run_config.validate(config)

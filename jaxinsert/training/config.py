@@ -7,7 +7,9 @@ the command line: `--config.agent.expectile=0.9 --config.max_steps=10000`.
 
 from __future__ import annotations
 
+import json
 import numbers
+from typing import Any, Dict, Mapping
 
 import ml_collections
 
@@ -46,9 +48,29 @@ def _run_fields(agent_name: str) -> ml_collections.ConfigDict:
   config.dataset.action_clip = 1.0 - 1e-5     # official IQL clips dataset actions to +-(1 - 1e-5)
 
   config.env = ml_collections.ConfigDict()
-  config.env.name = "pointmass"               # jaxinsert env name, or a gymnasium id ("Hopper-v5")
+  config.env.name = "pointmass"               # jaxinsert env name, a gymnasium id ("Hopper-v5"),
+                                              # or "" for no evaluation (third-party data)
+  config.env.kwargs = ""                      # JSON object of keyword arguments for the env
+                                              # ('{"max_episode_steps": 200}'); "" = none
   config.env.num_envs = 10                    # environments evaluated in parallel
   return config
+
+
+def env_kwargs(config: ml_collections.ConfigDict) -> Dict[str, Any]:
+  """`config.env.kwargs` parsed (a JSON object string, or empty for none)."""
+  raw = config.env.get("kwargs", "")
+  if isinstance(raw, Mapping):
+    return dict(raw)
+  if not raw:
+    return {}
+  try:
+    value = json.loads(raw)
+  except json.JSONDecodeError as error:
+    raise ConfigError(f"config.env.kwargs={raw!r} is not JSON ({error.msg} at column {error.colno}); "
+                      "give an object such as '{\"max_episode_steps\": 200}'") from None
+  if not isinstance(value, dict):
+    raise ConfigError(f"config.env.kwargs={raw!r} must be a JSON object, got {type(value).__name__}")
+  return value
 
 
 def online_run_config(agent_name: str) -> ml_collections.ConfigDict:
@@ -123,6 +145,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
   _check(config, "replay_capacity", "an integer >= 1", _integer(1))
   _check(config, "offline_ratio", "a number in [0, 1]", lambda v: 0.0 <= float(v) <= 1.0)
   _check(config, "exploration_noise", "a number >= 0", lambda v: float(v) >= 0.0)
+  if "env" in config:
+    env_kwargs(config)  # refuses a malformed JSON string before any data is loaded
 
 
 def unknown_field_message(config: ml_collections.ConfigDict, dotted: str) -> str:

@@ -11,7 +11,7 @@ import hashlib
 import json
 import os
 import time
-from typing import Any, Dict, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import jax
 import ml_collections
@@ -95,23 +95,25 @@ def dataset_identity(dataset_config: ml_collections.ConfigDict) -> str:
   return f"builtin:{dataset_config.name}"
 
 
-def environment_spec(env_name: str):
+def environment_spec(env_name: str, env_kwargs: Optional[Dict[str, Any]] = None):
   """The observation shape and action size of environment `env_name` (an EnvSpec)."""
   from jaxinsert.training import environments
 
+  env_kwargs = env_kwargs or {}
   if environments.is_gymnasium_id(env_name):
-    vec_env = environments.make_vector_env(env_name, 1)
+    vec_env = environments.make_vector_env(env_name, 1, **env_kwargs)
     try:
       return vec_env.spec
     finally:
       getattr(vec_env, "close", lambda: None)()
-  return environments.make_functional_env(env_name).spec
+  return environments.make_functional_env(env_name, **env_kwargs).spec
 
 
-def check_dataset_fits_environment(spec: Spec, env_name: str, source: str = "the dataset") -> None:
+def check_dataset_fits_environment(spec: Spec, env_name: str, source: str = "the dataset",
+                                   env_kwargs: Optional[Dict[str, Any]] = None) -> None:
   """Refuses, before any update, data whose observations or actions the evaluation
   environment cannot take (it would otherwise fail only after the whole budget)."""
-  env_spec = environment_spec(env_name)
+  env_spec = environment_spec(env_name, env_kwargs)
   problems = []
   if tuple(spec.obs_shape) != tuple(env_spec.obs_shape):
     problems.append(f"observations of shape {tuple(spec.obs_shape)}, the environment's are "
@@ -146,14 +148,14 @@ def _start_run(config: ml_collections.ConfigDict, workdir: str, eval_envs: int):
   dataset, spec, data_info = load_offline_dataset(config.dataset, config.seed)
   with config.unlocked():
     config.dataset.identity = dataset_identity(config.dataset)
-  if config.env.name:
-    check_dataset_fits_environment(spec, config.env.name,
-                                   f"dataset {data_info.get('source') or config.dataset.path}")
   evaluator = None
   if config.env.name:
+    kwargs = run_config.env_kwargs(config)
+    check_dataset_fits_environment(spec, config.env.name,
+                                   f"dataset {data_info.get('source') or config.dataset.path}", kwargs)
     evaluator = evaluation.make_evaluator(get_agent(config.agent_name), config.env.name,
                                           config.eval_episodes, num_envs=eval_envs,
-                                          seed=config.seed + 10_000)
+                                          seed=config.seed + 10_000, env_kwargs=kwargs)
   return dataset, spec, data_info, evaluator
 
 
@@ -189,6 +191,7 @@ def run_offline(config: ml_collections.ConfigDict, workdir: str, progress: bool 
 def run_online(config: ml_collections.ConfigDict, workdir: str, progress: bool = True
                ) -> Dict[str, Any]:
   """Offline pretraining for `config.offline_steps`, then online finetuning in `config.env.name`."""
+  from jaxinsert.training import config as run_config
   from jaxinsert.training import environments
   from jaxinsert.training.online import OnlineTrainer
 
@@ -222,7 +225,8 @@ def run_online(config: ml_collections.ConfigDict, workdir: str, progress: bool =
     timings["offline_seconds"] = time.time() - stage_start
   finally:
     offline_trainer.close()
-  vec_env = environments.make_vector_env(config.env.name, config.env.num_envs)
+  vec_env = environments.make_vector_env(config.env.name, config.env.num_envs,
+                                         **run_config.env_kwargs(config))
   online_trainer = OnlineTrainer(config, workdir, dataset, spec, vec_env, evaluator=evaluator,
                                  progress=progress)
   try:

@@ -2,7 +2,8 @@
 
 Each format module exposes `episodes(path, spec, options, report)`, a generator of validated
 RLDS episodes that also fills `report` (stored as provenance), plus `DEFAULT_SPEC` (a spec name,
-or None to read the spec off the data) and `NEEDS_SPEC`. `convert` ties one to
+or None to read the spec off the data) and `NEEDS_SPEC`; a format whose files do not describe
+themselves may add `choose_spec(path, options) -> (spec, why)` for calls without a spec. `convert` ties one to
 `rlds.write_dataset`, which writes atomically.
 """
 
@@ -13,6 +14,7 @@ import importlib
 import itertools
 import pathlib
 import subprocess
+import sys
 from typing import Any, Dict, Optional
 
 from jaxinsert.data.converters.common import ConvertOptions, file_provenance, infer_spec
@@ -64,7 +66,13 @@ def convert(format_name: str, input_path: Any, output_dir: Any, *, spec: Any = N
   if spec is None and module.NEEDS_SPEC:
     raise DataError(f"format {format_name} needs --spec (which topics fill which features)", field="spec")
   report: Dict[str, Any] = {}
-  if spec is None and module.DEFAULT_SPEC is None:
+  if spec is None and hasattr(module, "choose_spec"):
+    # The layout does not describe itself, but its sizes and rewards usually name the family.
+    dataset_spec, choice = module.choose_spec(input_path, options)
+    print(f"convert: {choice}", file=sys.stderr)
+    report["spec_choice"] = choice
+    stream = module.episodes(input_path, dataset_spec, options, report)
+  elif spec is None and module.DEFAULT_SPEC is None:
     # The files describe themselves: read the spec off the first episode, then validate all.
     stream = module.episodes(input_path, None, options, report)
     first = next(stream, None)
@@ -77,8 +85,12 @@ def convert(format_name: str, input_path: Any, output_dir: Any, *, spec: Any = N
     stream = module.episodes(input_path, dataset_spec, options, report)
   provenance = {"converter": format_name, **file_provenance(input_path), "options": dataclasses.asdict(options),
                 "jaxinsert_commit": _git_commit(), "input_report": report}
-  return rlds.write_dataset(output, _audited(stream, dataset_spec, options, report), dataset_spec,
-                            provenance=provenance, overwrite=overwrite, progress=progress)
+  written = rlds.write_dataset(output, _audited(stream, dataset_spec, options, report), dataset_spec,
+                               provenance=provenance, overwrite=overwrite, progress=progress)
+  if report.get("not_converted"):
+    print(f"convert: not converted (absent from the dataset; listed in provenance.json): "
+          f"{', '.join(report['not_converted'])}", file=sys.stderr)
+  return written
 
 
 def _audited(stream, spec, options: ConvertOptions, report: Dict[str, Any]):
