@@ -17,7 +17,8 @@ TINY = {
     "collect.episodes_per_task": 4, "collect.demos_per_task": 2, "collect.envs_per_task": 2,
     "oda.policy_hidden_dims": (16, 16), "oda.critic_hidden_dims": (16, 16),
     "oda.encoder_hidden_dims": (16,), "oda.context_size": 8,
-    "num_seeds": 1, "offline_steps": 100, "steps_per_call": 50, "checkpoint_interval": 100,
+    "num_seeds": 1, "oracle": True, "offline_steps": 100, "steps_per_call": 50,
+    "checkpoint_interval": 100,
     "batch_per_task": 16, "eval.trials": 2, "eval.probe_contexts": 2,
     "finetune.online_steps": 8, "finetune.num_envs": 2, "finetune.eval_interval": 8,
     "finetune.eval_trials": 2, "finetune.threshold": 1.01, "report.video": False,
@@ -53,16 +54,19 @@ def finished_run(tmp_path_factory):
 @pytest.mark.timeout(600)
 def test_the_cli_runs_every_stage_and_reports_every_task(finished_run):
   workdir, stdout = finished_run
-  for stage in ("collect", "meta_train", "baseline_train", "zero_shot", "latent_probe", "finetune"):
+  for stage in ("collect", "meta_train", "baseline_train", "oracle_train", "zero_shot",
+                "latent_probe", "finetune"):
     assert os.path.exists(os.path.join(workdir, "stages", f"{stage}.json")), f"{stage} not recorded"
   with open(os.path.join(workdir, "summary.json")) as handle:
     summary = json.load(handle)
   assert {(r["split"], r["task"]) for r in summary["rows"]} == {
       ("test", "rect-14x6"), ("train", "rect-10x10"), ("train", "e-model-10p")}
-  assert all(r["oda"]["n"] == 2 and r["awac"]["n"] == 2 for r in summary["rows"])
+  assert all(r["oda"]["n"] == 2 and r["awac"]["n"] == 2 and r["oracle"]["n"] == 2
+             for r in summary["rows"])
   finetuned = summary["finetune"]["rect-14x6"]
   assert finetuned["env_steps"] == 16 and finetuned["awac"]["env_steps"] == 16
   assert "ODA >= AWAC on" in stdout and "latent probe" in stdout
+  assert "is context necessary?" in stdout
   for path in ("data/offline", "data/demos", "oda/normalisation.json", "latent_pca.png"):
     assert os.path.exists(os.path.join(workdir, path)), f"{path} missing"
 
@@ -72,7 +76,8 @@ def test_a_rerun_reuses_the_stages_and_a_changed_setting_is_refused(finished_run
   workdir, _ = finished_run
   oda_pipeline.run(tiny_config(), workdir, progress=True)
   out = capsys.readouterr().out
-  for stage in ("collect", "meta_train", "baseline_train", "zero_shot", "finetune"):
+  for stage in ("collect", "meta_train", "baseline_train", "oracle_train", "zero_shot",
+                "finetune"):
     assert f"[{stage}] done earlier" in out, f"{stage} ran again"
   with pytest.raises(stages.StageMismatchError, match="config.oda"):
     oda_pipeline.run(tiny_config(**{"oda.kl_weight": 0.1}), workdir, progress=False)

@@ -14,13 +14,17 @@ demonstrations of every task (training, test and out-of-distribution). ODA reads
 through its demonstrations (the context), which are also part of its training task's offline
 data (digest A8); the AWAC baseline is the same agent, data and settings "minus the encoder"
 (z = 0, `oda.use_context=False`), with the demonstrations in its offline data (digest A10).
+With `oracle=True` a third agent, "oracle", is the baseline whose observation is concatenated
+with the task's true hidden parameters (`oracle_features`): the upper bound that tells whether
+the family makes task information necessary at all (no-context far below the oracle) before
+ODA is asked to recover it from demonstrations.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import jax
 import jax.numpy as jnp
@@ -29,7 +33,7 @@ import numpy as np
 
 from jaxinsert.agents import oda
 from jaxinsert.data import samplers
-from jaxinsert.envs import insertion
+from jaxinsert.envs import insertion, suites
 from jaxinsert.training import insertion_tasks, logging, stages
 from jaxinsert.training.config import offline_run_config, online_run_config
 from jaxinsert.training.offline import OfflineTrainer
@@ -40,6 +44,30 @@ OBS_KEYS = [name for name, _ in insertion.OBSERVATION_FEATURES]
 
 def _concat(parts: Sequence[Transition]) -> Transition:
   return jax.tree_util.tree_map(lambda *x: jnp.concatenate(x), *parts)
+
+
+SECTIONS = ("rect", "keyed", "trapezoid", "multipin", "round")
+
+
+def oracle_features(task) -> np.ndarray:
+  """What differs between tasks and the robot cannot observe, each of order 1: the socket pose
+  error (x, y in units of 1.5 mm, yaw in units of 2 degrees; the "slots" kind puts x and y at
+  +-1.41), friction, clearance (0.1 mm),
+  pin count and the cross-section (one-hot)."""
+  spec = task.connector
+  pose = [task.socket_offset_m[0] / 1.5e-3, task.socket_offset_m[1] / 1.5e-3,
+          task.socket_yaw_rad / np.deg2rad(2.0)]
+  shape = [float(spec.cross_section == name) for name in SECTIONS]
+  pins = spec.pin_count if spec.cross_section == "multipin" else 0
+  return np.asarray(pose + [spec.friction, spec.clearance_m / 1e-4, pins / 4.0] + shape,
+                    np.float32)
+
+
+def _with_features(batch: Transition, table: np.ndarray) -> Transition:
+  """obs and next_obs concatenated with the features of each row's task (table[task_id])."""
+  features = jnp.asarray(table[np.asarray(batch.task_id)])
+  return batch.replace(obs=jnp.concatenate([batch.obs, features], -1),
+                       next_obs=jnp.concatenate([batch.next_obs, features], -1))
 
 
 def _select(batch: Transition, rows: np.ndarray) -> Transition:
@@ -55,13 +83,20 @@ class ODAPipeline:
     self.config = config
     self.workdir = os.path.abspath(workdir)
     self.progress = progress
-    self.train_tasks = insertion_tasks.resolve(config.tasks.train)
-    self.test_tasks = insertion_tasks.resolve(config.tasks.test)
-    self.ood_tasks = insertion_tasks.resolve(config.tasks.ood) if config.tasks.ood else []
+    resolve = lambda names: suites.with_oda_pose_error(
+        insertion_tasks.resolve(names), config.tasks.get("pose_error", "uniform"))
+    self.train_tasks = resolve(config.tasks.train)
+    self.test_tasks = resolve(config.tasks.test)
+    self.ood_tasks = resolve(config.tasks.ood) if config.tasks.ood else []
     insertion_tasks.check_compatible(self.train_tasks, self.test_tasks, self.ood_tasks)
     self.runner = stages.StageRunner(config, self.workdir, progress, redo=redo)
     self._data: Optional[Dict[str, Any]] = None
     self._evaluators: Dict[Any, insertion_tasks.TaskEvaluator] = {}
+    all_tasks = self.train_tasks + self.test_tasks + self.ood_tasks
+    self.feature_table = np.zeros((max(t.task_id for t in all_tasks) + 1,
+                                   len(oracle_features(all_tasks[0]))), np.float32)
+    for task in all_tasks:
+      self.feature_table[task.task_id] = oracle_features(task)
     self._states: Dict[str, List[Any]] = {}
     # One jitted deterministic policy for every evaluation (it retraces only for a new state
     # structure, e.g. a finetuned state's optimiser settings), not one per call.
@@ -78,13 +113,27 @@ class ODAPipeline:
         stages.Stage("baseline_train", lambda: self.train("awac"),
                      ("seed", "num_seeds", "oda", "offline_steps", "batch_per_task"),
                      ("collect",), outputs=("awac",)),
-        stages.Stage("zero_shot", self.zero_shot, ("seed", "eval"), ("meta_train", "baseline_train")),
+    ]
+    if self.oracle:
+      declared.append(stages.Stage("oracle_train", lambda: self.train("oracle"),
+                                   ("seed", "num_seeds", "oda", "offline_steps", "batch_per_task"),
+                                   ("collect",), outputs=("oracle",)))
+    declared += [
+        stages.Stage("zero_shot", self.zero_shot, ("seed", "eval"),
+                     ("meta_train", "baseline_train") + (("oracle_train",) if self.oracle else ())),
         stages.Stage("latent_probe", self.latent_probe, ("seed", "eval"), ("meta_train",)),
     ]
     if self.config.finetune.online_steps > 0:
       declared.append(stages.Stage("finetune", self.finetune, ("seed", "finetune", "eval"),
                                    ("zero_shot",), outputs=("finetune",)))
     return declared
+
+  @property
+  def oracle(self) -> bool:
+    return bool(self.config.get("oracle", False))
+
+  def methods(self) -> Tuple[str, ...]:
+    return ("oda", "awac") + (("oracle",) if self.oracle else ())
 
   def run(self) -> Dict[str, Any]:
     os.makedirs(self.workdir, exist_ok=True)
@@ -181,7 +230,8 @@ class ODAPipeline:
 
   # ---------------------------------------------------------------------------- training
   def trainer_config(self, method: str) -> ml_collections.ConfigDict:
-    """"oda", or "awac": the same agent, data and settings minus the encoder (digest A10)."""
+    """"oda"; "awac": the same agent, data and settings minus the encoder (digest A10);
+    "oracle": "awac" with the true task parameters in its observation."""
     config = offline_run_config("oda")
     config.agent = self.config.oda.copy_and_resolve_references()
     config.agent.use_context = method == "oda"
@@ -206,6 +256,11 @@ class ODAPipeline:
     # D_offline holds the task's demonstrations too (digest A8: ~500 RL + 20 demo episodes per
     # task), for both methods: they differ only in the encoder.
     offline = _concat([data["offline"], train_demos])
+    spec = data["spec"]
+    if method == "oracle":
+      offline = _with_features(offline, self.feature_table)
+      train_demos = _with_features(train_demos, self.feature_table)
+      spec = Spec((spec.obs_dim + self.feature_table.shape[1],), spec.action_dim)
     episodes = np.concatenate([data["offline_episodes"],
                                demo_episodes + data["offline_episodes"].max() + 1])
     offline_index = samplers.index_dataset(offline, episodes)
@@ -214,7 +269,7 @@ class ODAPipeline:
     context_size = config.agent.context_size
     sampler = lambda dataset, key, batch: samplers.demo_meta_batch(
         dataset[0], dataset[1], key, batch, context_size)
-    trainer = OfflineTrainer(config, workdir, (offline_index, demo_index), data["spec"],
+    trainer = OfflineTrainer(config, workdir, (offline_index, demo_index), spec,
                              progress=self.progress, sampler=sampler)
     logging.write_json_atomically(os.path.join(workdir, "normalisation.json"),
                                   data["normalizer"].to_dict())
@@ -255,28 +310,34 @@ class ODAPipeline:
     """[tasks, latent]: each task's posterior mean from its demonstrations."""
     return jnp.stack([oda.task_latent(oda.adapt(state, self.task_demos(t))) for t in tasks])
 
-  def oda_policy(self, state, tasks, latents: Optional[jax.Array] = None
-                 ) -> insertion_tasks.Policy:
+  def oda_policy(self, state, tasks, latents: Optional[jax.Array] = None,
+                 oracle: bool = False) -> insertion_tasks.Policy:
     """Environment i runs tasks[i % len(tasks)] and acts on latents[i % len(tasks)] (default:
-    that task's demo latent)."""
-    latents = self.task_latents(state, tasks) if latents is None else latents
+    that task's demo latent); `oracle`: its observation also carries that task's features."""
+    if latents is None:
+      latents = (jnp.zeros((len(tasks), state.config.latent_dim)) if oracle
+                 else self.task_latents(state, tasks))
     normalizer = self.data()["normalizer"]
+    features = self.feature_table[[t.task_id for t in tasks]]
 
     def policy(obs):
-      z = latents[np.arange(obs.shape[0]) % len(tasks)]
-      return np.asarray(self._act(state, jnp.asarray(normalizer(obs)), z))
+      rows = np.arange(obs.shape[0]) % len(tasks)
+      obs = normalizer(obs)
+      if oracle:
+        obs = np.concatenate([obs, features[rows]], -1)
+      return np.asarray(self._act(state, jnp.asarray(obs, jnp.float32), latents[rows]))
     return policy
 
-  def evaluate(self, state, tasks, trials: int) -> Dict[str, Any]:
-    return self.evaluator(tasks, trials)(self.oda_policy(state, tasks))
+  def evaluate(self, state, tasks, trials: int, oracle: bool = False) -> Dict[str, Any]:
+    return self.evaluator(tasks, trials)(self.oda_policy(state, tasks, oracle=oracle))
 
   def zero_shot(self) -> Dict[str, Any]:
     trials = self.config.eval.trials
     results: Dict[str, Any] = {}
-    for method in ("oda", "awac"):
+    for method in self.methods():
       per_seed = []
       for state in self.agent_states(method):
-        per_seed.append({split: self.evaluate(state, tasks, trials)
+        per_seed.append({split: self.evaluate(state, tasks, trials, oracle=method == "oracle")
                          for split, tasks in (("test", self.test_tasks),
                                               ("train", self.train_tasks),
                                               ("ood", self.ood_tasks)) if tasks})

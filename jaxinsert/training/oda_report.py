@@ -32,15 +32,20 @@ def write_summary(pipeline, records: Dict[str, Dict[str, Any]]) -> Dict[str, Any
   lines.append(f"ODA vs multi-task AWAC without context, zero-shot from "
                f"{pipeline.config.collect.demos_per_task} demos; k per seed ({seeds} seeds), "
                "pooled rate [Wilson 95%]")
-  lines.append(f"{'split':6} {'task':18} {'ODA':36} {'AWAC (no context)':36}")
+  oracle = "oracle" in zero_shot
+  lines.append(f"{'split':6} {'task':18} {'ODA':36} {'AWAC (no context)':36}"
+               + (f" {'oracle (true task parameters)':36}" if oracle else ""))
   for split, tasks in (("test", pipeline.test_tasks), ("train", pipeline.train_tasks),
                        ("ood", pipeline.ood_tasks)):
     for task in tasks:
       row = {"split": split, "task": task.name,
              "oda": _cell(zero_shot["oda"], split, task.name),
              "awac": _cell(zero_shot["awac"], split, task.name)}
+      if oracle:
+        row["oracle"] = _cell(zero_shot["oracle"], split, task.name)
       rows.append(row)
-      lines.append(f"{split:6} {task.name:18} {_format(row['oda']):36} {_format(row['awac']):36}")
+      lines.append(f"{split:6} {task.name:18} {_format(row['oda']):36} {_format(row['awac']):36}"
+                   + (f" {_format(row['oracle']):36}" if oracle else ""))
   test_rows = [r for r in rows if r["split"] == "test"]
   at_least = sum(r["oda"]["rate"] >= r["awac"]["rate"] for r in test_rows)
   high = sum(r["oda"]["rate"] >= 0.95 for r in test_rows)
@@ -48,6 +53,11 @@ def write_summary(pipeline, records: Dict[str, Dict[str, Any]]) -> Dict[str, Any
             "oda_at_least_95": f"{high}/{len(test_rows)}",
             "oda_test_rate": float(np.mean([r["oda"]["rate"] for r in test_rows])),
             "awac_test_rate": float(np.mean([r["awac"]["rate"] for r in test_rows]))}
+  if oracle:
+    checks["oracle_test_rate"] = float(np.mean([r["oracle"]["rate"] for r in test_rows]))
+    checks["awac_below_95"] = f"{sum(r['awac']['rate'] < 0.95 for r in test_rows)}/{len(test_rows)}"
+    checks["oracle_at_least_95"] = (f"{sum(r['oracle']['rate'] >= 0.95 for r in test_rows)}/"
+                                    f"{len(test_rows)}")
   lines.append(f"test tasks: ODA >= AWAC on {checks['oda_at_least_awac']} (paper 8/9), ODA >= "
                f"95/100 on {checks['oda_at_least_95']} (paper 6/9 at 100/100); mean success ODA "
                f"{checks['oda_test_rate']:.2f}, AWAC {checks['awac_test_rate']:.2f}")

@@ -1,0 +1,65 @@
+"""The ODA task family's hidden task parameters (issue 15): the "slots" pose error that makes
+context necessary, and the oracle's view of the true parameters."""
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from experiments.configs import oda_default
+from jaxinsert.envs import suites
+from jaxinsert.training import insertion_tasks, oda_pipeline
+from jaxinsert.types import Transition
+
+
+@pytest.mark.timeout(30)
+def test_slot_errors_sit_on_the_diagonals_and_the_default_subset_sees_every_slot():
+  suite = suites.get_suite("oda")
+  uniform = suite.tasks
+  slots = suites.with_oda_pose_error(uniform, "slots")
+  for before, after in zip(uniform, slots):
+    x, y = after.socket_offset_m
+    assert np.hypot(x, y) == pytest.approx(suites.ODA_SLOT_RADIUS_M)
+    assert abs(abs(x) - abs(y)) < 1e-9
+    assert after.socket_yaw_rad == before.socket_yaw_rad   # the same yaw draw
+  assert suites.with_oda_pose_error(uniform, "uniform") == list(uniform)
+  config = oda_default.get_config()
+  assert config.tasks.pose_error == "slots"
+  train = suites.with_oda_pose_error(insertion_tasks.resolve(config.tasks.train), "slots")
+  quadrants = {(np.sign(t.socket_offset_m[0]), np.sign(t.socket_offset_m[1])) for t in train}
+  assert len(quadrants) == suites.ODA_SLOTS
+  with pytest.raises(ValueError, match="pose error kind"):
+    suites.oda_pose_error(0, kind="ring")
+
+
+@pytest.mark.timeout(60)
+def test_a_search_from_the_nominal_pose_fails_in_a_slot_and_the_informed_collector_does_not():
+  task = suites.with_oda_pose_error([suites.get_suite("oda").task("rect-10x10")], "slots")[0]
+  env = insertion_tasks.make_env([task], 8)
+  try:
+    found = {}
+    for policy, kwargs in (("spiral_search", {}), ("collector", {"random_probability": 0.0})):
+      episodes = insertion_tasks.collect_episodes(env, policy, 0.0, 8, 0, **kwargs)
+      found[policy] = sum(bool(e["steps"]["is_terminal"][-1]) for e in episodes)
+  finally:
+    env.close()
+  assert found["spiral_search"] == 0 and found["collector"] == 8, found
+
+
+@pytest.mark.timeout(30)
+def test_the_oracle_observation_carries_each_rows_own_task_parameters():
+  tasks = suites.with_oda_pose_error(
+      insertion_tasks.resolve("oda/rect-10x10,oda/e-model-10p"), "slots")
+  table = np.zeros((max(t.task_id for t in tasks) + 1, 11), np.float32)
+  for task in tasks:
+    table[task.task_id] = oda_pipeline.oracle_features(task)
+  assert not np.allclose(table[tasks[0].task_id], table[tasks[1].task_id])
+  task_id = jnp.asarray([tasks[1].task_id, tasks[0].task_id, tasks[1].task_id])
+  batch = Transition(obs=jnp.zeros((3, 2)), action=jnp.zeros((3, 1)), reward=jnp.zeros(3),
+                     mask=jnp.ones(3), next_obs=jnp.ones((3, 2)), task_id=task_id)
+  augmented = oda_pipeline._with_features(batch, table)
+  assert augmented.obs.shape == (3, 13) and augmented.next_obs.shape == (3, 13)
+  np.testing.assert_allclose(augmented.obs[:, 2:], table[np.asarray(task_id)])
+  np.testing.assert_allclose(augmented.next_obs[:, :2], 1.0)
+  # the pose features are the true offset in units of 1.5 mm
+  np.testing.assert_allclose(table[tasks[0].task_id][:2],
+                             np.asarray(tasks[0].socket_offset_m) / 1.5e-3, rtol=1e-6)
