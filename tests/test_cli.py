@@ -74,3 +74,45 @@ def test_dataset_path_with_the_builtin_kind_is_refused_not_ignored(tmp_path):
   assert result.returncode != 0
   assert "kind='builtin'" in result.stderr and "Traceback" not in result.stderr
   assert not (tmp_path / "run" / "checkpoints").exists(), "it trained on the builtin data"
+
+
+FINETUNE_TINY = ["--config.agent.critic_hidden_dims=(16,16)", "--config.agent.policy_hidden_dims=(16,16)",
+                 "--config.batch_size=32", "--config.offline_steps=200", "--config.steps_per_call=100",
+                 "--config.log_interval=100", "--config.offline_checkpoint_interval=100",
+                 "--config.online_steps=60", "--config.env.num_envs=2", "--config.eval_interval=60",
+                 "--config.checkpoint_interval=60", "--config.eval_episodes=4", "--config.replay_capacity=50000"]
+
+
+@pytest.mark.timeout(500)
+def test_finetune_online_cli_pretrains_finetunes_reports_and_resumes(tmp_path):
+  workdir = tmp_path / "run"
+  args = ["--config=experiments/configs/awac_default.py", f"--workdir={workdir}", *FINETUNE_TINY]
+  result = run_cli("finetune_online.py", *args)
+  assert result.returncode == 0, result.stderr[-3000:]
+  summary = json.loads(result.stdout.strip().splitlines()[-1])
+  assert summary["online_env_steps"] == 120                       # 60 per environment, 2 environments
+  assert 0.0 <= summary["success_before"] <= 1.0 and 0.0 <= summary["success_after"] <= 1.0
+  results = json.loads((workdir / "results.json").read_text())
+  assert results["before_finetuning"]["episodes"] == 4 and results["after_finetuning"]["episodes"] == 4
+  assert {"100", "200"} <= {p.name for p in (workdir / "offline" / "checkpoints").iterdir()}
+  steps_of = lambda path, key: [json.loads(line)["step"] for line in path.read_text().splitlines() if key in line]
+  online = steps_of(workdir / "metrics.jsonl", '"online/')
+  assert online == [60, 120]                                    # eval_interval counts all env steps
+  # The same command again finds both phases finished: no update, no new online record.
+  again = run_cli("finetune_online.py", *args)
+  assert again.returncode == 0, again.stderr[-3000:]
+  assert steps_of(workdir / "metrics.jsonl", '"online/') == online
+  assert steps_of(workdir / "offline" / "metrics.jsonl", '"train/') == [100, 200]
+
+
+def test_finetune_online_cli_refuses_an_offline_only_config(tmp_path):
+  result = run_cli("finetune_online.py", "--config=experiments/configs/quickstart.py", f"--workdir={tmp_path}")
+  assert result.returncode != 0 and "online_run_config" in result.stderr
+  assert "Traceback" not in result.stderr, result.stderr[-3000:]
+
+
+def test_finetune_online_cli_refuses_a_replay_ring_too_small_before_pretraining(tmp_path):
+  result = run_cli("finetune_online.py", "--config=experiments/configs/awac_default.py", f"--workdir={tmp_path}",
+                   *FINETUNE_TINY, "--config.replay_capacity=2000")
+  assert result.returncode != 0 and "config.replay_capacity=2000" in result.stderr
+  assert not (tmp_path / "offline" / "checkpoints").exists(), "it pretrained before refusing"

@@ -19,35 +19,29 @@ TRAIN = "lotj/type-a-black@robot0,lotj/rca-red@robot0"
 HELD_OUT = "lotj/dt12@robot0"
 
 
+# The tiny budget, as "field: value"; the CLI test passes the same as --config.FIELD=VALUE flags.
+TINY = {"tasks.train": TRAIN, "tasks.held_out": HELD_OUT, "agent.hidden_dims": (16, 16),
+        "collect.episodes_per_task": 4, "collect.num_envs": 4, "offline_steps": 200, "steps_per_call": 100,
+        "batch_size": 32, "pipeline.offline_checkpoint_interval": 100, "pipeline.offline_log_interval": 100,
+        "online_steps": 20, "env.num_envs": 2, "eval_interval": 20, "checkpoint_interval": 40,
+        "log_interval": 20, "replay_capacity": 1000, "pipeline.eval_trials": 2,
+        "pipeline.online_eval_trials": 2,  # same as eval_trials: one compiled evaluator
+        "pipeline.video": False, "pipeline.evaluate_training_tasks": False}
+
+
 def tiny_config(**changes):
   config = insertion_default.get_config()
-  config.tasks.train = TRAIN
-  config.tasks.held_out = HELD_OUT
-  config.agent.hidden_dims = (16, 16)
-  config.collect.episodes_per_task = 4
-  config.collect.num_envs = 4
-  config.offline_steps = 200
-  config.steps_per_call = 100
-  config.batch_size = 32
-  config.pipeline.offline_checkpoint_interval = 100
-  config.pipeline.offline_log_interval = 100
-  config.online_steps = 20
-  config.env.num_envs = 2
-  config.eval_interval = 20
-  config.checkpoint_interval = 40
-  config.log_interval = 20
-  config.replay_capacity = 1000
-  config.pipeline.eval_trials = 2
-  config.pipeline.online_eval_trials = 2      # same as eval_trials: one compiled evaluator
-  config.pipeline.video = False
-  config.pipeline.evaluate_training_tasks = False
-  for name, value in changes.items():
+  for name, value in {**TINY, **changes}.items():
     target = config
     *path, last = name.split(".")
     for part in path:
       target = target[part]
     target[last] = value
   return config
+
+
+def cli_flags(**changes):
+  return [f"--config.{name}={str(value).replace(' ', '')}" for name, value in {**TINY, **changes}.items()]
 
 
 @pytest.fixture(scope="module")
@@ -93,6 +87,28 @@ def test_a_rerun_skips_every_finished_stage(finished_run, capsys):
     assert f"[{stage}] done earlier" in out, f"{stage} ran again"
   assert again["rows"] == summary["rows"], "a finished run changed when re-run"
   assert open(os.path.join(workdir, "online", "metrics.jsonl")).read() == online_metrics
+
+
+@pytest.mark.timeout(300)
+def test_the_cli_with_the_same_flags_reuses_every_stage_and_refuses_a_changed_one(finished_run):
+  """experiments/insertion.py turns its flags into the very config the run used (else a stage
+  would be refused), prints the table, and names a changed field in one line."""
+  import subprocess
+  import sys
+
+  workdir, _ = finished_run
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  command = [sys.executable, os.path.join(root, "experiments", "insertion.py"),
+             "--config=experiments/configs/insertion_default.py", f"--workdir={workdir}"]
+  same = subprocess.run(command + cli_flags(), cwd=root, capture_output=True, text=True, timeout=280)
+  assert same.returncode == 0, same.stderr[-3000:]
+  for stage in ("collect", "offline", "zero_shot", "online", "finetuned"):
+    assert f"[{stage}] done earlier" in same.stdout, f"{stage} ran again from the CLI"
+  assert "dt12@robot0" in same.stdout and "McNemar p" in same.stdout
+  changed = subprocess.run(command + cli_flags(offline_steps=300), cwd=root, capture_output=True, text=True,
+                           timeout=280)
+  assert changed.returncode != 0 and "offline_steps" in changed.stderr
+  assert "Traceback" not in changed.stderr, changed.stderr[-3000:]
 
 
 @pytest.mark.slow

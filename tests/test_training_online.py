@@ -120,3 +120,46 @@ def test_exploration_noise_depends_on_the_seed_and_resumes_with_the_step():
   np.testing.assert_array_equal(noise(0, 100), noise(0, 100))
   assert not np.allclose(noise(0, 100), noise(1, 100)), "two seeds draw the same noise"
   assert not np.allclose(noise(0, 100), noise(0, 200))
+
+
+@pytest.mark.timeout(500)
+def test_a_run_killed_mid_online_resumes_from_its_online_checkpoint(tmp_path, monkeypatch):
+  """Killed after the online checkpoint at 120 env steps, the same call resumes there: the
+  pretraining is not redone, the replay ring comes back with its 120 transitions, and the
+  metrics hold each online record once."""
+  from jaxinsert.envs.base import FunctionalVectorEnv
+  from jaxinsert.training.online import OnlineTrainer
+
+  config = tiny_online_config()
+  real_step, calls = FunctionalVectorEnv.step, {"n": 0}
+
+  def step_then_die(self, actions):
+    calls["n"] += 1
+    if calls["n"] > 40:  # 4 environments: 160 env steps, past the checkpoint at 120
+      raise RuntimeError("killed mid-online")
+    return real_step(self, actions)
+
+  monkeypatch.setattr(FunctionalVectorEnv, "step", step_then_die)
+  with pytest.raises(RuntimeError, match="killed mid-online"):
+    runs.run_online(config, str(tmp_path), progress=False)
+  assert sorted(p.name for p in (tmp_path / "checkpoints_online").iterdir() if p.name.isdigit()) == ["120"]
+  monkeypatch.setattr(FunctionalVectorEnv, "step", real_step)
+
+  resumed, real_initial = {}, OnlineTrainer.initial_state
+
+  def spy(self, agent_state, seed):
+    state = real_initial(self, agent_state, seed)
+    resumed.update(env_steps=int(state.env_steps), replay=int(state.buffer.size))
+    return state
+
+  monkeypatch.setattr(OnlineTrainer, "initial_state", spy)
+  offline_records = lambda: [json.loads(line) for line in
+                             (tmp_path / "offline" / "metrics.jsonl").read_text().splitlines() if '"train/' in line]
+  pretraining = offline_records()
+  assert [r["step"] for r in pretraining] == [100, 200]
+  results = runs.run_online(config, str(tmp_path), progress=False)
+  assert resumed == {"env_steps": 120, "replay": 120}
+  assert results["online_env_steps"] == 240
+  records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+  assert [r["step"] for r in records if "online/critic_loss" in r] == [120, 240]
+  assert offline_records() == pretraining, "the finished pretraining was trained again"
