@@ -8,7 +8,7 @@ import pytest
 
 from jaxinsert.agents import gciql
 from jaxinsert.data import samplers
-from jaxinsert.envs.multistage import MultiStageInsertion, play_episodes
+from jaxinsert.envs.multistage import TASKS, MultiStageInsertion, make_task, play_episodes
 from jaxinsert.planning import cvae
 from jaxinsert.types import Transition
 
@@ -62,29 +62,66 @@ def test_cvae_sequences_step_by_dt_within_its_tolerance():
     cvae.sample_sequences(time[:, :10], jax.random.PRNGKey(0), 8, config)
 
 
-def test_multistage_goal_is_out_of_reach_of_a_straight_line_but_not_of_the_stages():
-  env = MultiStageInsertion()
+def _staged_policy(env, carry_height):
   goal = env.goal_position_m()
+
+  def staged(p):   # lift above the obstacles, carry, then descend over the hole
+    over = jnp.abs(p[0] - goal[0]) <= 0.003
+    target = jnp.where(over, goal, jnp.array([goal[0], goal[1], carry_height]))
+    target = jnp.where((p[2] < carry_height - 0.01) & ~over, p.at[2].set(carry_height), target)
+    return (target - p) / env.step_m
+  return staged
+
+
+def _successes(env, policy, keys):
+  def success(key):
+    final = jax.lax.fori_loop(0, env.max_episode_steps,
+                              lambda _, s: env.step(s, policy(s.obs)), env.reset(key))
+    return final.privileged["success"]
+  return np.asarray(jax.jit(jax.vmap(success))(keys))
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("task", TASKS)
+def test_multistage_goal_is_out_of_reach_of_a_straight_line_but_not_of_the_stages(task):
+  env = make_task(task)
+  goal = env.goal_position_m()
+  top = max([env.wall_height_m] + [b[4] for b in env.barriers])
 
   def straight(p):
     return (goal - p) / env.step_m
 
-  def staged(p):   # lift above the walls, carry, then descend over the hole
-    over = jnp.abs(p[0] - goal[0]) <= 0.003
-    target = jnp.where(over, goal, jnp.array([goal[0], goal[1], 0.08]))
-    target = jnp.where((p[2] < env.wall_height_m + 0.005) & ~over, p.at[2].set(0.08), target)
-    return (target - p) / env.step_m
-
-  def success(policy, key):
-    final = jax.lax.fori_loop(0, env.max_episode_steps,
-                              lambda _, s: env.step(s, policy(s.obs)), env.reset(key))
-    return final.privileged["success"]
-
+  staged = _staged_policy(env, top + 0.015)
   keys = jax.random.split(jax.random.PRNGKey(0), 8)
-  assert not np.any(jax.jit(jax.vmap(lambda k: success(straight, k)))(keys))
-  assert np.all(jax.jit(jax.vmap(lambda k: success(staged, k)))(keys))
+  assert not np.any(_successes(env, straight, keys))
+  assert np.all(_successes(env, staged, keys))
   play = play_episodes(env, jax.random.PRNGKey(1), 300)
   stage = np.asarray(jax.vmap(jax.vmap(env.stage))(play["positions"]))
   assert np.any(stage == 3), "the play data never inserts"
   assert not np.any((stage[:, 0] == 0) & np.any(stage == 3, 1)), (
       "a play episode goes from the tray to inserted: the task is in the data")
+
+
+@pytest.mark.timeout(60)
+def test_barrier_variant_blocks_the_default_carry_height_and_lateral_entry():
+  env, plain = make_task("tray_barrier_socket"), make_task("tray_socket")
+  keys = jax.random.split(jax.random.PRNGKey(0), 8)
+  low_carry = _staged_policy(env, 0.08)        # clears the tray walls, not the barrier
+  assert np.all(_successes(plain, low_carry, keys))
+  assert not np.any(_successes(env, low_carry, keys))
+  # Below the barrier's top a lateral move into it is refused; above its top it passes.
+  below = env.move(jnp.array([-0.025, 0.0, 0.05]), jnp.array([1.0, 0.0, 0.0]))
+  assert float(below[0]) == pytest.approx(-0.025)
+  above = env.move(jnp.array([-0.025, 0.0, 0.11]), jnp.array([1.0, 0.0, 0.0]))
+  assert float(above[0]) == pytest.approx(-0.01)
+  landed = env.move(jnp.array([0.0, 0.0, 0.105]), jnp.array([0.0, 0.0, -1.0]))
+  assert float(landed[2]) == pytest.approx(0.10)
+  assert bool(env.cuts_obstacles(jnp.array([-0.05, 0.0, 0.05]), jnp.array([0.05, 0.0, 0.05])))
+  assert not bool(env.cuts_obstacles(jnp.array([-0.05, 0.0, 0.12]), jnp.array([0.05, 0.0, 0.12])))
+  # The tray walls: a segment from the tray floor to outside it, below the walls, cuts them.
+  tray = jnp.array([plain.tray_center_m[0], 0.0, 0.0])
+  assert bool(plain.cuts_obstacles(tray, tray + jnp.array([0.06, 0.0, 0.02])))
+  with pytest.raises(ValueError, match="wider than step_m"):
+    MultiStageInsertion(barriers=((0.0, 0.01, -0.2, 0.2, 0.1),))
+  with pytest.raises(ValueError, match="unknown multi-stage task"):
+    make_task("no_such_task")

@@ -2,6 +2,11 @@
 
   python experiments/ptp.py --config=experiments/configs/ptp_default.py --workdir=runs/ptp
   python experiments/ptp.py --config=experiments/configs/ptp_default.py:smoke --workdir=/tmp/ptp
+  python experiments/ptp.py --config=experiments/configs/ptp_default.py \
+      --config.env.task=tray_barrier_socket --workdir=runs/ptp_barrier
+
+Sizes: `default` (the study), `smoke` (a few minutes), `tiny` (the CI pipeline test: every stage
+runs, nothing is learnt). Tasks (`config.env.task`): see `jaxinsert.envs.multistage.TASKS`.
 
 Thesis / reference-code values are named where used; the reductions for this machine are:
 N = 256 MPPI samples in the study (1024 in the benchmark), generators at dt 20/10/5 on 60-step
@@ -13,25 +18,28 @@ import ml_collections
 
 
 def get_config(size: str = "default"):
-  if size not in ("default", "smoke"):
-    raise ValueError(f"size must be 'default' or 'smoke', got {size!r}")
-  smoke = size == "smoke"
+  if size not in ("default", "smoke", "tiny"):
+    raise ValueError(f"size must be 'default', 'smoke' or 'tiny', got {size!r}")
+  tiny = size == "tiny"
+  smoke = size == "smoke" or tiny
   config = ml_collections.ConfigDict()
   config.seed = 0
-  config.num_seeds = 3                      # goal-conditioned agents trained at once (vmap)
+  config.num_seeds = 2 if tiny else 3       # goal-conditioned agents trained at once (vmap)
+  config.models_per_seed = True             # each seed its own VAE and CVAEs (False: shared)
 
   config.env = ml_collections.ConfigDict()
+  config.env.task = "tray_socket"           # or tray_barrier_socket, walled_socket
   config.env.max_episode_steps = 60         # lift, carry, align, insert takes >= 21 steps
 
   config.collect = ml_collections.ConfigDict()
-  config.collect.num_episodes = 200 if smoke else 2000   # play episodes of chained primitives
+  config.collect.num_episodes = 50 if tiny else 200 if smoke else 2000   # play episodes of chained primitives
   config.collect.action_noise = 0.3         # Gaussian noise on the scripted primitives
 
   config.vae = ml_collections.ConfigDict()
   config.vae.latent_dim = 4                 # phi(s) size
   config.vae.hidden_dims = (128, 128)
   config.vae.kl_weight = 1e-3
-  config.vae.num_steps = 200 if smoke else 3000
+  config.vae.num_steps = 20 if tiny else 200 if smoke else 3000
 
   config.cvae = ml_collections.ConfigDict()
   config.cvae.dts = (20, 10, 5)             # coarse to fine (thesis 60/30/15 at 400 steps)
@@ -39,17 +47,17 @@ def get_config(size: str = "default"):
   config.cvae.rollout_steps = (2, 3, 3)     # multi-step loss sequence length per level
   config.cvae.z_dim = 4                     # thesis 8 (on a 720-d latent)
   config.cvae.hidden_dims = (128, 128)     # reduced for one CPU core
-  config.cvae.num_steps = 200 if smoke else 3000
+  config.cvae.num_steps = 20 if tiny else 200 if smoke else 3000
   config.cvae.batch_size = 256
 
   config.agent = ml_collections.ConfigDict()  # overrides of jaxinsert/agents/gciql.py defaults
   config.agent.hidden_dims = (64, 64) if smoke else (128, 128)  # code 256; one CPU core
   config.agent.reward_threshold = 0.15      # latent eps (about 5 mm of depth, 2 cm laterally)
   config.batch_size = 256                   # reference code (thesis: 1024)
-  config.offline_steps = 200 if smoke else 10_000
+  config.offline_steps = 20 if tiny else 200 if smoke else 10_000
 
   config.planner = ml_collections.ConfigDict()
-  config.planner.num_samples = 64 if smoke else 256
+  config.planner.num_samples = 16 if tiny else 64 if smoke else 256
   config.planner.noise_levels = (1.0, 0.5, 0.2, 0.1, 0.1)  # reference code
   config.planner.temperature = 0.1          # reference code
   config.planner.values_weight = 0.01       # eta (thesis 12.6.2)
@@ -60,13 +68,14 @@ def get_config(size: str = "default"):
   config.planner.reach_threshold = 0.2      # latent distance at which a subgoal counts reached
 
   config.eval = ml_collections.ConfigDict()
-  config.eval.episodes = 8 if smoke else 32  # per seed and evaluation
-  config.eval.offline_modes = ("ptp", "ptp_no_buffer", "ptp_flat", "final_goal")
+  config.eval.episodes = 4 if tiny else 8 if smoke else 32  # per seed and evaluation
+  config.eval.offline_modes = (("ptp", "final_goal") if tiny else
+                               ("ptp", "ptp_no_buffer", "ptp_flat", "final_goal"))
 
   config.finetune = ml_collections.ConfigDict()
-  config.finetune.iterations = 2 if smoke else 8
-  config.finetune.episodes_per_iteration = 4 if smoke else 8
-  config.finetune.updates_per_iteration = 50 if smoke else 500
+  config.finetune.iterations = 1 if tiny else 2 if smoke else 8
+  config.finetune.episodes_per_iteration = 2 if tiny else 4 if smoke else 8
+  config.finetune.updates_per_iteration = 5 if tiny else 50 if smoke else 500
   config.finetune.online_fraction = 0.6     # reference code sample_online_fraction
   config.finetune.eval_every = 1 if smoke else 2
   return config

@@ -13,6 +13,11 @@ flat policy:
 Observation (3,): the tip position in the table frame, metres. Success: the tip inside the
 hole at least `success_depth_m` deep, judged at the end of the episode (as PTP's evaluation).
 
+Task variants (`TASKS`, `make_task`): "tray_socket" (the layout above), "tray_barrier_socket"
+(a solid wall, `barriers`, across the workspace between tray and socket, taller than the tray's
+walls: lift, climb over it, carry, descend, insert) and "walled_socket" (the socket stands in a
+walled pit: the plug must come down into it from above its walls before it aligns and inserts).
+
 `play_episodes` makes the offline data: episodes of short scripted primitives (move to a
 nearby point, lift, descend) from starts all over the workspace; no episode holds the whole
 lift-carry-align-insert sequence.
@@ -44,8 +49,19 @@ class MultiStageInsertion:
   step_m: float = 0.015                # displacement per step at |action| = 1, per axis
   start_noise_m: float = 0.01          # start: tray centre +- this in x and y, on the floor
   max_episode_steps: int = 60          # time limit (truncation)
+  # Solid blocks (x_low, x_high, y_low, y_high, height_m), metres: no lateral entry below their
+  # top; the plug can rest on them. Each must be wider than step_m along x and y, so that one
+  # step cannot jump across one.
+  barriers: Tuple[Tuple[float, float, float, float, float], ...] = ()
 
   def __post_init__(self):
+    for barrier in self.barriers:
+      if len(barrier) != 5:
+        raise ValueError(f"a barrier is (x_low, x_high, y_low, y_high, height_m), got {barrier}")
+      x_low, x_high, y_low, y_high, height = barrier
+      if x_high - x_low <= self.step_m or y_high - y_low <= self.step_m or height <= 0:
+        raise ValueError(f"barrier {barrier} must be wider than step_m={self.step_m} along x and "
+                         f"y and have a positive height")
     if self.hole_radius_m >= self.chamfer_radius_m:
       raise ValueError(f"hole_radius_m ({self.hole_radius_m}) must be smaller than "
                        f"chamfer_radius_m ({self.chamfer_radius_m})")
@@ -92,6 +108,24 @@ class MultiStageInsertion:
   def _axis_offset(self, position):
     return position[:2] - jnp.asarray(self.socket_center_m)
 
+  def _in_barrier(self, position, barrier):
+    x_low, x_high, y_low, y_high, _ = barrier
+    return ((position[0] > x_low) & (position[0] < x_high) & (position[1] > y_low)
+            & (position[1] < y_high))
+
+  def cuts_obstacles(self, start: jax.Array, end: jax.Array, points: int = 16) -> jax.Array:
+    """Whether the straight segment start -> end (positions (3,)) passes through a tray wall
+    below its top or through a barrier: a planned jump no motion can make in a straight line."""
+    fractions = jnp.linspace(0.0, 1.0, points)[:, None]
+    path = start + fractions * (end - start)
+    in_tray = jax.vmap(self._in_tray)(path)
+    low = jnp.maximum(path[1:, 2], path[:-1, 2]) < self.wall_height_m
+    cuts = jnp.any((in_tray[1:] != in_tray[:-1]) & low)
+    for barrier in self.barriers:
+      inside = jax.vmap(lambda p, b=barrier: self._in_barrier(p, b))(path) & (path[:, 2] < barrier[4])
+      cuts = cuts | jnp.any(inside)
+    return cuts
+
   def is_success(self, position: jax.Array) -> jax.Array:
     inside = jnp.linalg.norm(self._axis_offset(position)) <= self.hole_radius_m + 1e-6
     return inside & (position[2] <= -self.success_depth_m)
@@ -110,6 +144,15 @@ class MultiStageInsertion:
     below_walls = jnp.minimum(position[2], proposed[2]) < self.wall_height_m
     crosses = self._in_tray(position) != self._in_tray(proposed)
     proposed = jnp.where(below_walls & crosses, proposed.at[:2].set(position[:2]), proposed)
+    # 1b. Barriers: no lateral entry below their top; coming down onto one, the plug rests on it.
+    for barrier in self.barriers:
+      height = barrier[4]
+      was_over = self._in_barrier(position, barrier)
+      enters = self._in_barrier(proposed, barrier) & ~was_over & (
+          jnp.minimum(position[2], proposed[2]) < height)
+      proposed = jnp.where(enters, proposed.at[:2].set(position[:2]), proposed)
+      lands = was_over & self._in_barrier(proposed, barrier) & (proposed[2] < height)
+      proposed = jnp.where(lands, proposed.at[2].set(height), proposed)
     # 2. Inside the hole the clearance bounds lateral motion.
     center = jnp.asarray(self.socket_center_m)
     offset = self._axis_offset(proposed)
@@ -148,7 +191,11 @@ def _play_start(env: MultiStageInsertion, key: jax.Array) -> jax.Array:
                                                             maxval=0.03),
       jax.random.uniform(socket_key, (1,), maxval=0.06)])
   kind = jax.random.randint(kind_key, (), 0, 4)
-  return jnp.select([kind == 0, kind == 1], [tray, socket], anywhere)
+  start = jnp.select([kind == 0, kind == 1], [tray, socket], anywhere)
+  for barrier in env.barriers:   # a start inside a barrier sits on its top instead
+    inside = env._in_barrier(start, barrier) & (start[2] < barrier[4])
+    start = jnp.where(inside, start.at[2].set(barrier[4]), start)
+  return start
 
 
 def _primitive_target(env: MultiStageInsertion, key: jax.Array, position: jax.Array) -> jax.Array:
@@ -192,3 +239,28 @@ def play_episodes(env: MultiStageInsertion, key: jax.Array, num_episodes: int,
 
   positions, actions = jax.jit(jax.vmap(episode))(jax.random.split(key, num_episodes))
   return {"positions": positions, "actions": actions}
+
+
+# ------------------------------------------------------------------------------ variants
+def _walled_socket_barriers(env: MultiStageInsertion, inner_half_m: float = 0.03,
+                            thickness_m: float = 0.02, height_m: float = 0.05):
+  x, y = env.socket_center_m
+  a, b = inner_half_m, inner_half_m + thickness_m
+  return ((x - b, x - a, y - b, y + b, height_m), (x + a, x + b, y - b, y + b, height_m),
+          (x - a, x + a, y - b, y - a, height_m), (x - a, x + a, y + a, y + b, height_m))
+
+
+TASKS = ("tray_socket", "tray_barrier_socket", "walled_socket")
+
+
+def make_task(name: str, **overrides) -> MultiStageInsertion:
+  """One of the multi-stage task variants in `TASKS`; `overrides` set MultiStageInsertion
+  fields (e.g. max_episode_steps)."""
+  if name == "tray_socket":
+    return MultiStageInsertion(**overrides)
+  if name == "tray_barrier_socket":   # a 10 cm wall, 3 cm thick, across the workspace at x = 0
+    return MultiStageInsertion(barriers=((-0.015, 0.015, -0.2, 0.2, 0.10),), **overrides)
+  if name == "walled_socket":         # the socket in a pit with 5 cm walls, 3 cm from its axis
+    base = MultiStageInsertion(**overrides)
+    return dataclasses.replace(base, barriers=_walled_socket_barriers(base))
+  raise ValueError(f"unknown multi-stage task {name!r}; tasks: {', '.join(TASKS)}")

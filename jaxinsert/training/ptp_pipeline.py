@@ -4,9 +4,11 @@ model-free final-goal baseline) -> report.
 
   python experiments/ptp.py --config=experiments/configs/ptp_default.py --workdir=runs/ptp
 
-Stages run on `stages.StageRunner`. The latent models (state VAE, three CVAE generators) are
-trained once and shared by the seeds; the goal-conditioned agents are `config.num_seeds` seeds
-trained in one vmapped program. The workdir holds data/play.npz, models/*.msgpack,
+Stages run on `stages.StageRunner`. With `config.models_per_seed` (the default) every seed
+trains its own latent models (state VAE, three CVAE generators) on the run's play data, so the
+spread over seeds covers the models; with it off they are trained once and shared. The models
+and the goal-conditioned agents of the `config.num_seeds` seeds are trained in vmapped
+programs; the models are stored stacked on a leading seed axis. The workdir holds data/play.npz, models/*.msgpack,
 agents/*.msgpack, summary.json (success table) and finetune_curve.png.
 """
 
@@ -24,7 +26,7 @@ import numpy as np
 
 from jaxinsert.agents import gciql
 from jaxinsert.data import samplers
-from jaxinsert.envs.multistage import MultiStageInsertion, play_episodes
+from jaxinsert.envs.multistage import make_task, play_episodes
 from jaxinsert.planning import cvae, mppi, vae
 from jaxinsert.training import logging, stages
 from jaxinsert.training.ptp_loops import MODES, PlannerSettings, PTPLoops
@@ -53,18 +55,21 @@ class PTPPipeline:
     self.config = config
     self.workdir = os.path.abspath(workdir)
     self.progress = progress
-    self.env = MultiStageInsertion(max_episode_steps=config.env.max_episode_steps)
+    self.env = make_task(config.env.get("task", "tray_socket"),
+                         max_episode_steps=config.env.max_episode_steps)
     self.runner = stages.StageRunner(config, self.workdir, progress, redo=redo)
     self.agent_config = gciql.get_config()
     self.agent_config.update(config.agent.to_dict())
     self._loops: Optional[PTPLoops] = None
+    self._models = None
     self._offline: Optional[samplers.IndexedDataset] = None
     self._evaluators: Dict[str, Any] = {}
 
   def stages(self) -> List[stages.Stage]:
     return [
         stages.Stage("collect", self.collect, ("seed", "env", "collect"), outputs=("data",)),
-        stages.Stage("models", self.train_models, ("seed", "vae", "cvae"), ("collect",),
+        stages.Stage("models", self.train_models, ("seed", "vae", "cvae", "models_per_seed",
+                                                   "num_seeds"), ("collect",),
                      outputs=("models",)),
         stages.Stage("offline", self.train_offline,
                      ("seed", "num_seeds", "agent", "batch_size", "offline_steps"), ("models",),
@@ -113,67 +118,102 @@ class PTPPipeline:
                             batch_size=c.batch_size)
             for dt, tol, steps in zip(c.dts, c.dt_tolerances, c.rollout_steps)]
 
+  @property
+  def num_model_sets(self) -> int:
+    """Independent sets of latent models: one per seed, or one shared by all seeds."""
+    return self.config.num_seeds if self.config.get("models_per_seed", True) else 1
+
+  def _model_keys(self) -> jax.Array:
+    """(model sets, 4) keys: set 0 keeps the shared models' keys (PRNGKey(seed + 1))."""
+    base = jax.random.PRNGKey(self.config.seed + 1)
+    keys = [base] + [jax.random.fold_in(base, i) for i in range(1, self.num_model_sets)]
+    return jnp.stack([jax.random.split(k, 4) for k in keys])
+
   def train_models(self) -> Dict[str, Any]:
     positions, _ = self._play()
-    keys = jax.random.split(jax.random.PRNGKey(self.config.seed + 1), 4)
-    state_vae, vae_metrics = vae.train_vae(keys[0], positions.reshape(-1, 3), self._vae_config())
+    keys = self._model_keys()
+    vae_config = self._vae_config()
+    states = positions.reshape(-1, 3)
+    state_vae, vae_metrics = jax.vmap(lambda k: vae.train_vae(k, states, vae_config))(keys[:, 0])
     _save(os.path.join(self.workdir, "models", "vae.msgpack"), state_vae)
-    latents = state_vae.encode(positions)
-    record = {"vae": {k: float(v) for k, v in vae_metrics.items()}, "cvae": []}
-    for level, (config, key) in enumerate(zip(self._cvae_configs(), keys[1:])):
-      generator, metrics = cvae.train_cvae(key, latents, config)
+    latents = jax.vmap(lambda v: v.encode(positions))(state_vae)
+    record = {"model_sets": self.num_model_sets,
+              "vae": {k: np.asarray(v).tolist() for k, v in vae_metrics.items()}, "cvae": []}
+    for level, config in enumerate(self._cvae_configs()):
+      generator, metrics = jax.vmap(lambda k, l, c=config: cvae.train_cvae(k, l, c))(
+          keys[:, level + 1], latents)
       _save(os.path.join(self.workdir, "models", f"cvae_{level}.msgpack"), generator)
-      record["cvae"].append({"dt": config.dt, **{k: float(v) for k, v in metrics.items()}})
+      record["cvae"].append({"dt": config.dt, **{k: np.asarray(v).tolist()
+                                                  for k, v in metrics.items()}})
       self._say(f"  generator dt={config.dt}: {record['cvae'][-1]}")
     return record
 
   def models(self):
+    """(VAE, generators) stacked on a leading axis of num_seeds (shared models repeated)."""
+    if self._models is not None:
+      return self._models
     positions, _ = self._play()
-    key = jax.random.PRNGKey(0)
-    vae_template, _ = jax.eval_shape(lambda: vae.train_vae(key, positions[:2, 0],
-                                                           dataclasses.replace(self._vae_config(), num_steps=1)))
-    state_vae = _load(os.path.join(self.workdir, "models", "vae.msgpack"),
-                      jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), vae_template))
+    keys = self._model_keys()
+    zeros = lambda tree: jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), tree)
+    vae_template, _ = jax.eval_shape(jax.vmap(lambda k: vae.train_vae(
+        k, positions[:2, 0], dataclasses.replace(self._vae_config(), num_steps=1))), keys[:, 0])
+    state_vae = _load(os.path.join(self.workdir, "models", "vae.msgpack"), zeros(vae_template))
     generators = []
     for level, config in enumerate(self._cvae_configs()):
       example = jnp.zeros((1, config.span + 2, state_vae.config.latent_dim))
-      template, _ = jax.eval_shape(lambda c=config: cvae.train_cvae(
-          key, example, dataclasses.replace(c, num_steps=1)))
-      template = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), template)
+      template, _ = jax.eval_shape(jax.vmap(lambda k, c=config: cvae.train_cvae(
+          k, example, dataclasses.replace(c, num_steps=1))), keys[:, level + 1])
       generators.append(_load(os.path.join(self.workdir, "models", f"cvae_{level}.msgpack"),
-                              template))
-    return state_vae, generators
+                              zeros(template)))
+    models = (state_vae, tuple(generators))
+    if self.num_model_sets != self.config.num_seeds:
+      models = jax.tree_util.tree_map(
+          lambda x: jnp.repeat(x, self.config.num_seeds, axis=0), models)
+    self._models = models
+    return models
+
+  def _settings(self) -> PlannerSettings:
+    p = self.config.planner
+    return PlannerSettings(
+        mppi=mppi.MPPIConfig(num_samples=p.num_samples, noise_levels=tuple(p.noise_levels),
+                             temperature=p.temperature, values_weight=p.values_weight,
+                             prior_weight=p.prior_weight),
+        top_subgoals=p.top_subgoals, multiplier=p.multiplier, subgoal_timeout=p.subgoal_timeout,
+        reach_threshold=p.reach_threshold)
+
+  def _loops_for(self, models) -> PTPLoops:
+    """The study's jitted pieces for one seed's models (called inside the vmap over seeds)."""
+    state_vae, generators = models
+    return PTPLoops(self.env, state_vae, generators, self.agent_config, self._settings())
 
   def loops(self) -> PTPLoops:
+    """Seed 0's loops, for what does not depend on the models (buffers, sizes)."""
     if self._loops is None:
-      state_vae, generators = self.models()
-      p = self.config.planner
-      settings = PlannerSettings(
-          mppi=mppi.MPPIConfig(num_samples=p.num_samples, noise_levels=tuple(p.noise_levels),
-                               temperature=p.temperature, values_weight=p.values_weight,
-                               prior_weight=p.prior_weight),
-          top_subgoals=p.top_subgoals, multiplier=p.multiplier, subgoal_timeout=p.subgoal_timeout,
-          reach_threshold=p.reach_threshold)
-      self._loops = PTPLoops(self.env, state_vae, generators, self.agent_config, settings)
+      self._loops = self._loops_for(jax.tree_util.tree_map(lambda x: x[0], self.models()))
     return self._loops
 
   def offline_dataset(self) -> samplers.IndexedDataset:
+    """The play data in each seed's latent space, stacked on a leading seed axis."""
     if self._offline is None:
       positions, actions = self._play()
-      latents = self.loops().vae.encode(positions)
+      state_vae, _ = self.models()
+      all_latents = np.asarray(jax.jit(jax.vmap(lambda v: v.encode(positions)))(state_vae))
       episodes, steps = actions.shape[:2]
       flat = lambda x: x.reshape((episodes * steps,) + x.shape[2:])
-      placeholder_goal = jnp.zeros_like(latents[:, :-1])   # every offline row is relabelled
-      transitions = Transition(
-          obs=flat(jnp.concatenate([latents[:, :-1], placeholder_goal], -1)),
-          action=flat(actions), reward=jnp.zeros(episodes * steps),
-          mask=jnp.ones(episodes * steps),
-          next_obs=flat(jnp.concatenate([latents[:, 1:], placeholder_goal], -1)))
-      self._offline = samplers.index_dataset(transitions, np.repeat(np.arange(episodes), steps))
+      datasets = []
+      for latents in all_latents:
+        placeholder_goal = jnp.zeros_like(latents[:, :-1])   # every offline row is relabelled
+        transitions = Transition(
+            obs=flat(jnp.concatenate([latents[:, :-1], placeholder_goal], -1)),
+            action=flat(actions), reward=jnp.zeros(episodes * steps),
+            mask=jnp.ones(episodes * steps),
+            next_obs=flat(jnp.concatenate([latents[:, 1:], placeholder_goal], -1)))
+        datasets.append(samplers.index_dataset(transitions, np.repeat(np.arange(episodes), steps)))
+      self._offline = jax.tree_util.tree_map(lambda *x: jnp.stack(x), *datasets)
     return self._offline
 
   def spec(self) -> Spec:
-    return Spec(obs_shape=(2 * self.loops().latent_dim,), action_dim=3)
+    return Spec(obs_shape=(2 * self.config.vae.latent_dim,), action_dim=3)
 
   def agent_template(self):
     keys, spec = jax.random.split(jax.random.PRNGKey(0), self.config.num_seeds), self.spec()
@@ -181,15 +221,14 @@ class PTPPipeline:
     return jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
 
   def train_offline(self) -> Dict[str, Any]:
-    loops, offline = self.loops(), self.offline_dataset()
+    offline, models = self.offline_dataset(), self.models()
     keys = jax.random.split(jax.random.PRNGKey(self.config.seed + 2), self.config.num_seeds)
     spec = self.spec()
     states = jax.jit(jax.vmap(lambda k: gciql.create(self.agent_config, k, spec)))(keys)
-    train = jax.jit(jax.vmap(lambda s, k, d: loops.train(s, d, None, None, k,
-                                                         self.config.offline_steps,
-                                                         self.config.batch_size, 0.0),
-                             in_axes=(0, 0, None)))
-    states, metrics = train(states, jax.random.split(keys[0], self.config.num_seeds), offline)
+    train = jax.jit(jax.vmap(lambda s, k, d, m: self._loops_for(m).train(
+        s, d, None, None, k, self.config.offline_steps, self.config.batch_size, 0.0)))
+    states, metrics = train(states, jax.random.split(keys[0], self.config.num_seeds), offline,
+                            models)
     _save(os.path.join(self.workdir, "agents", "offline.msgpack"), states)
     return {k: np.asarray(v).tolist() for k, v in metrics.items()}
 
@@ -197,9 +236,9 @@ class PTPPipeline:
   def _evaluator(self, mode: str):
     """One compiled evaluation per mode for the whole study (not one per call)."""
     if mode not in self._evaluators:
-      loops, episodes = self.loops(), self.config.eval.episodes
+      episodes = self.config.eval.episodes
       self._evaluators[mode] = jax.jit(jax.vmap(
-          lambda s, b, k: loops.episodes(s, b, k, episodes, mode, True)))
+          lambda s, b, k, m: self._loops_for(m).episodes(s, b, k, episodes, mode, True)))
     return self._evaluators[mode]
 
   def _seed_buffers(self):
@@ -207,7 +246,8 @@ class PTPPipeline:
     return jax.vmap(lambda _: loops.empty_buffers())(jnp.arange(self.config.num_seeds))
 
   def evaluate(self, states, buffers, mode: str, key) -> Dict[str, Any]:
-    out = self._evaluator(mode)(states, buffers, jax.random.split(key, self.config.num_seeds))
+    out = self._evaluator(mode)(states, buffers, jax.random.split(key, self.config.num_seeds),
+                                self.models())
     self._last_evaluation = out
     success = np.asarray(out["success"])
     return {"success_per_seed": success.mean(1).tolist(),
@@ -226,7 +266,7 @@ class PTPPipeline:
 
   def finetune(self) -> Dict[str, Any]:
     f, loops = self.config.finetune, self.loops()
-    offline = self.offline_dataset()
+    offline, models = self.offline_dataset(), self.models()
     capacity = f.iterations * f.episodes_per_iteration
     steps = self.env.max_episode_steps
     latent_dim = loops.latent_dim
@@ -239,8 +279,8 @@ class PTPPipeline:
           reward=jnp.zeros((capacity, steps)), mask=jnp.ones((capacity, steps)),
           next_obs=jnp.zeros((capacity, steps, 2 * latent_dim))))(jnp.arange(self.config.num_seeds))
       iterate = jax.jit(jax.vmap(
-          lambda s, b, o, n, k, d: self._iteration(s, b, o, n, k, d, method),
-          in_axes=(0, 0, 0, None, 0, None)))
+          lambda s, b, o, n, k, d, m: self._iteration(s, b, o, n, k, d, m, method),
+          in_axes=(0, 0, 0, None, 0, 0, 0)))
       key = jax.random.PRNGKey(self.config.seed + 10)
       curve = []
       for iteration in range(f.iterations + 1):
@@ -258,14 +298,14 @@ class PTPPipeline:
         keys = jax.random.split(jax.random.fold_in(key, iteration), self.config.num_seeds)
         filled = jnp.int32(iteration * f.episodes_per_iteration)
         states, buffers, online, metrics, collect_success = iterate(
-            states, buffers, online, filled, keys, offline)
+            states, buffers, online, filled, keys, offline, models)
         curve[-1].setdefault("collect_success", []).append(np.asarray(collect_success).tolist())
       _save(os.path.join(self.workdir, "agents", "finetuned", f"{method}.msgpack"), states)
       record[method] = curve
     return record
 
-  def _iteration(self, state, buffers, online, filled, key, offline, method):
-    f, loops = self.config.finetune, self.loops()
+  def _iteration(self, state, buffers, online, filled, key, offline, models, method):
+    f, loops = self.config.finetune, self._loops_for(models)
     collect_key, train_key = jax.random.split(key)
     episodes = loops.episodes(state, buffers, collect_key, f.episodes_per_iteration, method, False)
     online = jax.tree_util.tree_map(

@@ -47,7 +47,9 @@ def write_summary(pipeline, records: Dict[str, Dict[str, Any]]) -> Dict[str, Any
   finetune = {method: curve for method, curve in records.get("finetune", {}).items()
               if isinstance(curve, list)}
   seeds = pipeline.config.num_seeds
-  lines = [f"multi-stage insertion (lift, carry, align, insert); {seeds} seeds x "
+  task = pipeline.config.env.get("task", "tray_socket")
+  models = "own latent models per seed" if pipeline.num_model_sets > 1 else "shared latent models"
+  lines = [f"multi-stage insertion task {task}; {seeds} seeds ({models}) x "
            f"{pipeline.config.eval.episodes} evaluation episodes; k/N pooled, rate [Wilson 95%]"]
   lines.append(f"{'method':34} {'offline':52} after finetuning")
   rows = {}
@@ -75,7 +77,8 @@ def write_summary(pipeline, records: Dict[str, Dict[str, Any]]) -> Dict[str, Any
   lines.append("wall-clock per stage (s): " + ", ".join(f"{k} {v}" for k, v in seconds.items()))
   table = "\n".join(lines)
   print(table, flush=True)
-  summary = {"rows": rows, "checks": checks, "seconds": seconds, "table": table,
+  summary = {"task": task, "model_sets": pipeline.num_model_sets,
+             "rows": rows, "checks": checks, "seconds": seconds, "table": table,
              "collect": records.get("collect"), "models": records.get("models")}
   logging.write_json_atomically(os.path.join(pipeline.workdir, "summary.json"), summary,
                                 default=float)
