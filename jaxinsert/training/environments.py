@@ -20,6 +20,14 @@ _FUNCTIONAL = {
 }
 
 
+def rescale_action(action: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+  """Policy actions in [-1, 1] (clipped) mapped onto the box [low, high], in the bounds' dtype:
+  the one rescaler of every host loop that steps gymnasium environments."""
+  low, high = np.asarray(low), np.asarray(high)
+  action = np.clip(np.asarray(action, dtype=low.dtype), -1.0, 1.0)
+  return low + (action + 1.0) * 0.5 * (high - low)
+
+
 def is_gymnasium_id(name: str) -> bool:
   return name not in _FUNCTIONAL and "-v" in name
 
@@ -69,8 +77,7 @@ class GymnasiumVectorEnv:
     return np.stack([env.reset(seed=seed + i)[0] for i, env in enumerate(self.envs)]).astype(np.float32)
 
   def step(self, actions: np.ndarray):
-    actions = np.clip(np.asarray(actions, dtype=np.float64), -1.0, 1.0)
-    scaled = self._low + (actions + 1.0) * 0.5 * (self._high - self._low)
+    scaled = rescale_action(actions, self._low, self._high)
     observations, rewards, terminals, truncations, finals, successes = [], [], [], [], [], []
     for env, action in zip(self.envs, scaled):
       obs, reward, terminated, truncated, info = env.step(action)

@@ -119,26 +119,36 @@ def own_buffers(tree: Any) -> Any:
   return jax.tree_util.tree_map(lambda x: jnp.array(x, copy=True), tree)
 
 
-def make_train_chunk(agent: ModuleType, batch_size: int, num_updates: int,
-                     mesh=None, sampler: Callable = samplers.uniform) -> Callable:
-  """Returns `chunk(agent_state, key, dataset) -> (agent_state, key, mean_metrics)`.
+def scan_updates(update: Callable, sample: Callable, agent_state, key, num_updates: int):
+  """`num_updates` agent updates in one `lax.scan`: the one update loop of every trainer
+  (offline, online finetuning, SAC data collection).
 
-  The body of the scan samples a batch from the device-resident dataset and updates the agent;
-  metrics are averaged over the chunk on the device.
+  Each step splits the carried key into the next key, a batch key for `sample(key) -> batch`
+  and a key for `update(state, batch, key) -> (state, metrics)`. Returns (agent_state, key,
+  metrics averaged over the steps, on the device).
   """
 
-  def chunk(agent_state, key, dataset):
-    def body(carry, _):
-      state, key = carry
-      key, sample_key, update_key = jax.random.split(key, 3)
-      batch = sampler(dataset, sample_key, batch_size)
-      if mesh is not None:
-        batch = parallel.shard_batch(batch, mesh)
-      state, metrics = agent.update(state, batch, update_key)
-      return (state, key), metrics
+  def body(carry, _):
+    state, key = carry
+    key, sample_key, update_key = jax.random.split(key, 3)
+    state, metrics = update(state, sample(sample_key), update_key)
+    return (state, key), metrics
 
-    (agent_state, key), metrics = jax.lax.scan(body, (agent_state, key), None, length=num_updates)
-    return agent_state, key, jax.tree_util.tree_map(jnp.mean, metrics)
+  (agent_state, key), metrics = jax.lax.scan(body, (agent_state, key), None, length=num_updates)
+  return agent_state, key, jax.tree_util.tree_map(jnp.mean, metrics)
+
+
+def make_train_chunk(agent: ModuleType, batch_size: int, num_updates: int,
+                     mesh=None, sampler: Callable = samplers.uniform) -> Callable:
+  """Returns `chunk(agent_state, key, dataset) -> (agent_state, key, mean_metrics)`: batches
+  sampled from the device-resident dataset (sharded over `mesh` when given)."""
+
+  def chunk(agent_state, key, dataset):
+    def sample(sample_key):
+      batch = sampler(dataset, sample_key, batch_size)
+      return batch if mesh is None else parallel.shard_batch(batch, mesh)
+
+    return scan_updates(agent.update, sample, agent_state, key, num_updates)
 
   return chunk
 

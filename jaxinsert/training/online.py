@@ -45,18 +45,12 @@ def make_online_update(agent, batch_size: int, num_updates: int, offline_ratio: 
   """Returns `update(agent_state, buffer, offline_data, key) -> (agent_state, key, metrics)`."""
 
   def update(agent_state, buffer, offline_data, key):
-    def body(carry, _):
-      state, key = carry
-      key, sample_key, update_key = jax.random.split(key, 3)
+    def sample(sample_key):
       if offline_ratio > 0:
-        batch = samplers.mixed(offline_data, buffer, sample_key, batch_size, offline_ratio)
-      else:
-        batch = replay.sample(buffer, sample_key, batch_size)
-      state, metrics = agent.update(state, batch, update_key)
-      return (state, key), metrics
+        return samplers.mixed(offline_data, buffer, sample_key, batch_size, offline_ratio)
+      return replay.sample(buffer, sample_key, batch_size)
 
-    (agent_state, key), metrics = jax.lax.scan(body, (agent_state, key), None, length=num_updates)
-    return agent_state, key, jax.tree_util.tree_map(jnp.mean, metrics)
+    return offline.scan_updates(agent.update, sample, agent_state, key, num_updates)
 
   return update
 

@@ -41,6 +41,8 @@ from tqdm import tqdm
 from jaxinsert.agents import sac
 from jaxinsert.benchmarks.d4rl import policy_io
 from jaxinsert.data import replay
+from jaxinsert.training.environments import rescale_action
+from jaxinsert.training.offline import scan_updates
 from jaxinsert.types import Spec, Transition
 
 CHECKPOINT = "checkpoint.npz"
@@ -63,14 +65,8 @@ def default_config() -> ml_collections.ConfigDict:
 
 def _make_update(batch_size: int, num_updates: int):
   def run(agent_state, buffer, key):
-    def body(carry, _):
-      state, key = carry
-      key, sample_key, update_key = jax.random.split(key, 3)
-      state, metrics = sac.update(state, replay.sample(buffer, sample_key, batch_size), update_key)
-      return (state, key), metrics
-
-    (agent_state, key), metrics = jax.lax.scan(body, (agent_state, key), None, length=num_updates)
-    return agent_state, key, jax.tree_util.tree_map(jnp.mean, metrics)
+    return scan_updates(sac.update, lambda sample_key: replay.sample(buffer, sample_key, batch_size),
+                        agent_state, key, num_updates)
 
   return jax.jit(run, donate_argnums=(0,))
 
@@ -82,10 +78,10 @@ def _explore(agent_state, obs: jax.Array, key: jax.Array) -> Tuple[jax.Array, ja
   return sac.act(agent_state, obs[None], act_key, False)[0], key
 
 
-def rescale_action(env, action: np.ndarray) -> np.ndarray:
+def env_action(env, action: np.ndarray) -> np.ndarray:
   """[-1, 1] policy actions to the environment's box (identity for hopper/walker/halfcheetah)."""
-  low, high = env.action_space.low, env.action_space.high
-  return low + (np.clip(action, -1.0, 1.0) + 1.0) * 0.5 * (high - low)
+  space = env.action_space
+  return rescale_action(action, space.low, space.high)
 
 
 def evaluate_stored(env_id: str, policy: policy_io.StoredPolicy, episodes: int, seed: int,
@@ -107,7 +103,7 @@ def evaluate_stored(env_id: str, policy: policy_io.StoredPolicy, episodes: int, 
     key, act_key = jax.random.split(key)
     actions = act(obs, act_key, deterministic)
     for i in np.flatnonzero(running):
-      obs[i], reward, terminated, truncated, _ = envs[i].step(rescale_action(envs[i], actions[i]))
+      obs[i], reward, terminated, truncated, _ = envs[i].step(env_action(envs[i], actions[i]))
       returns[i] += float(reward)
       running[i] = not (terminated or truncated)
   for env in envs:
@@ -174,7 +170,7 @@ def train_sac(env_id: str, workdir: Any, config: Optional[ml_collections.ConfigD
     else:
       action, key = _explore(agent_state, jnp.asarray(obs, jnp.float32), key)
       action = np.asarray(action)
-    next_obs, reward, terminated, truncated, _ = env.step(rescale_action(env, action))
+    next_obs, reward, terminated, truncated, _ = env.step(env_action(env, action))
     for name, value in zip(chunk, (obs, action, reward, 1.0 - float(terminated), next_obs)):
       chunk[name].append(value)
     episode_return += float(reward)
