@@ -198,3 +198,17 @@ def test_select_expert_replaces_only_the_expert_and_refuses_a_worse_one(tmp_path
     assert protocol.dataset_sources(manifest, kind) == protocol.dataset_sources(before, kind)
   assert protocol.dataset_sources(manifest, "medium-expert") != protocol.dataset_sources(before, "medium-expert")
   assert protocol.load_manifest("Hopper-v5", policy_dir) == manifest
+
+
+def test_expert_data_is_refused_while_the_expert_policy_is_the_medium_one(tmp_path):
+  import shutil
+
+  policy_dir = _untrained_policy_dir(tmp_path)
+  assert not protocol.expert_is_the_medium_policy("Hopper-v5", policy_dir)
+  directory = protocol.manifest_path("Hopper-v5", policy_dir).parent
+  shutil.copyfile(directory / "medium.npz", directory / "expert.npz")
+  assert protocol.expert_is_the_medium_policy("Hopper-v5", policy_dir)
+  for kind in ("expert", "medium-expert"):
+    with pytest.raises(ValueError, match="mislabelled"):
+      protocol.generate("Hopper-v5", kind, 50, policy_dir=policy_dir, num_envs=1)
+  assert len(protocol.generate("Hopper-v5", "medium", 50, policy_dir=policy_dir, num_envs=1)[0]["rewards"]) == 50

@@ -204,11 +204,26 @@ def dataset_sources(manifest: Dict[str, Any], kind: str) -> List[Dict[str, Any]]
   raise ValueError(f"unknown dataset kind {kind!r}; known: {', '.join(DATASET_KINDS)}")
 
 
+def expert_is_the_medium_policy(env_id: str, policy_dir: Any = None) -> bool:
+  """True while `expert.npz` is a copy of `medium.npz` (hopper until a longer SAC run exists):
+  its "expert" and "medium-expert" datasets would then be medium data under another name."""
+  manifest = load_manifest(env_id, policy_dir)
+  directory = manifest_path(env_id, policy_dir).parent
+  medium, expert = (directory / f"{manifest[name]['file']}.npz" for name in ("medium", "expert"))
+  return medium.read_bytes() == expert.read_bytes()
+
+
 def generate(env_id: str, kind: str, steps: int, seed: int = 0, progress: bool = False,
              policy_dir: Any = None, num_envs: int = 8) -> Tuple[Dict[str, np.ndarray], Dict[str, Any]]:
   """The arrays of one dataset and its metadata, from the committed policies (or those of
-  `policy_dir`, laid out the same way)."""
+  `policy_dir`, laid out the same way). Refuses "expert" and "medium-expert" while the expert
+  policy is the medium one, instead of writing mislabelled data."""
   manifest = load_manifest(env_id, policy_dir)
+  if kind in ("expert", "medium-expert") and expert_is_the_medium_policy(env_id, policy_dir):
+    raise ValueError(f"{env_id}: the committed expert policy is the medium one "
+                     f"({manifest['expert'].get('env_steps')} SAC steps, the same file), so a "
+                     f"{kind!r} dataset would be mislabelled; train the expert run on "
+                     "(experiments/make_d4rl_protocol.py --mode=train_sac, then --mode=select_expert)")
   # Each kind has its own seed offset, and medium-expert reuses medium's and expert's, so it is
   # exactly the concatenation of those two files (as in D4RL).
   offsets = {"random": 1, "medium": 2, "expert": 3, "medium-replay": 4}
