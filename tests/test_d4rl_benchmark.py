@@ -53,6 +53,28 @@ def test_benchmark_on_a_tiny_d4rl_file(tmp_path):
   assert not (tmp_path / "typo" / "rlds").exists(), "a bad override fails before the conversion"
 
 
+@pytest.mark.timeout(400)
+def test_benchmark_cli_takes_config_overrides_like_every_cli(tmp_path):
+  import subprocess
+  import sys
+
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  data = protocol.rollout("Hopper-v5", None, 200, seed=0, num_envs=2)
+  hdf5 = protocol.write_hdf5(tmp_path / "hopper-medium-v2.hdf5", data, {"kind": "test"})
+  command = [sys.executable, os.path.join(root, "experiments", "d4rl_benchmark.py"), "--dataset=hopper-medium-v2",
+             f"--hdf5={hdf5}", "--config=experiments/configs/d4rl_offline.py:bc", "--seeds=1", "--steps=20",
+             "--eval_episodes=1", f"--workdir={tmp_path / 'run'}", "--config.agent.hidden_dims=(32,32)"]
+  result = subprocess.run(command, cwd=root, capture_output=True, text=True, timeout=380)
+  assert result.returncode == 0, result.stderr[-3000:]
+  summary = json.loads(result.stdout.strip().splitlines()[-1])
+  assert summary["agent"] == "bc" and summary["updates_per_seed"] == 20
+  stored = json.loads((tmp_path / "run" / "d4rl_results.json").read_text())
+  assert stored["overrides"] == {"agent.hidden_dims": [32, 32]}, "the results must name what differs from the preset"
+  typo = subprocess.run(command[:-1] + ["--config.agent.hidden_dimz=(32,32)"], cwd=root, capture_output=True,
+                        text=True, timeout=380)
+  assert typo.returncode != 0 and "hidden_dimz" in typo.stderr
+
+
 def test_diagnose_an_awac_run(tmp_path):
   data = protocol.rollout("Hopper-v5", None, 300, seed=1, num_envs=2)
   hdf5 = protocol.write_hdf5(tmp_path / "hopper-medium-v2.hdf5", data, {"kind": "test"})
@@ -80,7 +102,7 @@ def test_diagnose_an_awac_run(tmp_path):
 #   python experiments/make_d4rl_protocol.py --envs=hopper --datasets=medium --steps=10000 \
 #       --norlds --out=/tmp/band
 #   python experiments/d4rl_benchmark.py --dataset=hopper-medium-v2 \
-#       --hdf5=/tmp/band/hopper-medium-v2.hdf5 --agent=iql --seeds=5 --steps=5000 --eval_episodes=5
+#       --hdf5=/tmp/band/hopper-medium-v2.hdf5 --config=experiments/configs/d4rl_offline.py:iql --seeds=5 --steps=5000 --eval_episodes=5
 PROVISIONAL_BAND = (41.9 - 27.2, 41.9 + 27.2)
 SMALL_STEPS, SMALL_UPDATES = 10_000, 5_000
 
