@@ -158,14 +158,18 @@ class PTPPipeline:
     vae_template, _ = jax.eval_shape(jax.vmap(lambda k: vae.train_vae(
         k, positions[:2, 0], dataclasses.replace(self._vae_config(), num_steps=1))), keys[:, 0])
     state_vae = _load(os.path.join(self.workdir, "models", "vae.msgpack"), zeros(vae_template))
-    generators = []
+    generators, templates = [], []
     for level, config in enumerate(self._cvae_configs()):
       example = jnp.zeros((1, config.span + 2, state_vae.config.latent_dim))
       template, _ = jax.eval_shape(jax.vmap(lambda k, c=config: cvae.train_cvae(
           k, example, dataclasses.replace(c, num_steps=1))), keys[:, level + 1])
+      templates.append(template)
       generators.append(_load(os.path.join(self.workdir, "models", f"cvae_{level}.msgpack"),
                               zeros(template)))
     models = (state_vae, tuple(generators))
+    # A workdir from before the seed axis (shared models, stored unstacked): add the axis.
+    models = jax.tree_util.tree_map(lambda x, t: x[None] if x.ndim == len(t.shape) - 1 else x,
+                                    models, (vae_template, tuple(templates)))
     if self.num_model_sets != self.config.num_seeds:
       models = jax.tree_util.tree_map(
           lambda x: jnp.repeat(x, self.config.num_seeds, axis=0), models)

@@ -1,0 +1,137 @@
+"""Where PTP's episodes fail, on a finished PTP workdir (issue 19): for each seed's agents and
+models and each planner setting, the success, the share of episodes that ever lift above the
+tray walls, and the share of plans with a planned jump that cuts through an obstacle (a tray
+wall below its top, a barrier); and, as a control, the same agents following hand-made
+feasible subgoals (lift, carry above every obstacle, over the hole, the goal).
+
+  python experiments/ptp_diagnose.py --workdir=runs/ptp_tray_indep --values_weights=0.01,0.1
+"""
+
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from absl import app, flags  # noqa: E402
+
+flags.DEFINE_string("workdir", None, "a finished PTP workdir", required=True)
+flags.DEFINE_string("config", "experiments/configs/ptp_default.py", "config file[:size]")
+flags.DEFINE_integer("seed", 0, "the run's config.seed")
+flags.DEFINE_string("task", "tray_socket", "the run's config.env.task")
+flags.DEFINE_bool("models_per_seed", True, "the run's config.models_per_seed")
+flags.DEFINE_list("values_weights", ["0.01"], "planner eta values to evaluate")
+flags.DEFINE_list("timeouts", ["6"], "subgoal timeouts to evaluate")
+flags.DEFINE_list("prior_weights", ["0.01"], "planner prior weights to evaluate")
+flags.DEFINE_list("top_subgoals", ["2"], "planner top-level subgoal counts to evaluate")
+flags.DEFINE_bool("control", True, "also follow hand-made feasible subgoals")
+flags.DEFINE_string("agents", "offline", "offline, or finetuned/ptp")
+flags.DEFINE_integer("episodes", 32, "episodes per seed and setting")
+flags.DEFINE_string("out", None, "json file for the results")
+FLAGS = flags.FLAGS
+
+
+def main(_):
+  import importlib.util
+
+  import jax
+  import jax.numpy as jnp
+  import numpy as np
+
+  from jaxinsert.agents import gciql
+  from jaxinsert.planning import runner
+  from jaxinsert.training import ptp_pipeline
+  from jaxinsert.training.ptp_loops import PTPLoops
+
+  path, _, size = FLAGS.config.partition(":")
+  spec = importlib.util.spec_from_file_location("ptp_config", path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  config = module.get_config(size or "default")
+  config.seed, config.env.task = FLAGS.seed, FLAGS.task
+  config.models_per_seed = FLAGS.models_per_seed
+  results = {"workdir": FLAGS.workdir, "agents": FLAGS.agents, "settings": []}
+  pipeline = ptp_pipeline.PTPPipeline(config, FLAGS.workdir, progress=False)
+  env = pipeline.env
+  states = ptp_pipeline._load(os.path.join(FLAGS.workdir, "agents", FLAGS.agents + ".msgpack"),
+                              pipeline.agent_template())
+  models = pipeline.models()
+  empty = pipeline.loops().empty_buffers()
+  seeds = config.num_seeds
+  seed_keys = jax.random.split(jax.random.PRNGKey(config.seed + 3), seeds)
+
+  def cuts(plan_positions):   # (..., K + 1, 3): start then subgoals
+    flat = plan_positions.reshape((-1,) + plan_positions.shape[-2:])
+    pair = jax.vmap(jax.vmap(env.cuts_obstacles))(flat[:, :-1], flat[:, 1:])
+    return np.asarray(pair).reshape(plan_positions.shape[:-2] + (-1,))
+
+  import itertools
+  for eta, timeout, prior, top in itertools.product(FLAGS.values_weights, FLAGS.timeouts,
+                                                    FLAGS.prior_weights, FLAGS.top_subgoals):
+    if True:
+      config.planner.top_subgoals = int(top)
+      empty = pipeline._loops_for(jax.tree_util.tree_map(lambda x: x[0], models)).empty_buffers()
+      config.planner.values_weight, config.planner.subgoal_timeout = float(eta), int(timeout)
+      config.planner.prior_weight = float(prior)
+      settings = pipeline._settings()
+      run = jax.jit(jax.vmap(lambda s, m, k: PTPLoops(env, *m, pipeline.agent_config, settings)
+                             .episodes(s, empty, k, FLAGS.episodes, "ptp", True)))
+      out = jax.tree_util.tree_map(np.asarray, run(states, models, seed_keys))
+      start = np.asarray(jax.vmap(lambda k: jax.vmap(lambda kk: env.reset(
+          jax.random.split(kk, 3)[0]).obs)(jax.random.split(k, FLAGS.episodes)))(seed_keys))
+      plan = np.concatenate([start[..., None, :], out["subgoals"]], -2)
+      pair_cuts = cuts(plan)
+      lifted = out["positions"][..., 2].max(-1) >= env.wall_height_m
+      row = {"values_weight": float(eta), "subgoal_timeout": int(timeout),
+             "prior_weight": float(prior), "top_subgoals": int(top),
+             "success_per_seed": out["success"].mean(1).tolist(),
+             "lifted_above_tray_walls_per_seed": lifted.mean(1).tolist(),
+             "plans_cutting_an_obstacle_per_seed": pair_cuts.any(-1).mean(1).tolist(),
+             "first_jump_cuts_per_seed": pair_cuts[..., 0].mean(1).tolist(),
+             "final_stage_counts": np.bincount(out["stage"].ravel() + 1, minlength=5).tolist()}
+      print(json.dumps(row), flush=True)
+      results["settings"].append(row)
+
+  if not FLAGS.control:
+    if FLAGS.out:
+      with open(FLAGS.out, "w") as handle:
+        json.dump(results, handle, indent=1)
+    return
+  # Control: hand-made feasible subgoals in each seed's latent space.
+  top = max([env.wall_height_m] + [b[4] for b in env.barriers]) + 0.02
+  goal = np.asarray(env.goal_position_m())
+  tray = np.asarray(env.tray_center_m)
+  waypoints = jnp.asarray([[tray[0], tray[1], top], [0.0, 0.0, top], [goal[0], goal[1], top],
+                           [goal[0], goal[1], 0.005], goal])
+  timeout = int(FLAGS.timeouts[0])
+
+  def scripted(agent, m, key):
+    state_vae = m[0]
+    subgoals = state_vae.encode(waypoints)
+
+    def episode(k):
+      reset_key, run_key = jax.random.split(k)
+      env_state = env.reset(reset_key)
+      policy = lambda obs, g, kk: gciql.act(agent, jnp.concatenate([state_vae.encode(obs), g]),
+                                            kk, True)
+      records = runner.run_episode(env, env_state, policy, state_vae.encode, subgoals, run_key,
+                                   env.max_episode_steps, 12, config.planner.reach_threshold)
+      final = records["final_state"].physics["position_m"]
+      return env.is_success(final), records["next_obs"][:, 2].max() >= env.wall_height_m
+    return jax.vmap(episode)(jax.random.split(key, FLAGS.episodes))
+
+  success, lifted = jax.tree_util.tree_map(np.asarray, jax.jit(jax.vmap(scripted))(
+      states, models, seed_keys))
+  control = {"scripted_subgoals_success_per_seed": success.mean(1).tolist(),
+             "scripted_subgoals_lifted_per_seed": lifted.mean(1).tolist(),
+             "scripted_timeout": 12}
+  print(json.dumps(control), flush=True)
+  results["control"] = control
+  del timeout
+  if FLAGS.out:
+    with open(FLAGS.out, "w") as handle:
+      json.dump(results, handle, indent=1)
+
+
+if __name__ == "__main__":
+  app.run(main)
