@@ -61,6 +61,10 @@ def write_summary(pipeline, records: Dict[str, Dict[str, Any]]) -> Dict[str, Any
   lines.append(f"test tasks: ODA >= AWAC on {checks['oda_at_least_awac']} (paper 8/9), ODA >= "
                f"95/100 on {checks['oda_at_least_95']} (paper 6/9 at 100/100); mean success ODA "
                f"{checks['oda_test_rate']:.2f}, AWAC {checks['awac_test_rate']:.2f}")
+  if oracle:
+    lines.append(f"is context necessary? test tasks: oracle mean {checks['oracle_test_rate']:.2f}, "
+                 f">= 95/100 on {checks['oracle_at_least_95']}; no context below 95/100 on "
+                 f"{checks['awac_below_95']}")
   for row in rows:
     if row["task"] == "e-model-10p":
       lines.append(f"e-model-10p (training): ODA {row['oda']['rate']:.2f}, AWAC "
