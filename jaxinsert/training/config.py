@@ -85,6 +85,9 @@ def online_run_config(agent_name: str) -> ml_collections.ConfigDict:
                                               # (official IQL finetuning: True, offline_ratio 0)
   config.replay_capacity = 1_000_000          # online replay ring capacity (transitions)
   config.exploration_noise = 0.0              # Gaussian std added to actions while collecting
+  config.online_loop = "host"                 # host: one dispatch per env step, one seed, any env;
+                                              # scan: functional envs only, seeds vmapped, one
+                                              # compiled call per chunk (training/online_scan.py)
   config.env.num_envs = 1                     # environments stepped in parallel while collecting
   config.eval_interval = 10_000               # environment steps between evaluations
   config.checkpoint_interval = 50_000         # environment steps between online checkpoints
@@ -145,6 +148,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
   _check(config, "replay_capacity", "an integer >= 1", _integer(1))
   _check(config, "offline_ratio", "a number in [0, 1]", lambda v: 0.0 <= float(v) <= 1.0)
   _check(config, "exploration_noise", "a number >= 0", lambda v: float(v) >= 0.0)
+  _check(config, "online_loop", "host or scan", lambda v: v in ("host", "scan"))
   if "env" in config:
     env_kwargs(config)  # refuses a malformed JSON string before any data is loaded
 

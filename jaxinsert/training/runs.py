@@ -15,6 +15,7 @@ from typing import Any, Dict, Optional, Tuple
 
 import jax
 import ml_collections
+import numpy as np
 
 from jaxinsert.agents import get_agent
 from jaxinsert.training import evaluation, logging
@@ -200,6 +201,13 @@ def run_online(config: ml_collections.ConfigDict, workdir: str, progress: bool =
                      "build it with jaxinsert.training.config.online_run_config")
   if not config.env.name:
     raise ValueError("online finetuning needs an environment: set config.env.name")
+  scanned = config.get("online_loop", "host") == "scan"
+  if scanned and environments.is_gymnasium_id(config.env.name):
+    raise ValueError(f"config.online_loop='scan' needs a functional jaxinsert environment; "
+                     f"{config.env.name!r} is a gymnasium id (use online_loop='host')")
+  if not scanned and config.num_seeds != 1:
+    raise ValueError(f"config.num_seeds={config.num_seeds}: the host online loop runs one seed per "
+                     "process; config.online_loop='scan' runs several at once")
   started = time.time()
   # config.env.num_envs counts the collecting environments; evaluation uses up to 10.
   dataset, spec, data_info, evaluator = _start_run(config, workdir, min(config.eval_episodes, 10))
@@ -230,13 +238,22 @@ def run_online(config: ml_collections.ConfigDict, workdir: str, progress: bool =
     timings["offline_seconds"] = time.time() - stage_start
   finally:
     offline_trainer.close()
-  vec_env = environments.make_vector_env(config.env.name, config.env.num_envs,
-                                         **run_config.env_kwargs(config))
-  online_trainer = OnlineTrainer(config, workdir, dataset, spec, vec_env, evaluator=evaluator,
-                                 progress=progress)
+  if scanned:
+    from jaxinsert.training.online_scan import ScannedOnlineTrainer
+
+    online_trainer = ScannedOnlineTrainer(
+        config, workdir, dataset, spec,
+        environments.make_functional_env(config.env.name, **run_config.env_kwargs(config)),
+        evaluator=evaluator, progress=progress)
+    agent_state = offline_state.agent
+  else:
+    vec_env = environments.make_vector_env(config.env.name, config.env.num_envs,
+                                           **run_config.env_kwargs(config))
+    online_trainer = OnlineTrainer(config, workdir, dataset, spec, vec_env, evaluator=evaluator,
+                                   progress=progress)
+    agent_state = jax.tree_util.tree_map(lambda x: x[0], offline_state.agent)
   try:
     stage_start = time.time()
-    agent_state = jax.tree_util.tree_map(lambda x: x[0], offline_state.agent)
     state = online_trainer.initial_state(agent_state, config.seed)
     state = online_trainer.train(state)
     after = online_trainer.evaluate(state)
@@ -247,7 +264,7 @@ def run_online(config: ml_collections.ConfigDict, workdir: str, progress: bool =
                                os.path.join(workdir, "learning_curves.png"),
                                title=f"{config.agent_name} finetuning in {config.env.name}")
   results = {"agent": config.agent_name, "offline_steps": config.offline_steps,
-             "online_env_steps": int(state.env_steps), "online_episodes": int(state.episodes),
+             "online_env_steps": int(np.max(state.env_steps)), "online_episodes": int(np.sum(state.episodes)),
              "before_finetuning": before, "after_finetuning": after, **timings,
              "wall_clock_seconds": time.time() - started}
   with open(os.path.join(workdir, "results.json"), "w") as handle:
