@@ -7,8 +7,9 @@ retraining them (its baselines' stages depend on the whole `oda` section).
       --config.oda.kl_weight=0.001
 
 Copies data_from/data into workdir/data (once), trains ODA there (`meta_train`'s settings and
-checkpoints), then prints zero-shot k/100 per seed on the test and training tasks and writes
-workdir/zero_shot_oda.json. With --eval_only the trained checkpoint is evaluated again.
+checkpoints; `--method=oracle`: the oracle baseline, e.g. with --config.oracle_features=pose),
+then prints zero-shot k/100 per seed on the test and training tasks and writes
+workdir/zero_shot_<method>.json. A rerun restores the finished checkpoint and evaluates it again.
 """
 
 import json
@@ -22,6 +23,7 @@ from jaxinsert.training import cli
 _CONFIG, _WORKDIR = cli.define_config_and_workdir_flags()
 _DATA_FROM = flags.DEFINE_string("data_from", None, "a finished ODA pipeline workdir", required=True)
 _TRIALS = flags.DEFINE_integer("trials", 0, "trials per task (0: config.eval.trials)")
+_METHOD = flags.DEFINE_enum("method", "oda", ["oda", "oracle"], "which agent to train")
 
 
 def _run():
@@ -34,18 +36,19 @@ def _run():
     shutil.copytree(os.path.join(_DATA_FROM.value, "data"), os.path.join(workdir, "data"))
   pipeline = oda_pipeline.ODAPipeline(config, workdir, progress=True)
   try:
-    pipeline.train("oda")
+    method = _METHOD.value
+    pipeline.train(method)
     trials = _TRIALS.value or config.eval.trials
     per_seed = []
-    for state in pipeline.agent_states("oda"):
-      per_seed.append({split: pipeline.evaluate(state, tasks, trials)
+    for state in pipeline.agent_states(method):
+      per_seed.append({split: pipeline.evaluate(state, tasks, trials, oracle=method == "oracle")
                        for split, tasks in (("test", pipeline.test_tasks),
                                             ("train", pipeline.train_tasks))})
     for split, tasks in (("test", pipeline.test_tasks), ("train", pipeline.train_tasks)):
       for task in tasks:
         print(f"{split:6} {task.name:18}",
               oda_report._format(oda_report._cell(per_seed, split, task.name)), flush=True)
-    with open(os.path.join(workdir, "zero_shot_oda.json"), "w") as handle:
+    with open(os.path.join(workdir, f"zero_shot_{method}.json"), "w") as handle:
       json.dump(per_seed, handle, default=float)
   finally:
     pipeline.close()

@@ -29,6 +29,8 @@ def get_config(size: str = "subset"):
   config.num_seeds = 3                     # seeds trained at once (vmap), reported with spread
   config.oracle = False                    # also train AWAC with the true task parameters in
                                            # its observation (is context necessary here?)
+  config.oracle_features = "all"           # "all" (pose error, friction, clearance, pins,
+                                           # shape) or "pose" (the socket pose error only)
 
   config.tasks = ml_collections.ConfigDict()
   config.tasks.train = "oda:train" if full else SUBSET_TRAIN

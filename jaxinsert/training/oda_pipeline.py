@@ -97,6 +97,8 @@ class ODAPipeline:
                                    len(oracle_features(all_tasks[0]))), np.float32)
     for task in all_tasks:
       self.feature_table[task.task_id] = oracle_features(task)
+    if config.get("oracle_features", "all") == "pose":   # the socket pose error only
+      self.feature_table = self.feature_table[:, :3]
     self._states: Dict[str, List[Any]] = {}
     # One jitted deterministic policy for every evaluation (it retraces only for a new state
     # structure, e.g. a finetuned state's optimiser settings), not one per call.
@@ -115,8 +117,11 @@ class ODAPipeline:
                      ("collect",), outputs=("awac",)),
     ]
     if self.oracle:
-      declared.append(stages.Stage("oracle_train", lambda: self.train("oracle"),
-                                   ("seed", "num_seeds", "oda", "offline_steps", "batch_per_task"),
+      # oracle_features joins the fingerprint only when not "all", so records made before it
+      # existed (all features) stay valid.
+      fields = ("seed", "num_seeds", "oda", "offline_steps", "batch_per_task") + (
+          ("oracle_features",) if self.config.get("oracle_features", "all") != "all" else ())
+      declared.append(stages.Stage("oracle_train", lambda: self.train("oracle"), fields,
                                    ("collect",), outputs=("oracle",)))
     declared += [
         stages.Stage("zero_shot", self.zero_shot, ("seed", "eval"),
