@@ -65,8 +65,7 @@ def make_chunk(agent, env: FunctionalEnv, config: ml_collections.ConfigDict, num
   step = jax.vmap(lambda s, a: autoreset_step(env, s, a))
   noise = float(config.exploration_noise)
 
-  def iteration(carry, _):
-    state, offline_data = carry
+  def iteration(state, offline_data):
     key, act_key, noise_key = jax.random.split(state.key, 3)
     obs = state.env.obs
     actions = agent.act(state.agent, obs, act_key, False)
@@ -86,10 +85,12 @@ def make_chunk(agent, env: FunctionalEnv, config: ml_collections.ConfigDict, num
         agent=agent_state, buffer=buffer, env=following, key=key, running_success=running & ~ended,
         env_steps=state.env_steps + num_envs, episodes=state.episodes + jnp.sum(ended),
         successes=state.successes + jnp.sum(running & ended))
-    return (state, offline_data), metrics
+    return state, metrics
 
   def chunk(state, offline_data):
-    (state, _), metrics = jax.lax.scan(iteration, (state, offline_data), None, length=iterations)
+    # The offline data never changes: closed over, not carried through the loop.
+    state, metrics = jax.lax.scan(lambda carry, _: iteration(carry, offline_data), state, None,
+                                  length=iterations)
     return state, jax.tree_util.tree_map(jnp.mean, metrics)
 
   return chunk
