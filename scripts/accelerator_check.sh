@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The prepared accelerator check (issue 13), for the lent GPU machine (see README, "Speed"):
 #   IQL updates/s at 1 and 16 vmapped seeds beside a per-step-dispatch loop, MJX policy steps/s
-#   at batch 4,096, then the main job's stage times; each part under its own time limit so the
+#   at batch 4,096, the scanned online loop against the host loop, then the main job's stage
+#   times; each part under its own time limit so the
 #   whole stays under 5 minutes. Writes accelerator.json (and main-job/summary.json) to $OUT
 #   when set, else to runs/accelerator/.
 # The device image has jax/flax/optax/chex/orbax but not mujoco, mujoco-mjx, ml-collections or
@@ -20,6 +21,9 @@ python3 -c "import jax; print('jax', jax.__version__, jax.devices())"
 timeout "${ACCEL_TIMEOUT:-120}" python3 -m experiments.benchmarks.accelerator "$@" | tee "$out/accelerator.log"
 tail -n 1 "$out/accelerator.log" > "$out/accelerator.json"
 if [ "${1:-}" != "--quick" ]; then
+  # The scanned online loop against the host loop (point mass, 1 and 4 seeds), cut at 60 s.
+  timeout 60 python3 -c "import json; from experiments.benchmarks import online; print(json.dumps(online.run(env_steps=2000)))" \
+    > "$out/online_loop.log" 2>&1; tail -n 1 "$out/online_loop.log"
   # The main job at its default config, cut at 170 s: the stages it finished, with their times.
   timeout 170 python3 experiments/insertion.py --config=experiments/configs/insertion_default.py \
     --workdir=/tmp/main-job > "$out/main_job.log" 2>&1
