@@ -212,12 +212,12 @@ def run_online(config: ml_collections.ConfigDict, workdir: str, progress: bool =
   # config.env.num_envs counts the collecting environments; evaluation uses up to 10.
   dataset, spec, data_info, evaluator = _start_run(config, workdir, min(config.eval_episodes, 10))
   timings = {}
-  # The pretraining stage counts updates; the online intervals count environment steps.
   if config.get("initialize_replay_with_offline", False) and config.replay_capacity < dataset.size:
     # Found before pretraining, not after its whole budget.
     raise ValueError(f"config.replay_capacity={config.replay_capacity} is smaller than the {dataset.size} "
                      "offline transitions that config.initialize_replay_with_offline=True puts in the "
                      "replay ring; raise it or set initialize_replay_with_offline=False")
+  # The pretraining stage counts updates; the online intervals count environment steps.
   interval = config.get("offline_checkpoint_interval", 0)
   if interval and interval % config.steps_per_call:
     raise ValueError(f"config.offline_checkpoint_interval={interval} must be a multiple of "
