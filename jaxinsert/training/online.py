@@ -63,7 +63,41 @@ def exploration_rng(state: OnlineState) -> np.random.Generator:
                                 int(state.env_steps)])
 
 
-class OnlineTrainer:
+class OnlineBookkeeping:
+  """What both online loops (this host loop, `online_scan`'s scanned one) do where their steps
+  stop: the divergence checks, the metric records, the evaluations and the checkpoints."""
+
+  def _open_records(self, config: ml_collections.ConfigDict, workdir: str, spec: Spec,
+                    description: Dict[str, Any]) -> None:
+    self.checkpointer = checkpoints.Checkpointer(
+        os.path.join(workdir, "checkpoints_online"),
+        offline.run_description(config, spec) | description, keep=config.keep_checkpoints)
+    self.logger = logging.MetricsLogger(workdir)
+
+  def _at_boundary(self, state, steps: int, metrics, due_eval: bool, due_save: bool, last: bool,
+                   extra: Dict[str, Any]) -> None:
+    if due_eval or due_save or last:
+      # Never evaluate or save a diverged agent: the newest checkpoint stays the last good one.
+      metrics = jax.device_get(metrics)
+      offline.check_finite(metrics, steps, self.checkpointer, self.spec.action_dim)
+    if due_eval:
+      self.logger.write(steps, dict(metrics, **extra), prefix="online/")
+      self.evaluate(state)
+    if due_save:
+      offline.check_state_finite(state.agent, steps, self.checkpointer)
+      self.checkpointer.save(steps, state)
+
+  def _save_final(self, state, steps: int) -> None:
+    if self.checkpointer.latest_step() != steps:
+      offline.check_state_finite(state.agent, steps, self.checkpointer)
+      self.checkpointer.save(steps, state)
+
+  def close(self) -> None:
+    self.logger.close()
+    self.checkpointer.close()
+
+
+class OnlineTrainer(OnlineBookkeeping):
   """Finetunes one seed online in `vec_env`; `agent_state` usually comes from offline training."""
 
   def __init__(self, config: ml_collections.ConfigDict, workdir: str, offline_data: Transition,
@@ -88,10 +122,7 @@ class OnlineTrainer:
                                               config.offline_ratio), donate_argnums=(0,))
     self._add = jax.jit(replay.add, donate_argnums=(0,))
     self._act = jax.jit(lambda state, obs, key: self.agent.act(state, obs, key, False))
-    self.checkpointer = checkpoints.Checkpointer(
-        os.path.join(workdir, "checkpoints_online"),
-        offline.run_description(config, spec) | {"phase": "online"}, keep=config.keep_checkpoints)
-    self.logger = logging.MetricsLogger(workdir)
+    self._open_records(config, workdir, spec, {"phase": "online"})
 
   def initial_state(self, agent_state: Any, seed: int) -> OnlineState:
     if self.config.get("initialize_replay_with_offline", False):
@@ -147,24 +178,15 @@ class OnlineTrainer:
                           successes=jnp.asarray(successes, jnp.int32))
       due_eval = bool(config.eval_interval) and steps // config.eval_interval > last_eval
       due_save = bool(config.checkpoint_interval) and steps // config.checkpoint_interval > last_save
-      if due_eval or due_save or steps >= total:
-        # Never evaluate or save a diverged agent: the newest checkpoint stays the last good one.
-        metrics = jax.device_get(metrics)
-        offline.check_finite(metrics, steps, self.checkpointer, self.spec.action_dim)
+      self._at_boundary(state, steps, metrics, due_eval, due_save, steps >= total,
+                        dict(episodes=episodes, successes=successes,
+                             env_steps_per_second=steps / max(time.perf_counter() - started, 1e-9)))
       if due_eval:
         last_eval = steps // config.eval_interval
-        metrics.update(episodes=episodes, successes=successes,
-                       env_steps_per_second=steps / max(time.perf_counter() - started, 1e-9))
-        self.logger.write(steps, metrics, prefix="online/")
-        self.evaluate(state)
       if due_save:
         last_save = steps // config.checkpoint_interval
-        offline.check_state_finite(state.agent, steps, self.checkpointer)
-        self.checkpointer.save(steps, state)
     bar.close()
-    if self.checkpointer.latest_step() != steps:
-      offline.check_state_finite(state.agent, steps, self.checkpointer)
-      self.checkpointer.save(steps, state)
+    self._save_final(state, steps)
     return state
 
   def evaluate(self, state: OnlineState) -> Optional[Dict[str, Any]]:
@@ -176,7 +198,3 @@ class OnlineTrainer:
                       {k: v for k, v in summary.items() if not isinstance(v, tuple)}
                       | {"online_episodes": int(state.episodes)}, prefix="eval/")
     return summary
-
-  def close(self) -> None:
-    self.logger.close()
-    self.checkpointer.close()

@@ -15,7 +15,6 @@ environments are checkpointed too, so a resumed run continues bit for bit.
 from __future__ import annotations
 
 import math
-import os
 import time
 from typing import Any, Callable, Dict, Optional
 
@@ -28,8 +27,8 @@ from tqdm import tqdm
 from jaxinsert.agents import get_agent
 from jaxinsert.data import replay
 from jaxinsert.envs.base import EnvState, FunctionalEnv, autoreset_step
-from jaxinsert.training import checkpoints, logging, offline
-from jaxinsert.training.online import make_online_update
+from jaxinsert.training import offline
+from jaxinsert.training.online import OnlineBookkeeping, make_online_update
 from jaxinsert.types import Spec, Transition
 
 
@@ -96,7 +95,7 @@ def make_chunk(agent, env: FunctionalEnv, config: ml_collections.ConfigDict, num
   return chunk
 
 
-class ScannedOnlineTrainer:
+class ScannedOnlineTrainer(OnlineBookkeeping):
   """Finetunes `config.num_seeds` seeds online in a functional environment, one compiled call per
   chunk. `agent_states` carry a leading seed axis (the offline trainer's output)."""
 
@@ -116,11 +115,7 @@ class ScannedOnlineTrainer:
     self.iterations = chunk_iterations(config, self.num_envs)
     chunk = make_chunk(self.agent, env, config, self.num_envs, self.iterations)
     self._chunk = jax.jit(jax.vmap(chunk, in_axes=(0, None)), donate_argnums=(0,))
-    self.checkpointer = checkpoints.Checkpointer(
-        os.path.join(workdir, "checkpoints_online"),
-        offline.run_description(config, spec) | {"phase": "online", "loop": "scan"},
-        keep=config.keep_checkpoints)
-    self.logger = logging.MetricsLogger(workdir)
+    self._open_records(config, workdir, spec, {"phase": "online", "loop": "scan"})
 
   def initial_state(self, agent_states: Any, seed: int) -> ScannedOnlineState:
     config, num_envs = self.config, self.num_envs
@@ -156,21 +151,12 @@ class ScannedOnlineTrainer:
       bar.update(per_call)
       due_eval = bool(config.eval_interval) and steps % config.eval_interval == 0
       due_save = bool(config.checkpoint_interval) and steps % config.checkpoint_interval == 0
-      if due_eval or due_save or steps >= total:
-        metrics = jax.device_get(metrics)
-        offline.check_finite(metrics, steps, self.checkpointer, self.spec.action_dim)
-      if due_eval:
-        rate = (steps - start_steps) / max(time.perf_counter() - started, 1e-9)
-        self.logger.write(steps, dict(metrics, episodes=state.episodes, successes=state.successes,
-                                      env_steps_per_second=rate * state.env_steps.shape[0]), prefix="online/")
-        self.evaluate(state)
-      if due_save:
-        offline.check_state_finite(state.agent, steps, self.checkpointer)
-        self.checkpointer.save(steps, state)
+      rate = (steps - start_steps) / max(time.perf_counter() - started, 1e-9)
+      self._at_boundary(state, steps, metrics, due_eval, due_save, steps >= total,
+                        dict(episodes=state.episodes, successes=state.successes,
+                             env_steps_per_second=rate * state.env_steps.shape[0]))
     bar.close()
-    if self.checkpointer.latest_step() != steps:
-      offline.check_state_finite(state.agent, steps, self.checkpointer)
-      self.checkpointer.save(steps, state)
+    self._save_final(state, steps)
     return state
 
   def evaluate(self, state: ScannedOnlineState) -> Optional[Dict[str, Any]]:
@@ -181,7 +167,3 @@ class ScannedOnlineTrainer:
                       {k: v for k, v in summary.items() if not isinstance(v, tuple)}
                       | {"online_episodes": [int(e) for e in state.episodes]}, prefix="eval/")
     return summary
-
-  def close(self) -> None:
-    self.logger.close()
-    self.checkpointer.close()
