@@ -1,4 +1,4 @@
-"""Speed benchmarks: `python experiments/bench.py --what=updates|data|env|online`.
+"""Speed benchmarks: `python experiments/bench.py --what=updates|iql_reference|data|env|online`.
 
 Each prints a human-readable table and, as its last line, one JSON object with the figures.
 """
@@ -11,7 +11,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from absl import app, flags  # noqa: E402
 
-_WHAT = flags.DEFINE_enum("what", "updates", ["updates", "data", "env", "online"], "What to measure.")
+_WHAT = flags.DEFINE_enum("what", "updates", ["updates", "iql_reference", "data", "env", "online"], "What to measure.")
 _AGENTS = flags.DEFINE_list("agents", None, "Agents to measure (--what=updates); default all.")
 
 

@@ -341,3 +341,51 @@ def test_iql_value_and_actor_read_the_target_critic_and_the_critic_reads_v():
   expected = 2.0 * float(jnp.mean((batch.reward + 0.99 * batch.mask * 2.0) ** 2))
   assert float(critic) == pytest.approx(expected, rel=1e-5), (
       f"critic loss {float(critic):.5f}, expected {expected:.5f} for r + discount * mask * V(s')")
+
+
+def _reference_params(state):
+  """jaxinsert IQL's flax parameters in the benchmark anchor's plain-array layout."""
+  def layers(mlp, names):
+    return [(mlp[name]["kernel"], mlp[name]["bias"]) for name in names]
+
+  actor = state.actor.params
+  critic = state.critic.params["VmapCritic_0"]["MLP_0"]
+  value = state.value.params["MLP_0"]
+  names = ("Dense_0", "Dense_1", "Dense_2")
+  params = {
+      "actor": {"mlp": layers(actor["MLP_0"], names[:2]) + layers(actor, ("Dense_0",)),
+                "log_std": actor["log_std"]},
+      "critic": layers(critic, names),
+      "value": layers(value, names),
+      "target": layers(state.target_critic_params["VmapCritic_0"]["MLP_0"], names),
+  }
+  return params
+
+
+@pytest.mark.timeout(120)
+def test_the_speed_anchor_does_the_same_arithmetic_as_iql():
+  """The benchmark's minimal IQL (experiments/benchmarks/iql_reference.py) is only a fair
+  anchor if one update of it moves every parameter exactly as jaxinsert's IQL does."""
+  from experiments.benchmarks import iql_reference as ref
+
+  spec = Spec((ref.OBS_DIM,), ref.ACTION_DIM)
+  state = iql.create(iql.get_config(), jax.random.PRNGKey(0), spec)
+  keys = jax.random.split(jax.random.PRNGKey(1), 4)
+  batch = Transition(
+      obs=jax.random.normal(keys[0], (ref.BATCH, ref.OBS_DIM)),
+      action=jnp.tanh(jax.random.normal(keys[1], (ref.BATCH, ref.ACTION_DIM))),
+      reward=jax.random.normal(keys[2], (ref.BATCH,)),
+      mask=(jax.random.uniform(keys[3], (ref.BATCH,)) > 0.1).astype(jnp.float32),
+      next_obs=jax.random.normal(keys[3], (ref.BATCH, ref.OBS_DIM)))
+  params = _reference_params(state)
+  _, opt_state = ref.init(jax.random.PRNGKey(2))
+  # Two updates, so that the second starts from moved target and optimiser states.
+  for _ in range(2):
+    state, _ = iql.update(state, batch, jax.random.PRNGKey(3))
+    params, opt_state = ref.update(params, opt_state, (batch.obs, batch.action, batch.reward,
+                                                       batch.mask, batch.next_obs))
+  ours = jax.tree_util.tree_leaves(_reference_params(state))
+  theirs = jax.tree_util.tree_leaves(params)
+  assert len(ours) == len(theirs)
+  for a, b in zip(ours, theirs):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
