@@ -77,6 +77,27 @@ def test_d4rl_layout_without_spec_reads_a_generic_spec_and_keeps_extra_keys(tmp_
                                 data["success"])
 
 
+def test_d4rl_layout_without_spec_reads_the_file_once_and_rereads_a_changed_one(tmp_path,
+                                                                               monkeypatch):
+  from jaxinsert.data.converters import d4rl_hdf5
+
+  opened = []
+  real_open = d4rl_hdf5.open_hdf5
+  monkeypatch.setattr(d4rl_hdf5, "open_hdf5", lambda path: opened.append(path) or real_open(path))
+  data = d4rl_arrays(ENDS, obs_dim=11, action_dim=3, infos=False)
+  path = write_hdf5(tmp_path / "hopper.hdf5", data)
+  convert("d4rl_hdf5", path, tmp_path / "out")
+  assert len(opened) == 1  # choose_spec's read is the one the episodes come from
+  # A file rewritten between the choice and the episodes is read again, never served stale.
+  d4rl_hdf5.choose_spec(path, ConvertOptions())
+  data["rewards"] = data["rewards"] + 1.0
+  os.utime(write_hdf5(path, data), ns=(1, 1))
+  episodes = list(d4rl_hdf5.episodes(path, rlds.load_spec_of(tmp_path / "out"), ConvertOptions(), {}))
+  assert len(opened) == 3
+  np.testing.assert_allclose(np.concatenate([e["steps"]["reward"][:-1] for e in episodes]),
+                             data["rewards"])
+
+
 @pytest.mark.parametrize("obs_dim,action_dim,reward,expected", [
     (11, 3, "dense", "d4rl-locomotion:hopper"),
     (17, 6, "dense", "d4rl-locomotion (variant left open"),  # halfcheetah and walker2d

@@ -9,7 +9,8 @@ as infos. Either way the console says which spec was taken and which keys were n
 
 from __future__ import annotations
 
-from typing import Any, Dict, Iterator, List, Tuple
+import os
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 
@@ -26,14 +27,40 @@ FAMILIES = (("d4rl-locomotion", False), ("d4rl-antmaze", True), ("adroit", False
 CORE_USED = ("observations", "actions", "rewards", "terminals", "timeouts", "next_observations")
 
 
-def read_layout(path: Any, options: ConvertOptions) -> Dict[str, np.ndarray]:
-  """All arrays of the file, flags as bool, timeouts present (or synthesised), lengths checked."""
+# The layout `choose_spec` read, handed to the `episodes` call that follows it so that a
+# conversion without --spec reads the file once: (file identity, options) -> arrays. Taken (and
+# so released) by the first `read_layout` of the same unchanged file with the same options.
+_READ_FOR_NEXT_CALL: Dict[Tuple[Any, ...], Dict[str, np.ndarray]] = {}
+
+
+def _identity(path: Any, options: ConvertOptions) -> Optional[Tuple[Any, ...]]:
+  """What names one version of an on-disk file, or None for anything else (a file object)."""
+  if not isinstance(path, (str, os.PathLike)):
+    return None
+  stat = os.stat(path)
+  return (os.path.realpath(path), stat.st_mtime_ns, stat.st_size, options)
+
+
+def read_layout(path: Any, options: ConvertOptions, keep_for_next_call: bool = False
+                ) -> Dict[str, np.ndarray]:
+  """All arrays of the file, flags as bool, timeouts present (or synthesised), lengths checked.
+
+  With `keep_for_next_call`, the next call for the same unchanged file and options returns this
+  read instead of reading again (a shallow copy: callers may add keys).
+  """
+  identity = _identity(path, options)
+  if identity in _READ_FOR_NEXT_CALL:
+    return dict(_READ_FOR_NEXT_CALL.pop(identity))
+  _READ_FOR_NEXT_CALL.clear()  # a read kept for another file is never wanted now
   file = str(path)
   with open_hdf5(path) as handle:
     data = read_group(handle, file)
   d4rl_layout.check_layout(data, file)
   flat_layout_flags(data, options, file)
   data["rewards"] = np.asarray(data["rewards"]).reshape(-1)
+  if keep_for_next_call and identity is not None:
+    _READ_FOR_NEXT_CALL[identity] = data
+    return dict(data)
   return data
 
 
@@ -73,7 +100,7 @@ def choose_spec(path: Any, options: ConvertOptions) -> Tuple[DatasetSpec, str]:
   """
   from jaxinsert.data.specs import load_spec
 
-  data = read_layout(path, options)
+  data = read_layout(path, options, keep_for_next_call=True)  # `episodes` reads it next
   obs_shape, action_shape = np.shape(data["observations"])[1:], np.shape(data["actions"])[1:]
   binary = _is_binary(data["rewards"])
   matches = []
