@@ -31,6 +31,24 @@ def test_slot_errors_sit_on_the_diagonals_and_the_default_subset_sees_every_slot
     suites.oda_pose_error(0, kind="ring")
 
 
+@pytest.mark.timeout(30)
+def test_fixture_errors_put_the_yaw_on_the_slot_and_keep_the_slots_positions():
+  uniform = suites.get_suite("oda").tasks
+  slots = suites.with_oda_pose_error(uniform, "slots")
+  fixtures = suites.with_oda_pose_error(uniform, "fixtures")
+  yaw_of_slot = {}
+  for slotted, fixed in zip(slots, fixtures):
+    assert fixed.socket_offset_m == slotted.socket_offset_m, fixed.name
+    slot = tuple(np.sign(fixed.socket_offset_m))
+    yaw_of_slot.setdefault(slot, fixed.socket_yaw_rad)
+    assert fixed.socket_yaw_rad == yaw_of_slot[slot], f"{fixed.name}: not its slot's yaw"
+    assert abs(fixed.socket_yaw_rad) <= suites.ODA_MAX_YAW_RAD
+  assert len(set(yaw_of_slot.values())) == suites.ODA_SLOTS, "two slots share a yaw"
+  # With "slots" the yaw is per task: some slot holds tasks of different yaws.
+  assert any(len({t.socket_yaw_rad for t in slots if tuple(np.sign(t.socket_offset_m)) == slot}) > 1
+             for slot in yaw_of_slot)
+
+
 @pytest.mark.timeout(60)
 def test_a_search_from_the_nominal_pose_fails_in_a_slot_and_the_informed_collector_does_not():
   task = suites.with_oda_pose_error([suites.get_suite("oda").task("rect-10x10")], "slots")[0]

@@ -14,9 +14,10 @@ from jaxinsert.training import oda_pipeline, stages
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = {
     "tasks.train": "oda/rect-10x10,oda/e-model-10p", "tasks.test": "oda/rect-14x6",
+    "tasks.ood": "oda/complex-shape", "scaling.task_counts": (1,),
     "collect.episodes_per_task": 4, "collect.demos_per_task": 2, "collect.envs_per_task": 2,
     "oda.policy_hidden_dims": (16, 16), "oda.critic_hidden_dims": (16, 16),
-    "oda.encoder_hidden_dims": (16,), "oda.context_size": 8,
+    "oda.encoder_hidden_dims": (16,), "oda.context_size": 8, "ddpgfd.hidden_dims": (16, 16),
     "num_seeds": 1, "oracle": True, "offline_steps": 100, "steps_per_call": 50,
     "checkpoint_interval": 100,
     "batch_per_task": 16, "eval.trials": 2, "eval.probe_contexts": 2,
@@ -46,25 +47,33 @@ def finished_run(tmp_path_factory):
   command = [sys.executable, os.path.join(ROOT, "experiments", "oda.py"),
              "--config=" + os.path.join(ROOT, "experiments", "configs", "oda_default.py"),
              f"--workdir={workdir}"] + [f"--config.{k}={flag(v)}" for k, v in TINY.items()]
-  done = subprocess.run(command, capture_output=True, text=True, timeout=540, cwd=ROOT)
+  # ~10 min on a shared core (2026-12-02): finetuning 6 runs (test + OOD task, 3 methods) is 4.
+  done = subprocess.run(command, capture_output=True, text=True, timeout=840, cwd=ROOT)
   assert done.returncode == 0, done.stderr[-3000:]
   return workdir, done.stdout
 
 
-@pytest.mark.timeout(600)
+@pytest.mark.timeout(900)
 def test_the_cli_runs_every_stage_and_reports_every_task(finished_run):
   workdir, stdout = finished_run
   for stage in ("collect", "meta_train", "baseline_train", "oracle_train", "zero_shot",
-                "latent_probe", "finetune"):
+                "latent_probe", "finetune", "data_scaling"):
     assert os.path.exists(os.path.join(workdir, "stages", f"{stage}.json")), f"{stage} not recorded"
   with open(os.path.join(workdir, "summary.json")) as handle:
     summary = json.load(handle)
   assert {(r["split"], r["task"]) for r in summary["rows"]} == {
-      ("test", "rect-14x6"), ("train", "rect-10x10"), ("train", "e-model-10p")}
+      ("test", "rect-14x6"), ("train", "rect-10x10"), ("train", "e-model-10p"),
+      ("ood", "complex-shape")}
   assert all(r["oda"]["n"] == 2 and r["awac"]["n"] == 2 and r["oracle"]["n"] == 2
              for r in summary["rows"])
-  finetuned = summary["finetune"]["rect-14x6"]
-  assert finetuned["env_steps"] == 16 and finetuned["awac"]["env_steps"] == 16
+  for task in ("rect-14x6", "complex-shape"):     # test and out-of-distribution tasks
+    finetuned = summary["finetune"][task]
+    assert finetuned["env_steps"] == 16 and finetuned["awac"]["env_steps"] == 16, task
+    assert finetuned["ddpgfd"]["env_steps"] == 16 and finetuned["ddpgfd"]["zero_shot"] is None
+  assert "(DDPGfD from scratch)" in stdout and "finetuned ood complex-shape" in stdout
+  scaling = summary["scaling"]
+  assert [p["train_tasks"] for p in scaling] == [1, 2] and scaling[-1]["main_run"], scaling
+  assert list(scaling[0]["per_task"]) == ["rect-14x6"]
   assert "ODA >= AWAC on" in stdout and "latent probe" in stdout
   assert "is context necessary?" in stdout
   for path in ("data/offline", "data/demos", "oda/normalisation.json", "latent_pca.png"):
@@ -77,7 +86,7 @@ def test_a_rerun_reuses_the_stages_and_a_changed_setting_is_refused(finished_run
   oda_pipeline.run(tiny_config(), workdir, progress=True)
   out = capsys.readouterr().out
   for stage in ("collect", "meta_train", "baseline_train", "oracle_train", "zero_shot",
-                "finetune"):
+                "finetune", "data_scaling"):
     assert f"[{stage}] done earlier" in out, f"{stage} ran again"
   with pytest.raises(stages.StageMismatchError, match="config.oda"):
     oda_pipeline.run(tiny_config(**{"oda.kl_weight": 0.1}), workdir, progress=False)

@@ -13,7 +13,7 @@ Hyper-parameters the paper gives are on the ODA agent's defaults (jaxinsert/agen
 
 import ml_collections
 
-from jaxinsert.agents import oda
+from jaxinsert.agents import ddpgfd, oda
 
 SUBSET_TRAIN = ("oda/rect-10x10,oda/rect-8x8-tight,oda/keyed-14x8,oda/trapezoid-12x6,"
                 "oda/multipin-3,oda/e-model-10p")
@@ -41,7 +41,9 @@ def get_config(size: str = "subset"):
   # The socket pose error the robot does not know (suites.with_oda_pose_error): "slots" (one of
   # 4 fixture slots 3 mm from nominal, drawn per task; a search from the nominal pose fails) or
   # "uniform" (+-1.5 mm, +-2 deg: the runs before 2026-12-02, where a no-context policy's
-  # search already succeeds and context is not necessary).
+  # search already succeeds and context is not necessary), or "fixtures" (the slots, with the
+  # yaw drawn per slot instead of per task; docs/notes/issue15_report.md, 2026-12-02 third
+  # session).
   config.tasks.pose_error = "slots"
 
   config.collect = ml_collections.ConfigDict()
@@ -101,4 +103,19 @@ def get_config(size: str = "subset"):
   config.finetune.exploration_noise = 0.05  # W "action noise 0.05"
   config.finetune.eval_interval = 1_000    # env steps between evaluations
   config.finetune.eval_trials = 40
+  config.finetune.ddpgfd = True            # also DDPGfD from scratch on every finetuned task
+  config.finetune.ddpgfd_demo_ratio = 0.25  # share of each DDPGfD batch drawn from the demos
+
+  # DDPGfD from scratch (digest A10's baseline; agents/ddpgfd.py): the critic's widths, the
+  # usual DDPG learning rate (not the finetuning 3e-5: it starts from random weights) and the
+  # finetuning's action noise.
+  config.ddpgfd = ddpgfd.get_config()
+  config.ddpgfd.hidden_dims = tuple(config.oda.critic_hidden_dims)
+  config.ddpgfd.exploration_noise = config.finetune.exploration_noise
+
+  # Data scaling (digest A11): ODA on the first n training tasks, zero-shot on the test tasks;
+  # the main run is the point n = all. One seed per point on the subset (a stated budget).
+  config.scaling = ml_collections.ConfigDict()
+  config.scaling.task_counts = (1, 2, 4) if not full else (1, 2, 4, 8)
+  config.scaling.num_seeds = 1
   return config

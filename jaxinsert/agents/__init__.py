@@ -14,7 +14,7 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-AGENT_NAMES = ("bc", "iql", "awac", "sac", "td3", "oda")
+AGENT_NAMES = ("bc", "iql", "awac", "sac", "td3", "oda", "ddpgfd")
 
 
 def get_agent(name: str) -> ModuleType:

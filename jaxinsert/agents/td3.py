@@ -94,9 +94,15 @@ def actor_loss(actor_params: PyTree, state: TD3State, batch: Transition
 
 
 def update(state: TD3State, batch: Transition, key: jax.Array) -> Tuple[TD3State, Metrics]:
+  return update_with_actor_loss(actor_loss, state, batch, key)
+
+
+def update_with_actor_loss(actor_loss_fn, state: TD3State, batch: Transition, key: jax.Array
+                           ) -> Tuple[TD3State, Metrics]:
+  """TD3's update with another actor loss `actor_loss_fn(actor_params, state, batch)` (DDPGfD)."""
   critic, critic_metrics = state.critic.minimize(critic_loss, state, batch, key)
   state = state.replace(critic=critic)
-  actor, actor_metrics = state.actor.minimize(actor_loss, state, batch)
+  actor, actor_metrics = state.actor.minimize(actor_loss_fn, state, batch)
   tau = state.config.target_tau
   delayed = (actor,
              common.polyak(state.target_actor_params, actor.params, tau),

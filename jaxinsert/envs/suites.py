@@ -102,23 +102,29 @@ ODA_MAX_YAW_RAD = float(np.deg2rad(2.0))
 # finds most sockets, and a no-context policy can learn that search instead of reading the task.
 ODA_SLOT_RADIUS_M = 3.0 * MM
 ODA_SLOTS = 4
-POSE_ERROR_KINDS = ("uniform", "slots")
+POSE_ERROR_KINDS = ("uniform", "slots", "fixtures")
 
 
 def oda_pose_error(task_index: int, seed: int = ODA_POSE_ERROR_SEED, kind: str = "uniform"
                    ) -> Tuple[Tuple[float, float], float]:
   """((x, y) offset [m], yaw [rad]) of the ODA suite's task `task_index`: uniform in the bounds,
   or ("slots") ODA_SLOT_RADIUS_M from nominal towards one of ODA_SLOTS diagonal fixture slots
-  drawn per task; the yaw is the same uniform draw for both kinds."""
+  drawn per task; the yaw is the same uniform draw for both kinds. "fixtures": the slots, each
+  with its own yaw (one uniform draw per slot), so that the whole pose error belongs to the
+  fixture: with "slots" the yaw is a second per-task variable, and from 6 training tasks in 4
+  slots (one in each of slots 1 and 3) a policy cannot learn the yaw apart from the slot."""
   if kind not in POSE_ERROR_KINDS:
     raise ValueError(f"pose error kind {kind!r} not in {POSE_ERROR_KINDS}")
   rng = np.random.default_rng([seed, task_index])
   x, y = rng.uniform(-ODA_MAX_OFFSET_M, ODA_MAX_OFFSET_M, 2)
   yaw = float(rng.uniform(-ODA_MAX_YAW_RAD, ODA_MAX_YAW_RAD))
-  if kind == "slots":
+  if kind in ("slots", "fixtures"):
     slot = int(np.random.default_rng([seed, task_index, 7]).integers(ODA_SLOTS))
     angle = np.pi / 4 + 2 * np.pi * slot / ODA_SLOTS
     x, y = ODA_SLOT_RADIUS_M * np.cos(angle), ODA_SLOT_RADIUS_M * np.sin(angle)
+  if kind == "fixtures":
+    yaw = float(np.random.default_rng([seed, ODA_SLOTS, slot]).uniform(-ODA_MAX_YAW_RAD,
+                                                                        ODA_MAX_YAW_RAD))
   return (float(x), float(y)), yaw
 
 

@@ -1,10 +1,13 @@
 """The ODA pipeline (seed 000): collect -> meta-train offline -> zero-shot adaptation from
-demonstrations -> online finetuning (Algorithm 2) -> report, with multi-task AWAC without
-context trained and evaluated on the same data and harness.
+demonstrations on the test and out-of-distribution tasks -> data scaling -> online finetuning
+(Algorithm 2; against DDPGfD from scratch) -> report, with multi-task AWAC without context
+trained and evaluated on the same data and harness. The stages after zero-shot are in
+`oda_studies`.
 
 Stages run on `stages.StageRunner` (reused while their fingerprint matches). The workdir holds
 data/offline and data/demos (RLDS with task ids), oda/ and awac/ (checkpoints, metrics, the
-observation normaliser), finetune/<task>/ per finetuned task, stages/, summary.json and plots.
+observation normaliser), scaling/oda_<n>_tasks/, finetune/<method>/<task>/ per finetuned task,
+stages/, summary.json and plots.
 
 Data, standing in for the paper's DDPGfD replay buffers, noisy reruns and space-mouse demos
 (digest A8): per training task, scripted episodes that know the true socket pose (the
@@ -35,7 +38,7 @@ from jaxinsert.agents import oda
 from jaxinsert.data import samplers
 from jaxinsert.envs import insertion, suites
 from jaxinsert.training import insertion_tasks, logging, stages
-from jaxinsert.training.config import offline_run_config, online_run_config
+from jaxinsert.training.config import offline_run_config
 from jaxinsert.training.offline import OfflineTrainer
 from jaxinsert.types import Spec, Transition
 
@@ -100,6 +103,7 @@ class ODAPipeline:
     if config.get("oracle_features", "all") == "pose":   # the socket pose error only
       self.feature_table = self.feature_table[:, :3]
     self._states: Dict[str, List[Any]] = {}
+    self.jitted_policies: Dict[str, Any] = {}   # of agents other than ODA (oda_studies)
     # One jitted deterministic policy for every evaluation (it retraces only for a new state
     # structure, e.g. a finetuned state's optimiser settings), not one per call.
     self._act = jax.jit(lambda state, obs, z: oda.act_with_latent(
@@ -107,6 +111,8 @@ class ODAPipeline:
 
   # ------------------------------------------------------------------------------ stages
   def stages(self) -> List[stages.Stage]:
+    from jaxinsert.training import oda_studies
+
     declared = [
         stages.Stage("collect", self.collect, ("seed", "tasks", "collect"), outputs=("data",)),
         stages.Stage("meta_train", lambda: self.train("oda"),
@@ -128,9 +134,16 @@ class ODAPipeline:
                      ("meta_train", "baseline_train") + (("oracle_train",) if self.oracle else ())),
         stages.Stage("latent_probe", self.latent_probe, ("seed", "eval"), ("meta_train",)),
     ]
+    # Data scaling before finetuning: its cost is bounded by a few short trainings, while
+    # finetuning's grows with the number of tasks left below the threshold.
+    if self.config.get("scaling") is not None and self.config.scaling.task_counts:
+      declared.append(stages.Stage("data_scaling", lambda: oda_studies.data_scaling(self),
+                                   ("seed", "oda", "offline_steps", "batch_per_task", "eval",
+                                    "scaling"), ("collect", "zero_shot"), outputs=("scaling",)))
     if self.config.finetune.online_steps > 0:
-      declared.append(stages.Stage("finetune", self.finetune, ("seed", "finetune", "eval"),
-                                   ("zero_shot",), outputs=("finetune",)))
+      declared.append(stages.Stage("finetune", lambda: oda_studies.finetune(self),
+                                   ("seed", "finetune", "eval", "ddpgfd"), ("zero_shot",),
+                                   outputs=("finetune",)))
     return declared
 
   @property
@@ -234,13 +247,15 @@ class ODAPipeline:
     return _select(data["demos"], np.asarray(data["demos"].task_id) == task.task_id)
 
   # ---------------------------------------------------------------------------- training
-  def trainer_config(self, method: str) -> ml_collections.ConfigDict:
+  def trainer_config(self, method: str, num_seeds: Optional[int] = None
+                     ) -> ml_collections.ConfigDict:
     """"oda"; "awac": the same agent, data and settings minus the encoder (digest A10);
     "oracle": "awac" with the true task parameters in its observation."""
     config = offline_run_config("oda")
     config.agent = self.config.oda.copy_and_resolve_references()
     config.agent.use_context = method == "oda"
-    config.seed, config.num_seeds = self.config.seed, self.config.num_seeds
+    config.seed = self.config.seed
+    config.num_seeds = self.config.num_seeds if num_seeds is None else num_seeds
     config.max_steps = self.config.offline_steps
     config.batch_size = self.config.batch_per_task
     config.steps_per_call = self.config.steps_per_call
@@ -251,22 +266,29 @@ class ODAPipeline:
     config.dataset.path = self.data_path("offline")
     return config
 
-  def trainer(self, method: str) -> OfflineTrainer:
+  def trainer(self, method: str, tasks: Optional[Sequence[Any]] = None,
+              name: Optional[str] = None, num_seeds: Optional[int] = None) -> OfflineTrainer:
+    """The offline trainer of `method` on `tasks` (default: every training task), its
+    checkpoints and metrics in workdir/`name` (default: the method's name)."""
     data = self.data()
-    config = self.trainer_config(method)
-    workdir = os.path.join(self.workdir, method)
-    is_train = np.isin(np.asarray(data["demos"].task_id), [t.task_id for t in self.train_tasks])
+    config = self.trainer_config(method, num_seeds)
+    workdir = os.path.join(self.workdir, name or method)
+    task_ids = [t.task_id for t in (self.train_tasks if tasks is None else tasks)]
+    is_train = np.isin(np.asarray(data["demos"].task_id), task_ids)
     train_demos = _select(data["demos"], is_train)
     demo_episodes = data["demo_episodes"][is_train]
+    in_tasks = np.isin(np.asarray(data["offline"].task_id), task_ids)
+    offline_rows = _select(data["offline"], in_tasks) if not in_tasks.all() else data["offline"]
+    offline_episodes = data["offline_episodes"][in_tasks]
     # D_offline holds the task's demonstrations too (digest A8: ~500 RL + 20 demo episodes per
     # task), for both methods: they differ only in the encoder.
-    offline = _concat([data["offline"], train_demos])
+    offline = _concat([offline_rows, train_demos])
     spec = data["spec"]
     if method == "oracle":
       offline = _with_features(offline, self.feature_table)
       train_demos = _with_features(train_demos, self.feature_table)
       spec = Spec((spec.obs_dim + self.feature_table.shape[1],), spec.action_dim)
-    episodes = np.concatenate([data["offline_episodes"],
+    episodes = np.concatenate([offline_episodes,
                                demo_episodes + data["offline_episodes"].max() + 1])
     offline_index = samplers.index_dataset(offline, episodes)
     demo_index = samplers.index_dataset(train_demos, demo_episodes)
@@ -374,74 +396,6 @@ class ODAPipeline:
     _plot_pca(latents, labels, [t.name for t in tasks], len(self.train_tasks), path)
     return {"probe_accuracy": accuracy, "chance": 1.0 / len(tasks), "plot": path,
             "contexts_per_task": draws}
-
-  # --------------------------------------------------------------------------- finetuning
-  def finetune(self) -> Dict[str, Any]:
-    """Algorithm 2 on every test task ODA leaves below `finetune.threshold` zero-shot (seed 0),
-    and the no-context baseline finetuned on the same tasks with the task's demonstrations in
-    its initial buffer (digest A10)."""
-    zero_shot = self.runner.records["zero_shot"]
-    results: Dict[str, Any] = {}
-    for task in self.test_tasks:
-      rates = {method: zero_shot[method][0]["test"]["per_task"][task.name]["success_rate"]
-               for method in ("oda", "awac")}
-      if rates["oda"] >= self.config.finetune.threshold:
-        results[task.name] = {"skipped": True, "zero_shot": rates["oda"]}
-        continue
-      results[task.name] = self._finetune_task(task, "oda") | {"zero_shot": rates["oda"]}
-      results[task.name]["awac"] = self._finetune_task(task, "awac") | {"zero_shot": rates["awac"]}
-    return {"tasks": results}
-
-  def _finetune_task(self, task, method: str) -> Dict[str, Any]:
-    from jaxinsert.training.online import OnlineTrainer
-
-    finetune = self.config.finetune
-    config = online_run_config("oda")
-    config.agent = self.config.oda.copy_and_resolve_references()
-    config.agent.use_context = method == "oda"
-    for name in ("actor_lr", "critic_lr", "encoder_lr"):
-      config.agent[name] = finetune.learning_rate
-    config.agent.warmup_steps = finetune.warmup_steps
-    config.seed = self.config.seed
-    config.online_steps = finetune.online_steps
-    config.batch_size = self.config.batch_per_task
-    config.offline_ratio = 0.0                     # Algorithm 2: the online buffer B only
-    data = self.data()
-    demos = self.task_demos(task)
-    # The baseline's buffer starts holding the task's demonstrations (digest A10).
-    config.initialize_replay_with_offline = method == "awac"
-    config.replay_capacity = finetune.online_steps * finetune.num_envs + demos.size
-    config.exploration_noise = finetune.exploration_noise
-    config.env.num_envs = finetune.num_envs
-    config.eval_interval = finetune.eval_interval
-    config.checkpoint_interval = finetune.eval_interval
-    config.log_interval = finetune.eval_interval
-    config.dataset.kind = "rlds"
-    config.dataset.path = self.data_path("demos")
-    state = oda.with_optimizers(oda.adapt(self.agent_states(method)[0], demos), config.agent)
-    env = insertion_tasks.NormalizedVectorEnv(
-        insertion_tasks.make_env([task], finetune.num_envs), data["normalizer"])
-    curve = []
-    evaluator = self.evaluator([task], finetune.eval_trials)
-
-    def evaluate(seeded_state, step):
-      agent_state = jax.tree_util.tree_map(lambda x: x[0], seeded_state)
-      result = evaluator(self.oda_policy(agent_state, [task]))
-      curve.append((step, result["pooled"]["success_rate"]))
-      return {"success_rate": result["pooled"]["success_rate"]}
-
-    workdir = os.path.join(self.workdir, "finetune", method, task.name)
-    trainer = OnlineTrainer(config, workdir, demos, data["spec"], env, evaluate, progress=self.progress)
-    try:
-      online = trainer.train(trainer.initial_state(state, self.config.seed))
-    finally:
-      trainer.close()
-      env.close()
-    final = self.evaluator([task], self.config.eval.trials)(
-        self.oda_policy(online.agent, [task]))["pooled"]
-    reached = [step for step, rate in curve if rate >= self.config.finetune.threshold]
-    return {"curve": curve, "final": final, "env_steps": int(online.env_steps),
-            "steps_to_threshold": reached[0] if reached else None}
 
   def close(self) -> None:
     for evaluator in self._evaluators.values():

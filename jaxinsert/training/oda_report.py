@@ -74,14 +74,12 @@ def write_summary(pipeline, records: Dict[str, Dict[str, Any]]) -> Dict[str, Any
     lines.append(f"latent probe: task identified from z with accuracy {probe['probe_accuracy']:.2f} "
                  f"(chance {probe['chance']:.2f}); plot {os.path.basename(probe['plot'])}")
   finetune = records.get("finetune", {}).get("tasks", {})
-  for name, result in finetune.items():
-    if not result.get("skipped"):
-      for label, run in (("ODA", result), ("AWAC", result.get("awac"))):
-        if run:
-          final = run["final"]
-          lines.append(f"finetuned {name} ({label}): zero-shot {run['zero_shot']:.2f} -> "
-                       f"{final['success_k']}/{final['success_n']} after {run['env_steps']} env "
-                       f"steps (first evaluation >= threshold at {run['steps_to_threshold']})")
+  lines.extend(finetune_lines(finetune, pipeline.config.finetune.threshold))
+  checks.update(finetune_checks(finetune))
+  scaling = records.get("data_scaling")
+  if scaling:
+    lines.extend(scaling_lines(scaling))
+    checks["scaling_test_rate"] = [point["test_rate"] for point in _scaling_points(scaling)]
   video = os.path.join(pipeline.workdir, "rollout_zero_shot.mp4")
   report = pipeline.config.get("report")
   if report is not None and report.video and not os.path.exists(video):
@@ -99,7 +97,81 @@ def write_summary(pipeline, records: Dict[str, Dict[str, Any]]) -> Dict[str, Any
   table = "\n".join(lines)
   print(table, flush=True)
   summary = {"rows": rows, "checks": checks, "probe": probe, "finetune": finetune,
+             "scaling": _scaling_points(scaling) if scaling else None,
              "seconds": seconds, "table": table}
   logging.write_json_atomically(os.path.join(pipeline.workdir, "summary.json"), summary,
                                 default=float)
   return summary
+
+
+FINETUNED = (("oda", "ODA"), ("awac", "AWAC, no context"), ("ddpgfd", "DDPGfD from scratch"))
+
+
+def _finetune_runs(result: Dict[str, Any]) -> Dict[str, Dict[str, Any]]:
+  """method -> run of one finetuned task's record (ODA's run is the record itself)."""
+  runs = {"oda": result} if "final" in result else {}
+  runs.update({method: result[method] for method in ("awac", "ddpgfd") if result.get(method)})
+  return runs
+
+
+def finetune_lines(finetune: Dict[str, Any], threshold: float) -> List[str]:
+  lines = []
+  for name, result in finetune.items():
+    if result.get("skipped"):
+      lines.append(f"finetune {name}: skipped (ODA zero-shot {result['zero_shot']:.2f} >= "
+                   f"{threshold:.2f})")
+      continue
+    for method, label in FINETUNED:
+      run = _finetune_runs(result).get(method)
+      if run:
+        final = run["final"]
+        start = "scratch" if run.get("zero_shot") is None else f"{run['zero_shot']:.2f}"
+        reached = run["steps_to_threshold"]
+        lines.append(f"finetuned {result.get('split', 'test')} {name} ({label}): {start} -> "
+                     f"{final['success_k']}/{final['success_n']} after {run['env_steps']} env "
+                     f"steps; first {threshold:.2f} evaluation at "
+                     f"{reached if reached is not None else 'never'}")
+  return lines
+
+
+def finetune_checks(finetune: Dict[str, Any]) -> Dict[str, Any]:
+  """Per finetuned task: final success of each method and env steps to the threshold; a method
+  that never reached it counts as its whole budget (a lower bound of its steps)."""
+  checks: Dict[str, Any] = {}
+  for name, result in finetune.items():
+    if result.get("skipped"):
+      continue
+    runs = _finetune_runs(result)
+    checks[f"finetune/{name}"] = {
+        method: {"final": run["final"]["success_rate"],
+                 "steps_to_threshold": run["steps_to_threshold"],
+                 "budget": run["env_steps"]} for method, run in runs.items()}
+  return checks
+
+
+def _scaling_points(scaling: Dict[str, Any]) -> List[Dict[str, Any]]:
+  points = []
+  for point in scaling["points"]:
+    per_seed = point["per_seed"]
+    ks = [sum(seed["test"]["per_task"][t]["success_k"] for t in seed["test"]["per_task"])
+          for seed in per_seed]
+    ns = [sum(seed["test"]["per_task"][t]["success_n"] for t in seed["test"]["per_task"])
+          for seed in per_seed]
+    per_task = {t: [seed["test"]["per_task"][t]["success_rate"] for seed in per_seed]
+                for t in per_seed[0]["test"]["per_task"]}
+    points.append({"train_tasks": len(point["train_tasks"]), "names": point["train_tasks"],
+                   "seeds": len(per_seed), "test_rate": sum(ks) / sum(ns),
+                   "per_task": per_task, "main_run": bool(point.get("main_run"))})
+  return points
+
+
+def scaling_lines(scaling: Dict[str, Any]) -> List[str]:
+  lines = ["data scaling (ODA zero-shot on the test tasks, training on the first n tasks):"]
+  for point in _scaling_points(scaling):
+    tasks = ", ".join(f"{t} {'/'.join(f'{r:.2f}' for r in rates)}"
+                      for t, rates in point["per_task"].items())
+    lines.append(f"  n = {point['train_tasks']:2d} ({point['seeds']} seed"
+                 f"{'s' if point['seeds'] > 1 else ''}"
+                 f"{', main run' if point['main_run'] else ''}): mean {point['test_rate']:.2f}"
+                 f" ({tasks})")
+  return lines
