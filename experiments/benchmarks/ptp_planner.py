@@ -3,8 +3,11 @@
   taskset -c 1 python experiments/benchmarks/ptp_planner.py
 
 Measured, one plan per call (one episode's plan), after compilation (timed separately):
-  flat          K = 8 subgoals with one generator (PTP w/o hierarchy);
-  hierarchical  L = 3, M = 2, 2 -> 4 -> 8 subgoals, the segments of a level vmapped;
+  flat          K = 8 or 16 subgoals with one generator (PTP w/o hierarchy);
+  hierarchical  L = 3, M = 2, 2 -> 4 -> 8 and 4 -> 8 -> 16 (the study's default since ce1c3a1)
+                subgoals, the segments of a level vmapped;
+  leap          K = 16 subgoals from the VAE prior, each decoded and re-encoded (MLP 128x128 each);
+  gcp           16 subgoals by bisection with the midpoint MLP (no MPPI: 15 network calls);
 with the study's networks (generator MLP 128x128 on [h, z], latent 4, z 4; value MLP 128x128 on
 [h, g]) at random weights, and the analytic generator of the tests for comparison. Beside them,
 the float32 matmul peak measured in the same run (experiments/benchmarks/updates.py) and the
@@ -26,7 +29,7 @@ import jax.numpy as jnp  # noqa: E402
 
 from experiments.benchmarks.updates import measure_matmul_peak  # noqa: E402
 from jaxinsert.networks.critics import ValueNetwork  # noqa: E402
-from jaxinsert.planning import cvae, mppi  # noqa: E402
+from jaxinsert.planning import cvae, gcp, modes, mppi, vae  # noqa: E402
 
 LATENT_DIM, Z_DIM, HIDDEN = 4, 4, (128, 128)
 NUM_SAMPLES, NOISE_LEVELS = 1024, (1.0, 0.5, 0.2, 0.1, 0.1)
@@ -41,6 +44,21 @@ def _networks():
   value_params = value_module.init(jax.random.PRNGKey(2), jnp.zeros(2 * LATENT_DIM))
   value = lambda s, g: value_module.apply(value_params, jnp.concatenate([s, g]))
   return generator, value
+
+
+def _baseline_networks():
+  state_vae = vae.StateVAE(HIDDEN, LATENT_DIM, 3)
+  vae_params = state_vae.init(jax.random.PRNGKey(4), jnp.zeros(3), jax.random.PRNGKey(5))
+  prior_decoder = lambda z: state_vae.apply(
+      vae_params, state_vae.apply(vae_params, z, method=vae.StateVAE.decode),
+      method=vae.StateVAE.encode)
+  midpoint_module = gcp.MidpointCVAE(HIDDEN, Z_DIM, LATENT_DIM)
+  state = jnp.zeros(LATENT_DIM)
+  midpoint_params = midpoint_module.init(jax.random.PRNGKey(6), state, state, state,
+                                         jax.random.PRNGKey(7))
+  midpoint = lambda s, g: midpoint_module.apply(midpoint_params, s, g, jnp.zeros(Z_DIM),
+                                                method=gcp.MidpointCVAE.predict)
+  return prior_decoder, midpoint
 
 
 def _measure(name, plan, repeats=5):
@@ -68,6 +86,14 @@ def main():
   analytic = lambda s, z: s + 0.1 * z
   analytic_value = lambda s, g: -jnp.linalg.norm(s - g) / 0.1
   start, goal = jnp.zeros(LATENT_DIM), jnp.ones(LATENT_DIM)
+  prior_decoder, midpoint = _baseline_networks()
+  models = modes.PlanningModels(generators=(generator,) * 3, value=value, generator_z_dim=Z_DIM,
+                                prior_decoder=prior_decoder, prior_dim=LATENT_DIM,
+                                midpoint=midpoint)
+  shape16 = modes.PlanShape(top_subgoals=4, multiplier=2, levels=3)
+  by_mode = lambda mode: (lambda k: modes.plan_subgoals(
+      mode, k, start, goal, models, shape16, config,
+      modes.empty_buffers(mode, shape16, Z_DIM))[0])
   cases = [
       ("flat K=8, MLP generator + value", lambda k: mppi.mppi_plan(
           k, start, goal, generator, value, 8, Z_DIM, config).subgoals),
@@ -75,6 +101,10 @@ def main():
           k, start, goal, [generator] * 3, [value] * 3, 2, 2, Z_DIM, config).subgoals),
       ("flat K=8, analytic generator + value", lambda k: mppi.mppi_plan(
           k, start, goal, analytic, analytic_value, 8, Z_DIM, config).subgoals),
+      ("ptp: hierarchical 4-8-16, MLP, buffers", by_mode("ptp")),
+      ("ptp_flat: flat K=16, MLP, buffer", by_mode("ptp_flat")),
+      ("leap: flat K=16 from the VAE prior, MLP", by_mode("leap")),
+      ("gcp: 16 by bisection, MLP", by_mode("gcp")),
   ]
   print(f"devices: {jax.devices()}  float32 matmul peak: {peak / 1e9:.1f} GFLOP/s")
   print(f"N = {NUM_SAMPLES}, {len(NOISE_LEVELS)} MPPI iterations per level")

@@ -35,11 +35,24 @@ def get_config(size: str = "default"):
   config.collect.num_episodes = 50 if tiny else 200 if smoke else 2000   # play episodes of chained primitives
   config.collect.action_noise = 0.3         # Gaussian noise on the scripted primitives
 
+  # The latent space the generators, the value and the planner work in: "state" (the state VAE
+  # below, the CPU default) or "image" (a conv VAE on rendered 48x48 views, image_vae below).
+  config.latent_space = "state"
+
   config.vae = ml_collections.ConfigDict()
   config.vae.latent_dim = 4                 # phi(s) size
   config.vae.hidden_dims = (128, 128)
   config.vae.kl_weight = 1e-3
   config.vae.num_steps = 20 if tiny else 200 if smoke else 3000
+
+  config.image_vae = ml_collections.ConfigDict()   # used only with latent_space = "image"
+  config.image_vae.image_size = 48          # thesis 48x48 (its VQ-VAE latent is 12x12x5)
+  config.image_vae.channels = (16, 32)      # stride-2 4x4 convolutions, 48 -> 24 -> 12
+  config.image_vae.hidden_dim = 128
+  config.image_vae.latent_dim = 4           # a vector latent, as the state VAE's
+  config.image_vae.kl_weight = 1e-3
+  config.image_vae.batch_size = 64
+  config.image_vae.num_steps = 20 if tiny else 200 if smoke else 3000
 
   config.cvae = ml_collections.ConfigDict()
   config.cvae.dts = (20, 10, 5)             # coarse to fine (thesis 60/30/15 at 400 steps)
@@ -49,6 +62,15 @@ def get_config(size: str = "default"):
   config.cvae.hidden_dims = (128, 128)     # reduced for one CPU core
   config.cvae.num_steps = 20 if tiny else 200 if smoke else 3000
   config.cvae.batch_size = 256
+
+  # GCP baseline (modes "gcp"): the midpoint predictor m(s, g), bisected to the plan length.
+  config.gcp = ml_collections.ConfigDict()
+  config.gcp.min_half_span = 1              # k of the (s_t, s_t+k, s_t+2k) training triplets
+  config.gcp.max_half_span = 20 if tiny else 30   # 2k at most the 60-step play episode
+  config.gcp.z_dim = 4
+  config.gcp.hidden_dims = (128, 128)
+  config.gcp.num_steps = 20 if tiny else 200 if smoke else 3000
+  config.gcp.batch_size = 256
 
   config.agent = ml_collections.ConfigDict()  # overrides of jaxinsert/agents/gciql.py defaults
   config.agent.hidden_dims = (64, 64) if smoke else (128, 128)  # code 256; one CPU core
@@ -74,13 +96,17 @@ def get_config(size: str = "default"):
 
   config.eval = ml_collections.ConfigDict()
   config.eval.episodes = 4 if tiny else 8 if smoke else 32  # per seed and evaluation
+  # Modes (jaxinsert/planning/modes.py): ptp, ptp_no_buffer, ptp_flat, leap, gcp, final_goal.
   config.eval.offline_modes = (("ptp", "final_goal") if tiny else
-                               ("ptp", "ptp_no_buffer", "ptp_flat", "final_goal"))
+                               ("ptp", "ptp_no_buffer", "ptp_flat", "leap", "gcp", "final_goal"))
 
   config.finetune = ml_collections.ConfigDict()
   config.finetune.iterations = 1 if tiny else 2 if smoke else 8
   config.finetune.episodes_per_iteration = 2 if tiny else 4 if smoke else 8
   config.finetune.updates_per_iteration = 5 if tiny else 50 if smoke else 500
+  # Methods finetuned (each from the same offline agents); any of the modes above. The study of
+  # all baselines: ("ptp", "ptp_no_buffer", "ptp_flat", "leap", "gcp", "final_goal").
+  config.finetune.methods = ("ptp", "final_goal")
   config.finetune.online_fraction = 0.6     # reference code sample_online_fraction
   config.finetune.eval_every = 1 if smoke else 2
   return config

@@ -1,8 +1,9 @@
 """The jitted pieces of a Planning to Practice study (thesis ch. 12): where the goal-conditioned
 agent, the latent models, the planner and the multi-stage environment meet.
 
-- `episodes`: plan once per episode from the start's latent to the final goal's (hierarchical
-  MPPI seeded from the plan buffers, or flat, or no plan: the model-free final-goal baseline),
+- `episodes`: plan once per episode from the start's latent to the final goal's by one of the
+  planning modes (`jaxinsert.planning.modes`: PTP and its ablations, LEAP, GCP, or no plan: the
+  model-free final-goal baseline),
   follow the subgoals with pi(a | h, s_k), and return success, the transitions (labelled with
   the subgoal followed) and the chosen latents for the plan buffers;
 - `train`: gciql updates inside one `lax.scan`, batches of HER-relabelled offline rows and, once
@@ -24,12 +25,14 @@ from jaxinsert.agents import gciql
 from jaxinsert.data import samplers
 from jaxinsert.envs.multistage import MultiStageInsertion
 from jaxinsert.planning import buffer as plan_buffer
+from jaxinsert.planning import modes as planning_modes
 from jaxinsert.planning import mppi, runner
 from jaxinsert.planning.cvae import TrainedCVAE
+from jaxinsert.planning.gcp import TrainedMidpoint
 from jaxinsert.planning.vae import TrainedVAE
 from jaxinsert.types import Transition
 
-MODES = ("ptp", "ptp_no_buffer", "ptp_flat", "final_goal")
+MODES = planning_modes.MODES
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,14 +50,22 @@ class PlannerSettings:
   def num_subgoals(self) -> int:
     return self.top_subgoals * self.multiplier ** 2
 
+  @property
+  def shape(self) -> planning_modes.PlanShape:
+    return planning_modes.PlanShape(
+        top_subgoals=self.top_subgoals, multiplier=self.multiplier, levels=3,
+        buffer_capacity=self.buffer_capacity, buffer_min_size=self.buffer_min_size,
+        buffer_prior_probability=self.buffer_prior_probability)
+
 
 class PTPLoops:
   def __init__(self, env: MultiStageInsertion, vae: TrainedVAE,
                generators: Sequence[TrainedCVAE], agent_config: ml_collections.ConfigDict,
-               planner: PlannerSettings):
+               planner: PlannerSettings, midpoint: Optional[TrainedMidpoint] = None):
     if len(generators) != 3:
       raise ValueError(f"PTP here plans on L = 3 levels; got {len(generators)} generators")
     self.env, self.vae, self.generators = env, vae, tuple(generators)
+    self.midpoint = midpoint
     self.agent_config, self.planner = agent_config, planner
     self.latent_dim = vae.config.latent_dim
     self.z_dim = generators[0].config.z_dim
@@ -62,35 +73,23 @@ class PTPLoops:
       self.goal_latent = vae.encode(env.goal_position_m())
 
   # --------------------------------------------------------------------------- buffers
-  def empty_buffers(self) -> Tuple[plan_buffer.PlanBuffer, ...]:
-    p = self.planner
-    sizes = (p.top_subgoals, p.multiplier, p.multiplier)
-    return tuple(plan_buffer.create(p.buffer_capacity, k, self.z_dim) for k in sizes)
-
-  def _initial_latents(self, buffers, key):
-    p, n = self.planner, self.planner.mppi.num_samples
-    segments = (1, p.top_subgoals, p.top_subgoals * p.multiplier)
-    initial = []
-    for level_buffer, count, level_key in zip(buffers, segments, jax.random.split(key, 3)):
-      initial.append(jax.vmap(lambda k, b=level_buffer: plan_buffer.initial_samples(
-          b, k, n, p.buffer_min_size, p.buffer_prior_probability))(jax.random.split(level_key, count)))
-    return initial
+  def empty_buffers(self, mode: str = "ptp") -> Tuple[plan_buffer.PlanBuffer, ...]:
+    return planning_modes.empty_buffers(mode, self.planner.shape, self.z_dim)
 
   # ---------------------------------------------------------------------------- planning
+  def planning_models(self, agent_state) -> planning_modes.PlanningModels:
+    return planning_modes.PlanningModels(
+        generators=[g.generate for g in self.generators],
+        value=lambda s, g: gciql.goal_value(agent_state, s, g), generator_z_dim=self.z_dim,
+        prior_decoder=lambda z: self.vae.encode(self.vae.decode(z)), prior_dim=self.latent_dim,
+        midpoint=None if self.midpoint is None else self.midpoint.midpoint)
+
   def plan(self, agent_state, buffers, key, start: jax.Array, mode: str):
-    """Subgoals (K, d) from latent `start` to the goal, and the per-level latents chosen."""
-    value = lambda s, g: gciql.goal_value(agent_state, s, g)
-    p = self.planner
-    if mode == "ptp_flat":
-      result = mppi.mppi_plan(key, start, self.goal_latent, self.generators[-1].generate, value,
-                              p.num_subgoals, self.z_dim, p.mppi)
-      return result.subgoals, None
-    init_key, plan_key = jax.random.split(key)
-    initial = self._initial_latents(buffers, init_key) if mode == "ptp" else None
-    result = mppi.hierarchical_plan(
-        plan_key, start, self.goal_latent, [g.generate for g in self.generators], [value] * 3,
-        p.top_subgoals, p.multiplier, self.z_dim, p.mppi, initial)
-    return result.subgoals, result.level_latents
+    """Subgoals (K, d) from latent `start` to the goal by `mode` (planning/modes.py), and the
+    latents chosen per plan buffer (None for the modes without buffers)."""
+    return planning_modes.plan_subgoals(mode, key, start, self.goal_latent,
+                                        self.planning_models(agent_state), self.planner.shape,
+                                        self.planner.mppi, buffers)
 
   # ---------------------------------------------------------------------------- episodes
   def episode(self, agent_state, buffers, key, mode: str, deterministic: bool):
@@ -99,10 +98,7 @@ class PTPLoops:
     reset_key, plan_key, run_key = jax.random.split(key, 3)
     env_state = self.env.reset(reset_key)
     start = self.vae.encode(env_state.obs)
-    if mode == "final_goal":
-      subgoals, latents = self.goal_latent[None], None
-    else:
-      subgoals, latents = self.plan(agent_state, buffers, plan_key, start, mode)
+    subgoals, latents = self.plan(agent_state, buffers, plan_key, start, mode)
 
     def policy(obs, subgoal, act_key):
       return gciql.act(agent_state, jnp.concatenate([self.vae.encode(obs), subgoal]), act_key,
@@ -119,7 +115,7 @@ class PTPLoops:
         reward=jnp.where(reached, 0.0, -1.0), mask=1.0 - reached.astype(jnp.float32),
         next_obs=jnp.concatenate([next_latent, followed], -1))
     final_position = records["final_state"].physics["position_m"]
-    out = {"success": self.env.is_success(final_position),
+    out = {"success": self.env.is_success(final_position), "start": env_state.obs,
            "stage": self.env.stage(final_position), "transitions": transitions,
            "positions": records["next_obs"], "subgoals": self.vae.decode(subgoals),
            "subgoal_index": records["subgoal_index"]}

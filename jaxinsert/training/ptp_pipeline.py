@@ -27,12 +27,13 @@ import numpy as np
 from jaxinsert.agents import gciql
 from jaxinsert.data import samplers
 from jaxinsert.envs.multistage import make_task, play_episodes
-from jaxinsert.planning import cvae, mppi, vae
+from jaxinsert.planning import cvae, gcp, image_vae, mppi, vae
+from jaxinsert.planning.modes import BUFFERED_MODES
 from jaxinsert.training import logging, stages
 from jaxinsert.training.ptp_loops import MODES, PlannerSettings, PTPLoops
 from jaxinsert.types import Spec, Transition
 
-FINETUNE_METHODS = ("ptp", "final_goal")
+DEFAULT_FINETUNE_METHODS = ("ptp", "final_goal")
 
 
 def _save(path: str, tree: Any) -> None:
@@ -62,23 +63,49 @@ class PTPPipeline:
     self.agent_config.update(config.agent.to_dict())
     self._loops: Optional[PTPLoops] = None
     self._models = None
+    self._gcp = None
     self._offline: Optional[samplers.IndexedDataset] = None
     self._evaluators: Dict[str, Any] = {}
 
+  @property
+  def finetune_methods(self):
+    return tuple(self.config.finetune.get("methods", DEFAULT_FINETUNE_METHODS))
+
+  @property
+  def latent_space(self) -> str:
+    return self.config.get("latent_space", "state")
+
+  @property
+  def uses_gcp(self) -> bool:
+    return "gcp" in tuple(self.config.eval.offline_modes) + self.finetune_methods
+
   def stages(self) -> List[stages.Stage]:
-    return [
+    # The image VAE's settings and the GCP model enter the fingerprints only where they are
+    # used, so that state-VAE runs without GCP keep the fingerprints they had before either.
+    model_fields = ("seed", "vae", "cvae", "models_per_seed", "num_seeds")
+    if self.latent_space != "state":
+      model_fields += ("latent_space", "image_vae")
+    declared = [
         stages.Stage("collect", self.collect, ("seed", "env", "collect"), outputs=("data",)),
-        stages.Stage("models", self.train_models, ("seed", "vae", "cvae", "models_per_seed",
-                                                   "num_seeds"), ("collect",),
+        stages.Stage("models", self.train_models, model_fields, ("collect",),
                      outputs=("models",)),
         stages.Stage("offline", self.train_offline,
                      ("seed", "num_seeds", "agent", "batch_size", "offline_steps"), ("models",),
                      outputs=("agents/offline.msgpack",)),
-        stages.Stage("offline_eval", self.evaluate_offline, ("seed", "planner", "eval"),
-                     ("offline",)),
-        stages.Stage("finetune", self.finetune, ("seed", "planner", "eval", "finetune"),
-                     ("offline",), outputs=("agents/finetuned",)),
     ]
+    evaluation_inputs = ("offline",)
+    if self.uses_gcp:
+      declared.append(stages.Stage("gcp_model", self.train_gcp_models,
+                                   ("seed", "gcp", "models_per_seed", "num_seeds"), ("models",),
+                                   outputs=("models_gcp",)))
+      evaluation_inputs += ("gcp_model",)
+    declared += [
+        stages.Stage("offline_eval", self.evaluate_offline, ("seed", "planner", "eval"),
+                     evaluation_inputs),
+        stages.Stage("finetune", self.finetune, ("seed", "planner", "eval", "finetune"),
+                     evaluation_inputs, outputs=("agents/finetuned", "episodes")),
+    ]
+    return declared
 
   def run(self) -> Dict[str, Any]:
     os.makedirs(self.workdir, exist_ok=True)
@@ -108,8 +135,23 @@ class PTPPipeline:
     data = np.load(os.path.join(self.workdir, "data", "play.npz"))
     return jnp.asarray(data["positions"]), jnp.asarray(data["actions"])
 
-  def _vae_config(self) -> vae.VAEConfig:
+  def _vae_config(self):
+    """The latent space's config: the state VAE's, or the image VAE's (config.latent_space)."""
+    if self.latent_space == "image":
+      return image_vae.ImageVAEConfig(**{k: tuple(v) if isinstance(v, (list, tuple)) else v
+                                         for k, v in self.config.image_vae.to_dict().items()})
+    if self.latent_space != "state":
+      raise ValueError(f"config.latent_space must be 'state' or 'image', got "
+                       f"{self.latent_space!r}")
     return vae.VAEConfig(**self.config.vae.to_dict())
+
+  def _train_latent(self, key, states, config):
+    train = image_vae.train_image_vae if self.latent_space == "image" else vae.train_vae
+    return train(key, states, config)
+
+  @property
+  def latent_dim(self) -> int:
+    return self._vae_config().latent_dim
 
   def _cvae_configs(self) -> List[cvae.CVAEConfig]:
     c = self.config.cvae
@@ -134,7 +176,8 @@ class PTPPipeline:
     keys = self._model_keys()
     vae_config = self._vae_config()
     states = positions.reshape(-1, 3)
-    state_vae, vae_metrics = jax.vmap(lambda k: vae.train_vae(k, states, vae_config))(keys[:, 0])
+    state_vae, vae_metrics = jax.vmap(lambda k: self._train_latent(k, states, vae_config))(
+        keys[:, 0])
     _save(os.path.join(self.workdir, "models", "vae.msgpack"), state_vae)
     latents = jax.vmap(lambda v: v.encode(positions))(state_vae)
     record = {"model_sets": self.num_model_sets,
@@ -155,7 +198,7 @@ class PTPPipeline:
     positions, _ = self._play()
     keys = self._model_keys()
     zeros = lambda tree: jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), tree)
-    vae_template, _ = jax.eval_shape(jax.vmap(lambda k: vae.train_vae(
+    vae_template, _ = jax.eval_shape(jax.vmap(lambda k: self._train_latent(
         k, positions[:2, 0], dataclasses.replace(self._vae_config(), num_steps=1))), keys[:, 0])
     state_vae = _load(os.path.join(self.workdir, "models", "vae.msgpack"), zeros(vae_template))
     generators, templates = [], []
@@ -186,9 +229,57 @@ class PTPPipeline:
         reach_threshold=p.reach_threshold)
 
   def _loops_for(self, models) -> PTPLoops:
-    """The study's jitted pieces for one seed's models (called inside the vmap over seeds)."""
-    state_vae, generators = models
-    return PTPLoops(self.env, state_vae, generators, self.agent_config, self._settings())
+    """The study's jitted pieces for one seed's models (called inside the vmap over seeds):
+    (VAE, generators) or (VAE, generators, GCP midpoint model or None)."""
+    state_vae, generators, *rest = models
+    midpoint = rest[0] if rest else None
+    return PTPLoops(self.env, state_vae, generators, self.agent_config, self._settings(),
+                    midpoint)
+
+  # ------------------------------------------------------------------ GCP (a baseline)
+  def _gcp_config(self) -> gcp.GCPConfig:
+    c = self.config.gcp
+    return gcp.GCPConfig(min_half_span=c.min_half_span, max_half_span=c.max_half_span,
+                         z_dim=c.z_dim, hidden_dims=tuple(c.hidden_dims), num_steps=c.num_steps,
+                         batch_size=c.batch_size)
+
+  def _gcp_keys(self) -> jax.Array:
+    return jax.random.split(jax.random.PRNGKey(self.config.seed + 4), self.num_model_sets)
+
+  def train_gcp_models(self) -> Dict[str, Any]:
+    """GCP's midpoint predictor, one per set of latent models, in that set's latent space."""
+    positions, _ = self._play()
+    state_vae = self.models()[0]
+    latents = jax.jit(jax.vmap(lambda v: v.encode(positions)))(state_vae)[:self.num_model_sets]
+    config = self._gcp_config()
+    midpoint, metrics = jax.vmap(lambda k, l: gcp.train_gcp(k, l, config))(self._gcp_keys(),
+                                                                           latents)
+    _save(os.path.join(self.workdir, "models_gcp", "gcp.msgpack"), midpoint)
+    record = {k: np.asarray(v).tolist() for k, v in metrics.items()}
+    self._say(f"  GCP midpoint model: {record}")
+    return record
+
+  def gcp_models(self):
+    """The midpoint models stacked on num_seeds, or None when no mode uses GCP."""
+    if not self.uses_gcp:
+      return None
+    if self._gcp is None:
+      example = jnp.zeros((1, 2 * self._gcp_config().max_half_span + 2, self.latent_dim))
+      config = dataclasses.replace(self._gcp_config(), num_steps=1)
+      template, _ = jax.eval_shape(jax.vmap(lambda k: gcp.train_gcp(k, example, config)),
+                                   self._gcp_keys())
+      zeros = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), template)
+      midpoint = _load(os.path.join(self.workdir, "models_gcp", "gcp.msgpack"), zeros)
+      if self.num_model_sets != self.config.num_seeds:
+        midpoint = jax.tree_util.tree_map(
+            lambda x: jnp.repeat(x, self.config.num_seeds, axis=0), midpoint)
+      self._gcp = midpoint
+    return self._gcp
+
+  def study_models(self):
+    """(VAE, generators, GCP model or None), each stacked on num_seeds: what the vmapped
+    evaluation and finetuning take."""
+    return self.models() + (self.gcp_models(),)
 
   def loops(self) -> PTPLoops:
     """Seed 0's loops, for what does not depend on the models (buffers, sizes)."""
@@ -200,7 +291,7 @@ class PTPPipeline:
     """The play data in each seed's latent space, stacked on a leading seed axis."""
     if self._offline is None:
       positions, actions = self._play()
-      state_vae, _ = self.models()
+      state_vae = self.models()[0]
       all_latents = np.asarray(jax.jit(jax.vmap(lambda v: v.encode(positions)))(state_vae))
       episodes, steps = actions.shape[:2]
       flat = lambda x: x.reshape((episodes * steps,) + x.shape[2:])
@@ -217,7 +308,7 @@ class PTPPipeline:
     return self._offline
 
   def spec(self) -> Spec:
-    return Spec(obs_shape=(2 * self.config.vae.latent_dim,), action_dim=3)
+    return Spec(obs_shape=(2 * self.latent_dim,), action_dim=3)
 
   def agent_template(self):
     keys, spec = jax.random.split(jax.random.PRNGKey(0), self.config.num_seeds), self.spec()
@@ -245,13 +336,13 @@ class PTPPipeline:
           lambda s, b, k, m: self._loops_for(m).episodes(s, b, k, episodes, mode, True)))
     return self._evaluators[mode]
 
-  def _seed_buffers(self):
+  def _seed_buffers(self, mode: str):
     loops = self.loops()   # built outside the trace: it holds concrete arrays (the goal latent)
-    return jax.vmap(lambda _: loops.empty_buffers())(jnp.arange(self.config.num_seeds))
+    return jax.vmap(lambda _: loops.empty_buffers(mode))(jnp.arange(self.config.num_seeds))
 
   def evaluate(self, states, buffers, mode: str, key) -> Dict[str, Any]:
     out = self._evaluator(mode)(states, buffers, jax.random.split(key, self.config.num_seeds),
-                                self.models())
+                                self.study_models())
     self._last_evaluation = out
     success = np.asarray(out["success"])
     return {"success_per_seed": success.mean(1).tolist(),
@@ -264,20 +355,20 @@ class PTPPipeline:
     key = jax.random.PRNGKey(self.config.seed + 3)
     record = {}
     for mode in self.config.eval.offline_modes:
-      record[mode] = self.evaluate(states, self._seed_buffers(), mode, key)
+      record[mode] = self.evaluate(states, self._seed_buffers(mode), mode, key)
       self._say(f"  offline {mode}: {record[mode]['success_per_seed']}")
     return record
 
   def finetune(self) -> Dict[str, Any]:
     f, loops = self.config.finetune, self.loops()
-    offline, models = self.offline_dataset(), self.models()
+    offline, models = self.offline_dataset(), self.study_models()
     capacity = f.iterations * f.episodes_per_iteration
     steps = self.env.max_episode_steps
     latent_dim = loops.latent_dim
     record = {}
-    for method in FINETUNE_METHODS:
+    for method in self.finetune_methods:
       states = _load(os.path.join(self.workdir, "agents", "offline.msgpack"), self.agent_template())
-      buffers = self._seed_buffers()
+      buffers = self._seed_buffers(method)
       online = jax.vmap(lambda _: Transition(
           obs=jnp.zeros((capacity, steps, 2 * latent_dim)), action=jnp.zeros((capacity, steps, 3)),
           reward=jnp.zeros((capacity, steps)), mask=jnp.ones((capacity, steps)),
@@ -294,9 +385,11 @@ class PTPPipeline:
           curve.append({"iteration": iteration,
                         "env_steps": iteration * f.episodes_per_iteration * steps, **result})
           self._say(f"  [{method}] iteration {iteration}: success {result['success_per_seed']}")
-          if method == "ptp" and iteration in (0, f.iterations):
-            self.plan_figure(f"plan_ptp_iteration{iteration}.png",
-                             f"PTP, iteration {iteration}, seed 0, episode 0")
+          if iteration in (0, f.iterations):
+            self.save_episode(f"episodes/{method}_iteration{iteration}.npz")
+            if method == "ptp":
+              self.plan_figure(f"plan_ptp_iteration{iteration}.png",
+                               f"PTP, iteration {iteration}, seed 0, episode 0")
         if iteration == f.iterations:
           break
         keys = jax.random.split(jax.random.fold_in(key, iteration), self.config.num_seeds)
@@ -315,12 +408,21 @@ class PTPPipeline:
     online = jax.tree_util.tree_map(
         lambda buffer, new: jax.lax.dynamic_update_slice_in_dim(buffer, new, filled, 0),
         online, episodes["transitions"])
-    if method == "ptp":
+    if method in BUFFERED_MODES:
       buffers = loops.add_to_buffers(buffers, episodes["level_latents"])
     state, metrics = loops.train(state, offline, online, filled + f.episodes_per_iteration,
                                  train_key, f.updates_per_iteration, self.config.batch_size,
                                  f.online_fraction)
     return state, buffers, online, metrics, jnp.mean(episodes["success"])
+
+  def save_episode(self, name: str) -> str:
+    """Seed 0's first episode of the last evaluation (the report's video draws it)."""
+    out = jax.tree_util.tree_map(lambda x: np.asarray(x[0, 0]), self._last_evaluation)
+    path = os.path.join(self.workdir, name)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    np.savez(path, start=out["start"], positions=out["positions"], subgoals=out["subgoals"],
+             subgoal_index=out["subgoal_index"], success=out["success"])
+    return path
 
   def plan_figure(self, name: str, title: str) -> str:
     """Side view of seed 0's first episode of the last evaluation, with its planned subgoals."""
@@ -341,5 +443,9 @@ def run(config: ml_collections.ConfigDict, workdir: str, progress: bool = True,
   unknown = set(config.eval.offline_modes) - set(MODES)
   if unknown:
     raise ValueError(f"config.eval.offline_modes has unknown modes {sorted(unknown)}; "
+                     f"modes: {', '.join(MODES)}")
+  unknown = set(config.finetune.get("methods", DEFAULT_FINETUNE_METHODS)) - set(MODES)
+  if unknown:
+    raise ValueError(f"config.finetune.methods has unknown modes {sorted(unknown)}; "
                      f"modes: {', '.join(MODES)}")
   return PTPPipeline(config, workdir, progress, redo).run()

@@ -1,16 +1,20 @@
-"""The PTP study's success table and curve (summary.json, finetune_curve.png)."""
+"""The PTP study's success table, curve and episode video (summary.json, finetune_curve.png,
+ptp_episode.gif)."""
 
 from __future__ import annotations
 
+import glob
 import os
-from typing import Any, Dict
+import re
+from typing import Any, Dict, Optional
 
 import numpy as np
 
 from jaxinsert.training import evaluation, logging
 
 LABELS = {"ptp": "PTP (hierarchical, plan buffer)", "ptp_no_buffer": "PTP w/o plan buffer",
-          "ptp_flat": "PTP w/o hierarchy (flat K=8)", "final_goal": "model-free final goal"}
+          "ptp_flat": "PTP w/o hierarchy (flat, buffer)", "leap": "LEAP-style (VAE prior, MPPI)",
+          "gcp": "GCP (bisection midpoints)", "final_goal": "model-free final goal"}
 
 
 def _cell(result: Dict[str, Any]) -> str:
@@ -73,12 +77,15 @@ def write_summary(pipeline, records: Dict[str, Dict[str, Any]]) -> Dict[str, Any
                  f"baseline {base_end:.2f} (<= 0.30: {checks['baseline_at_most_30']})")
     curve = plot_curves(finetune, os.path.join(pipeline.workdir, "finetune_curve.png"))
     lines.append(f"curve: {os.path.basename(curve)}")
+  video = episode_video_of_run(pipeline)
+  if video:
+    lines.append(f"video: {os.path.basename(video)}")
   seconds = {name: round(record.get("seconds", 0.0)) for name, record in records.items()}
   lines.append("wall-clock per stage (s): " + ", ".join(f"{k} {v}" for k, v in seconds.items()))
   table = "\n".join(lines)
   print(table, flush=True)
   summary = {"task": task, "model_sets": pipeline.num_model_sets,
-             "rows": rows, "checks": checks, "seconds": seconds, "table": table,
+             "rows": rows, "checks": checks, "seconds": seconds, "table": table, "video": video,
              "collect": records.get("collect"), "models": records.get("models")}
   logging.write_json_atomically(os.path.join(pipeline.workdir, "summary.json"), summary,
                                 default=float)
@@ -118,3 +125,105 @@ def plot_plan(env, positions, subgoals, subgoal_index, path: str, title: str = "
   figure.savefig(path, dpi=120)
   plt.close(figure)
   return path
+
+
+def _draw_scene(env, side, top):
+  """The obstacles in the side view (x, z) and the top view (x, y)."""
+  tray_x, tray_y = env.tray_center_m
+  half = env.tray_half_width_m
+  for wall_x in (tray_x - half, tray_x + half):
+    side.plot([wall_x, wall_x], [0, env.wall_height_m], "k-", lw=3)
+  top.add_patch(_rectangle(tray_x - half, tray_y - half, 2 * half, 2 * half, fill=False, lw=2))
+  socket_x, socket_y = env.socket_center_m
+  low, high = env.workspace_low_m, env.workspace_high_m
+  side.plot([low[0], socket_x - env.hole_radius_m], [0, 0], "k-", lw=1)
+  side.plot([socket_x + env.hole_radius_m, high[0]], [0, 0], "k-", lw=1)
+  side.fill_between([socket_x - env.hole_radius_m, socket_x + env.hole_radius_m],
+                    -env.hole_depth_m, 0, color="0.85")
+  top.add_patch(_circle((socket_x, socket_y), env.chamfer_radius_m, fill=False, color="0.4"))
+  top.add_patch(_circle((socket_x, socket_y), env.hole_radius_m, color="0.6"))
+  for x_low, x_high, y_low, y_high, height in env.barriers:
+    side.fill_between([x_low, x_high], 0, height, color="0.6")
+    top.add_patch(_rectangle(x_low, y_low, x_high - x_low, y_high - y_low, color="0.6"))
+  side.set_xlim(low[0], high[0])
+  side.set_ylim(low[2] - 0.01, high[2])
+  top.set_xlim(low[0], high[0])
+  top.set_ylim(low[1], high[1])
+  for axis, label in ((side, "z (m)"), (top, "y (m)")):
+    axis.set_aspect("equal")
+    axis.set_xlabel("x (m)", fontsize=7)
+    axis.set_ylabel(label, fontsize=7)
+    axis.tick_params(labelsize=6)
+
+
+def _rectangle(x, y, width, height, **style):
+  from matplotlib.patches import Rectangle
+  return Rectangle((x, y), width, height, **style)
+
+
+def _circle(center, radius, **style):
+  from matplotlib.patches import Circle
+  return Circle(center, radius, **style)
+
+
+def episode_frames(env, start, positions, subgoals, subgoal_index, title: str = "") -> np.ndarray:
+  """Frames (T + 1, H, W, 3) uint8 of one episode in the side and top views: the planned
+  subgoals (decoded to positions) as numbered red crosses, the one being followed ringed, and
+  the plug's path so far."""
+  import matplotlib
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+
+  path = np.concatenate([np.asarray(start)[None], np.asarray(positions)])
+  subgoals, subgoal_index = np.asarray(subgoals), np.asarray(subgoal_index)
+  following = np.concatenate([subgoal_index, subgoal_index[-1:]])
+  figure, (side, top) = plt.subplots(2, 1, figsize=(5.0, 4.6))
+  _draw_scene(env, side, top)
+  for axis, (h, v) in ((side, (0, 2)), (top, (0, 1))):
+    axis.plot(subgoals[:, h], subgoals[:, v], "r--", lw=0.6)
+    axis.scatter(subgoals[:, h], subgoals[:, v], marker="x", color="red", s=18)
+    for number, subgoal in enumerate(subgoals):
+      axis.annotate(str(number + 1), (subgoal[h], subgoal[v]), color="red", fontsize=6)
+  artists = []
+  for axis, (h, v) in ((side, (0, 2)), (top, (0, 1))):
+    trail, = axis.plot([], [], "-", color="tab:blue", lw=1)
+    plug, = axis.plot([], [], "o", color="tab:blue", ms=5)
+    ring, = axis.plot([], [], "o", mfc="none", mec="magenta", ms=11, mew=1.5)
+    artists.append((trail, plug, ring, h, v))
+  heading = figure.suptitle("", fontsize=8)
+  frames = []
+  for t in range(len(path)):
+    current = int(following[t])
+    for trail, plug, ring, h, v in artists:
+      trail.set_data(path[:t + 1, h], path[:t + 1, v])
+      plug.set_data([path[t, h]], [path[t, v]])
+      ring.set_data([subgoals[current, h]], [subgoals[current, v]])
+    heading.set_text(f"{title}\nstep {t}/{len(path) - 1}, following subgoal {current + 1} of "
+                     f"{len(subgoals)} (ringed); red crosses: the planned subgoals")
+    figure.canvas.draw()
+    frames.append(np.asarray(figure.canvas.buffer_rgba())[..., :3].copy())
+  plt.close(figure)
+  return np.stack(frames)
+
+
+def episode_video(env, episode_path: str, out_path: str, title: str = "") -> str:
+  """The video of a saved episode (PTPPipeline.save_episode), as a gif or an mp4."""
+  from jaxinsert.training import videos
+  episode = np.load(episode_path)
+  outcome = "inserted" if bool(episode["success"]) else "not inserted"
+  frames = episode_frames(env, episode["start"], episode["positions"], episode["subgoals"],
+                          episode["subgoal_index"], f"{title} ({outcome})")
+  frames = np.concatenate([frames, np.repeat(frames[-1:], 5, axis=0)])   # rest on the outcome
+  return videos.save_video(out_path, frames, fps=8)
+
+
+def episode_video_of_run(pipeline) -> Optional[str]:
+  """ptp_episode.gif from the latest saved PTP episode of the run (None if there is none)."""
+  saved = glob.glob(os.path.join(pipeline.workdir, "episodes", "ptp_iteration*.npz"))
+  if not saved:
+    return None
+  latest = max(saved, key=lambda p: int(re.search(r"iteration(\d+)", p).group(1)))
+  iteration = int(re.search(r"iteration(\d+)", latest).group(1))
+  return episode_video(pipeline.env, latest, os.path.join(pipeline.workdir, "ptp_episode.gif"),
+                       f"PTP on {pipeline.config.env.get('task', 'tray_socket')}, "
+                       f"online iteration {iteration}, seed 0, episode 0")
