@@ -109,6 +109,8 @@ def plot_plan(env, positions, subgoals, subgoal_index, path: str, title: str = "
   axis.plot([socket_x + env.hole_radius_m, 0.25], [0, 0], "k-", lw=1)
   axis.fill_between([socket_x - env.hole_radius_m, socket_x + env.hole_radius_m],
                     -env.hole_depth_m, 0, color="0.85")
+  for x_low, x_high, _, _, height in env.barriers:   # barriers, pit walls: their x extent
+    axis.fill_between([x_low, x_high], 0, height, color="0.6")
   axis.scatter(positions[:, 0], positions[:, 2], c=np.asarray(subgoal_index), cmap="viridis",
                s=10, label="plug tip (colour: subgoal followed)")
   axis.plot(subgoals[:, 0], subgoals[:, 2], "r--", lw=0.8)
