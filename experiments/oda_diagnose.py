@@ -53,7 +53,32 @@ def rollout_final_poses(pipeline, state, task, trials: int, seed: int):
   return success, final
 
 
+def latent_neighbours(pipeline, tasks, slots):
+  """Per seed and task: the training task whose demo z is nearest to the task's demo z, and
+  that distance over the median distance between two training tasks' z."""
+  out = {}
+  for seed_index, state in enumerate(pipeline.agent_states("oda")):
+    train = np.asarray(pipeline.task_latents(state, pipeline.train_tasks))
+    spread = np.median([np.linalg.norm(a - b) for i, a in enumerate(train) for b in train[i + 1:]])
+    for task, z in zip(tasks, np.asarray(pipeline.task_latents(state, tasks))):
+      distances = np.linalg.norm(train - z[None], axis=1)
+      nearest = pipeline.train_tasks[int(np.argmin(distances))]
+      same_slot = bool(np.allclose(slots[nearest.name], slots[task.name]))
+      out[f"seed {seed_index}, {task.name}"] = {
+          "nearest": nearest.name, "nearest_in_same_slot": same_slot,
+          "distance_over_train_spread": float(distances.min() / spread)}
+      print(f"  z of {task.name:18} seed {seed_index}: nearest training task {nearest.name} "
+            f"({'same' if same_slot else 'other'} slot), distance {distances.min() / spread:.2f}"
+            " x the median training-task distance", flush=True)
+  return out
+
+
+def _mm(value):
+  return "-" if value is None else f"{value:.2f}"
+
+
 def _run():
+  from jaxinsert.envs import suites
   from jaxinsert.training import oda_pipeline
 
   config = _CONFIG.value
@@ -86,7 +111,13 @@ def _run():
           xy_error_mm = np.linalg.norm(final[:, :2] * 1e3 - slots[name][None], axis=1)
           yaw_error_deg = np.rad2deg(final[:, 5] - yaw)
           failed = ~success
-          cell = {"success": float(success.mean()),
+          # Where the failures end: the nearest of the 4 fixture slots or the nominal socket.
+          places = {"nominal": np.zeros(2)} | {f"slot {k}": suites.ODA_SLOT_RADIUS_M * 1e3 * np.array(
+              [np.cos(np.pi / 4 + np.pi * k / 2), np.sin(np.pi / 4 + np.pi * k / 2)]) for k in range(4)}
+          ends = [min(places, key=lambda p: np.linalg.norm(xy - places[p]))
+                  for xy in final[~success, :2] * 1e3]
+          cell = {"failures_end_near": {p: ends.count(p) for p in sorted(set(ends))},
+                  "success": float(success.mean()),
                   "failed_xy_error_mm_median": float(np.median(xy_error_mm[failed])) if failed.any() else None,
                   "failed_depth_mm_median": float(np.median(final[failed, 2] * 1e3)) if failed.any() else None,
                   "yaw_error_deg_median": float(np.median(yaw_error_deg)),
@@ -96,7 +127,11 @@ def _run():
                 f"{cell['success']:.2f}; plug yaw at the end {cell['final_yaw_deg_median']:+.2f} deg"
                 f" (error {cell['yaw_error_deg_median']:+.2f}); failures end "
                 f"{cell['failed_xy_error_mm_median']} mm from the socket axis at depth "
-                f"{cell['failed_depth_mm_median']} mm", flush=True)
+                f"{cell['failed_depth_mm_median']} mm, nearest {cell['failures_end_near']}",
+                flush=True)
+    if _METHOD.value == "oda":
+      results["latent_neighbours"] = latent_neighbours(
+          pipeline, [by_name[name] for name in _TASKS.value], slots)
     with open(os.path.join(_WORKDIR.value, f"diagnose_{_METHOD.value}.json"), "w") as handle:
       json.dump(results, handle, indent=1)
   finally:
