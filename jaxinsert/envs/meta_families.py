@@ -14,20 +14,24 @@ the position; the goal is never observed. Reward, with d the distance to the goa
   dense: -d (what PEARL's `step` returns; PEARL feeds dense rewards to the critic and sparse
   ones to the encoder, here one reward type feeds both, chosen by the config).
 No termination; episodes end at the horizon (20 steps, PEARL), a time limit (mask stays 1).
+
+"cheetah-vel": PEARL's Cheetah-Vel on gymnasium's HalfCheetah body (`envs/cheetah_vel.py`):
+target velocities ~ U[0, 3] drawn from the seed, tasks [n, 1], horizon 200.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Tuple
+from typing import Any, Tuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxinsert.envs import cheetah_vel
 from jaxinsert.envs.base import EnvSpec, EnvState
 
-FAMILIES = ("point-robot",)
+FAMILIES = ("point-robot", "cheetah-vel")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,7 +85,7 @@ class TaskFamily:
   """An environment and its fixed task lists: [num_train, ...] and [num_test, ...] arrays."""
 
   name: str
-  env: PointRobot
+  env: Any                 # a functional env whose reset(key, task) takes the task parameters
   train_tasks: np.ndarray
   test_tasks: np.ndarray
 
@@ -101,15 +105,19 @@ def point_robot_goals(seed: int, num_tasks: int) -> np.ndarray:
 
 def make_family(name: str, seed: int, num_train: int, num_test: int, **env_kwargs
                 ) -> TaskFamily:
-  """The family `name` with its first `num_train` shuffled tasks for training, the next
-  `num_test` for testing (PEARL: 80 train / 20 test of 100 point-robot goals)."""
+  """The family `name` with its first `num_train` tasks for training, the next `num_test` for
+  testing (PEARL: 80 train / 20 test of 100 point-robot goals; 100 / 30 target velocities)."""
   if name not in FAMILIES:
     raise ValueError(f"unknown task family {name!r}; known: {', '.join(FAMILIES)}")
   if num_train < 1 or num_test < 1:
     raise ValueError(f"a family needs >= 1 train and test task, got {num_train} and {num_test}")
-  goals = point_robot_goals(seed, num_train + num_test)
-  return TaskFamily(name=name, env=PointRobot(**env_kwargs), train_tasks=goals[:num_train],
-                    test_tasks=goals[num_train:])
+  if name == "cheetah-vel":
+    tasks, env = (cheetah_vel.target_velocities(seed, num_train + num_test),
+                  cheetah_vel.HalfCheetahVel(**env_kwargs))
+  else:
+    tasks, env = point_robot_goals(seed, num_train + num_test), PointRobot(**env_kwargs)
+  return TaskFamily(name=name, env=env, train_tasks=tasks[:num_train],
+                    test_tasks=tasks[num_train:])
 
 
 def task_angles(goals: np.ndarray) -> Tuple[float, ...]:

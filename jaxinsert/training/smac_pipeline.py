@@ -43,8 +43,11 @@ class SMACPipeline:
     self.workdir = os.path.abspath(workdir)
     self.progress = progress
     family = config.family
+    env_kwargs = dict(family.get("env", {}))   # the family's environment fields
+    if "reward_type" in family:
+      env_kwargs["reward_type"] = family.reward_type
     self.family = meta_families.make_family(family.name, family.task_seed, family.num_train,
-                                            family.num_test, reward_type=family.reward_type)
+                                            family.num_test, **env_kwargs)
     self.env = self.family.env
     self.spec = Spec(obs_shape=tuple(self.env.spec.obs_shape), action_dim=self.env.spec.action_dim)
     self.train_tasks = jnp.asarray(self.family.train_tasks)

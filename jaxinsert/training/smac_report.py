@@ -22,7 +22,7 @@ def write_summary(pipeline, records: Dict[str, Dict[str, Any]]) -> Dict[str, Any
   offline, online = records["offline"], records["online"]
   pearl_curve = records["pearl_data"]["curve"]
   summary: Dict[str, Any] = {
-      "family": pipeline.family.name, "reward_type": pipeline.config.family.reward_type,
+      "family": pipeline.family.name, "reward_type": pipeline.config.family.get("reward_type", "dense"),
       "num_seeds": pipeline.config.num_seeds,
       "pearl_data_source_test_post_adaptation": pearl_curve[-1]["test_post_adaptation"],
       "offline_only_smac": _mean_std(offline["smac"]["test_post_adaptation"]),
