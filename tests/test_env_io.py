@@ -64,3 +64,33 @@ def test_gymnasium_adapter_runs_an_episode():
     if terminated or truncated:
       break
   assert terminated and reward == 1.0 and info["success"]
+
+
+def _roll(task, num_envs, steps=12):
+  env = factory.make(task, backend="c", num_envs=num_envs)
+  policy = controllers.batched(controllers.make_policy("p_controller", env.config))
+  try:
+    return episodes.run_policy(env, policy, steps, 0)
+  finally:
+    env.close()
+
+
+@pytest.mark.timeout(240)
+def test_c_backend_batch_sizes_share_a_compilation_and_padding_changes_nothing(monkeypatch):
+  """Task logic runs at power-of-two batch sizes (>= 8): 5 and 7 environments compile once
+  between them, and their rows equal those of an unpadded run (sizes as given)."""
+  from jaxinsert.envs import backend_c
+
+  task = "ch9/usb-like"
+  padded = _roll(task, 5)
+  compiled = backend_c._post_step._cache_size()
+  _roll(task, 7)
+  assert backend_c._post_step._cache_size() == compiled
+  monkeypatch.setattr(backend_c, "bucket_size", lambda count: count)
+  exact = _roll(task, 5)
+  import jax
+
+  padded_leaves, exact_leaves = jax.tree_util.tree_leaves(padded), jax.tree_util.tree_leaves(exact)
+  assert len(padded_leaves) == len(exact_leaves)
+  for a, b in zip(padded_leaves, exact_leaves):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))

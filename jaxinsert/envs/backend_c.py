@@ -14,6 +14,7 @@ state vector in `info["state"]`.
 
 from __future__ import annotations
 
+import functools
 import os
 from typing import Dict, Optional, Sequence, Tuple, Union
 
@@ -27,6 +28,7 @@ from jaxinsert.envs import insertion, rendering, rewards, tasks as tasks_lib
 from jaxinsert.envs.base import EnvSpec
 
 
+@functools.partial(jax.jit, static_argnums=7)
 def _post_step(qpos, qvel, wrench_raw, goal_offset, params, step_count, keys, config):
   """Outcome of a step for every environment, then autoreset where it ended (one jit)."""
   step_count = step_count + 1
@@ -51,11 +53,51 @@ def _post_step(qpos, qvel, wrench_raw, goal_offset, params, step_count, keys, co
       step_count=jnp.where(done, 0, step_count), keys=split[:, 1])
 
 
+@functools.partial(jax.jit, static_argnums=3)
+def _plan(target, actions, qpos, config):
+  return jax.vmap(insertion.plan_controls, in_axes=(0, 0, 0, None))(target, actions, qpos, config)
+
+
+@functools.partial(jax.jit, static_argnums=3)
+def _privileged(qpos, goal_offset, params, config):
+  return jax.vmap(insertion.privileged_info, in_axes=(0, 0, 0, None))(qpos, goal_offset, params,
+                                                                      config)
+
+
+def bucket_size(count: int) -> int:
+  """The batch size the task logic is compiled for: a power of two, at least 8."""
+  return max(8, 1 << (count - 1).bit_length())
+
+
+class BatchBucket:
+  """Calls jitted per-environment functions at `bucket_size(count)` rows, so that batches of
+  5, 6, 7 or 8 environments share one compilation (a new size cost 1.5-16 s of compiling,
+  measured). Every array argument is padded by repeating its last row; every output row past
+  `count` is dropped. Rows are independent (everything is vmapped), so results are unchanged."""
+
+  def __init__(self, count: int):
+    self.count, self.size = count, bucket_size(count)
+
+  def _pad(self, leaf):
+    leaf = jnp.asarray(leaf)
+    extra = self.size - self.count
+    return jnp.concatenate([leaf, jnp.repeat(leaf[-1:], extra, axis=0)]) if extra else leaf
+
+  def _cut(self, leaf):
+    return leaf[:self.count] if leaf.ndim and leaf.shape[0] == self.size else leaf
+
+  def __call__(self, fn, *arrays, static=()):
+    padded = jax.tree_util.tree_map(self._pad, arrays)
+    return jax.tree_util.tree_map(self._cut, fn(*padded, *static))
+
+
+@jax.jit
 def _reset_all(keys, params):
   fresh = jax.vmap(insertion.reset_physics)(keys, params)
   features = jax.vmap(insertion.observe)(
       fresh["qpos"], fresh["qvel"], params.wrench_bias, fresh["goal_offset_m"], params)
-  return fresh, insertion.flatten_observation(features)
+  next_keys = jax.vmap(lambda key: jax.random.split(key)[1])(keys)
+  return fresh, insertion.flatten_observation(features), next_keys
 
 
 class CpuInsertionEnv:
@@ -86,12 +128,7 @@ class CpuInsertionEnv:
     self._nthread = nthread or min(os.cpu_count() or 1, max(1, num_envs))
     self._rollout = mujoco.rollout.Rollout(nthread=self._nthread)
     self._groups = self._group_by_model()
-    self._plan = jax.jit(jax.vmap(insertion.plan_controls, in_axes=(0, 0, 0, None)),
-                         static_argnums=3)
-    self._post = jax.jit(_post_step, static_argnums=7)
-    self._reset_fn = jax.jit(_reset_all)
-    self._privileged = jax.jit(jax.vmap(
-        lambda q, g, p: insertion.privileged_info(q, g, p, self.config)))
+    self._batch = BatchBucket(num_envs)
     self._renderer = None
     self._goal_images = None
     self._state: Optional[Dict[str, np.ndarray]] = None
@@ -119,12 +156,12 @@ class CpuInsertionEnv:
 
   def reset(self, seed: int) -> np.ndarray:
     keys = jax.random.split(jax.random.PRNGKey(seed), self.num_envs)
-    fresh, obs = self._reset_fn(keys, self.params)
+    fresh, obs, next_keys = self._batch(_reset_all, keys, self.params)
     self._state = dict(qpos=np.asarray(fresh["qpos"], np.float64),
                        qvel=np.asarray(fresh["qvel"], np.float64),
                        target=np.asarray(fresh["target"]), goal_offset=np.asarray(fresh["goal_offset_m"]),
                        step_count=np.zeros(self.num_envs, np.int32),
-                       keys=np.asarray(jax.vmap(lambda k: jax.random.split(k)[1])(keys)),
+                       keys=np.asarray(next_keys),
                        obs=np.asarray(obs))
     return self._observation(self._state["obs"])
 
@@ -133,11 +170,12 @@ class CpuInsertionEnv:
       raise RuntimeError("CpuInsertionEnv.step called before reset")
     s = self._state
     actions = np.asarray(actions, np.float32).reshape(self.num_envs, self.config.action_dim)
-    new_target, controls = self._plan(s["target"], actions, s["qpos"].astype(np.float32),
-                                      self.config)
+    new_target, controls = self._batch(_plan, s["target"], actions,
+                                       s["qpos"].astype(np.float32), static=(self.config,))
     qpos, qvel, wrench_raw = self.simulate(s["qpos"], s["qvel"], np.asarray(controls))
-    out = self._post(qpos.astype(np.float32), qvel.astype(np.float32), wrench_raw, s["goal_offset"],
-                     self.params, s["step_count"], s["keys"], self.config)
+    out = self._batch(_post_step, qpos.astype(np.float32), qvel.astype(np.float32), wrench_raw,
+                      s["goal_offset"], self.params, s["step_count"], s["keys"],
+                      static=(self.config,))
     out = jax.tree_util.tree_map(np.asarray, out)
     self.last_final_qpos = qpos  # before autoreset (for rendering the true next state)
     done = out["done"]
@@ -209,7 +247,8 @@ class CpuInsertionEnv:
   def policy_context(self) -> Dict[str, object]:
     """Batched context for `controllers` policies: task params, step counts, privileged info."""
     s = self._state
-    privileged = self._privileged(s["qpos"].astype(np.float32), s["goal_offset"], self.params)
+    privileged = self._batch(_privileged, s["qpos"].astype(np.float32), s["goal_offset"],
+                             self.params, static=(self.config,))
     return {"task": self.params, "step_count": jnp.asarray(s["step_count"]),
             "privileged": privileged}
 
