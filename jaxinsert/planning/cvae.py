@@ -90,16 +90,26 @@ class TrainedCVAE:
 def sample_sequences(latent_episodes: jax.Array, key: jax.Array, batch_size: int,
                      config: CVAEConfig) -> jax.Array:
   """(batch, rollout_steps + 1, d) sequences from (episodes, steps + 1, d) trajectories."""
-  episodes, length = latent_episodes.shape[:2]
+  length = latent_episodes.shape[1]
   if length <= config.span:
     raise ValueError(f"trajectories of {length} states are too short for rollout sequences of "
                      f"{config.rollout_steps} x (dt {config.dt} + tolerance {config.dt_tolerance})")
   episode_key, dt_key, start_key = jax.random.split(key, 3)
-  episode = jax.random.randint(episode_key, (batch_size,), 0, episodes)
   dts = jax.random.randint(dt_key, (batch_size, config.rollout_steps),
                            config.dt - config.dt_tolerance, config.dt + config.dt_tolerance + 1)
   offsets = jnp.concatenate([jnp.zeros((batch_size, 1), jnp.int32), jnp.cumsum(dts, 1)], 1)
-  room = length - offsets[:, -1]   # > 0 by the span check
+  return gather_windows(latent_episodes, episode_key, start_key, offsets)
+
+
+def gather_windows(latent_episodes: jax.Array, episode_key: jax.Array, start_key: jax.Array,
+                   offsets: jax.Array) -> jax.Array:
+  """(batch, k, d): states at `offsets` (batch, k; first column 0, last the largest) after a
+  start drawn uniformly where the whole window fits, in a uniformly drawn episode of
+  (episodes, steps + 1, d). Callers check that every window fits an episode."""
+  episodes, length = latent_episodes.shape[:2]
+  batch_size = offsets.shape[0]
+  episode = jax.random.randint(episode_key, (batch_size,), 0, episodes)
+  room = length - offsets[:, -1]
   start = jnp.floor(jax.random.uniform(start_key, (batch_size,)) * room).astype(jnp.int32)
   return latent_episodes[episode[:, None], start[:, None] + offsets]
 

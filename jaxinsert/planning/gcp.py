@@ -21,6 +21,7 @@ import optax
 from flax import struct
 
 from jaxinsert.networks.mlp import MLP
+from jaxinsert.planning.cvae import gather_windows
 from jaxinsert.planning.vae import GaussianEncoder, fit, gaussian_kl
 
 
@@ -78,18 +79,15 @@ class TrainedMidpoint:
 def sample_triplets(latent_episodes: jax.Array, key: jax.Array, batch_size: int,
                     config: GCPConfig) -> jax.Array:
   """(batch, 3, d): (s_t, s_{t+k}, s_{t+2k}) from (episodes, steps + 1, d) trajectories."""
-  episodes, length = latent_episodes.shape[:2]
+  length = latent_episodes.shape[1]
   if length <= 2 * config.max_half_span:
     raise ValueError(f"trajectories of {length} states are too short for half spans up to "
                      f"{config.max_half_span} steps")
   episode_key, span_key, start_key = jax.random.split(key, 3)
-  episode = jax.random.randint(episode_key, (batch_size,), 0, episodes)
   half = jax.random.randint(span_key, (batch_size,), config.min_half_span,
                             config.max_half_span + 1)
-  room = length - 2 * half
-  start = jnp.floor(jax.random.uniform(start_key, (batch_size,)) * room).astype(jnp.int32)
-  offsets = start[:, None] + jnp.stack([jnp.zeros_like(half), half, 2 * half], 1)
-  return latent_episodes[episode[:, None], offsets]
+  offsets = jnp.stack([jnp.zeros_like(half), half, 2 * half], 1)
+  return gather_windows(latent_episodes, episode_key, start_key, offsets)
 
 
 def midpoint_loss(module: MidpointCVAE, params: Any, triplets: jax.Array, key: jax.Array,
