@@ -13,7 +13,6 @@ of this program moves every parameter as jaxinsert's IQL update does.
 
 from __future__ import annotations
 
-import time
 from typing import Dict, List, Tuple
 
 import jax
@@ -21,7 +20,7 @@ import jax.numpy as jnp
 import optax
 
 from experiments.benchmarks.updates import (ACTION_DIM, BATCH, HIDDEN, OBS_DIM, bench_agent,
-                                            measure_matmul_peak, synthetic_dataset)
+                                            measure_matmul_peak, synthetic_dataset, time_chunk)
 
 EXPECTILE, BETA, DISCOUNT, TAU, MAX_WEIGHT = 0.7, 3.0, 0.99, 0.005, 100.0
 
@@ -126,17 +125,7 @@ def bench_reference(dataset, steps_per_call: int, calls: int) -> Dict[str, float
   params, opt_state = init(jax.random.PRNGKey(0))
   key = jax.random.PRNGKey(1)
   chunk = jax.jit(make_chunk(steps_per_call), donate_argnums=(0, 1))
-  start = time.perf_counter()
-  compiled = chunk.lower(params, opt_state, key, data).compile()
-  compile_seconds = time.perf_counter() - start
-  params, opt_state, key = compiled(params, opt_state, key, data)
-  jax.block_until_ready(params)
-  best = float("inf")
-  for _ in range(calls):
-    start = time.perf_counter()
-    params, opt_state, key = compiled(params, opt_state, key, data)
-    jax.block_until_ready(params)
-    best = min(best, time.perf_counter() - start)
+  compile_seconds, best = time_chunk(chunk, (params, opt_state, key), (data,), calls)
   return {"compile_seconds": compile_seconds, "updates_per_second": steps_per_call / best}
 
 

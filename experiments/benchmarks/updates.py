@@ -63,19 +63,25 @@ def bench_agent(name: str, dataset: Transition, steps_per_call: int, calls: int,
   run = own_buffers(init_run_state(agent, config, spec, seed=0, num_seeds=seeds))
   chunk = jax.jit(jax.vmap(make_train_chunk(agent, BATCH, steps_per_call), in_axes=(0, 0, None)),
                   donate_argnums=(0, 1))
-  start = time.perf_counter()
-  compiled = chunk.lower(run.agent, run.key, dataset).compile()
-  compile_seconds = time.perf_counter() - start
-  state, key = run.agent, run.key
-  state, key, metrics = compiled(state, key, dataset)  # warm-up call
-  jax.block_until_ready(metrics)
-  best = float("inf")
-  for _ in range(calls):
-    start = time.perf_counter()
-    state, key, metrics = compiled(state, key, dataset)
-    jax.block_until_ready(metrics)
-    best = min(best, time.perf_counter() - start)
+  compile_seconds, best = time_chunk(chunk, (run.agent, run.key), (dataset,), calls)
   return {"compile_seconds": compile_seconds, "updates_per_second": steps_per_call / best}
+
+
+def time_chunk(chunk, carry: tuple, constants: tuple, calls: int):
+  """(compile seconds, best seconds of `calls` calls) of a jitted `chunk(*carry, *constants)`
+  whose first len(carry) outputs are the next call's carry; one warm-up call first."""
+  start = time.perf_counter()
+  compiled = chunk.lower(*carry, *constants).compile()
+  compile_seconds = time.perf_counter() - start
+  best = float("inf")
+  for call in range(calls + 1):   # call 0 is the warm-up
+    start = time.perf_counter()
+    outputs = compiled(*carry, *constants)
+    jax.block_until_ready(outputs)
+    carry = tuple(outputs[:len(carry)])
+    if call:
+      best = min(best, time.perf_counter() - start)
+  return compile_seconds, best
 
 
 def flops_per_update(name: str, dataset: Transition) -> float:
