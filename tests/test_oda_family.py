@@ -49,6 +49,26 @@ def test_fixture_errors_put_the_yaw_on_the_slot_and_keep_the_slots_positions():
              for slot in yaw_of_slot)
 
 
+@pytest.mark.timeout(30)
+def test_balanced_fixtures_deal_the_slots_out_in_turn_with_one_yaw_per_slot():
+  config = oda_default.get_config()
+  train = suites.with_oda_pose_error(insertion_tasks.resolve(config.tasks.train), "balanced")
+  test = suites.with_oda_pose_error(insertion_tasks.resolve(config.tasks.test), "balanced")
+  fixtures = {}
+  for tasks in (train, test):
+    for position, task in enumerate(tasks):
+      angle = np.pi / 4 + 2 * np.pi * (position % suites.ODA_SLOTS) / suites.ODA_SLOTS
+      np.testing.assert_allclose(task.socket_offset_m, suites.ODA_SLOT_RADIUS_M *
+                                 np.array([np.cos(angle), np.sin(angle)]), atol=1e-12)
+      yaw = fixtures.setdefault(position % suites.ODA_SLOTS, task.socket_yaw_rad)
+      assert task.socket_yaw_rad == yaw, f"{task.name}: not its fixture's yaw"
+  # Every test task's fixture holds training tasks (6 training tasks: 2, 2, 1, 1 per slot).
+  counts = np.bincount(np.arange(len(train)) % suites.ODA_SLOTS, minlength=suites.ODA_SLOTS)
+  assert all(counts[p % suites.ODA_SLOTS] >= 1 for p in range(len(test)))
+  with pytest.raises(ValueError, match="exactly for 'balanced'"):
+    suites.oda_pose_error(0, kind="balanced")
+
+
 @pytest.mark.timeout(60)
 def test_a_search_from_the_nominal_pose_fails_in_a_slot_and_the_informed_collector_does_not():
   task = suites.with_oda_pose_error([suites.get_suite("oda").task("rect-10x10")], "slots")[0]

@@ -163,3 +163,52 @@ def test_a_run_killed_mid_online_resumes_from_its_online_checkpoint(tmp_path, mo
   records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
   assert [r["step"] for r in records if "online/critic_loss" in r] == [120, 240]
   assert offline_records() == pretraining, "the finished pretraining was trained again"
+
+
+class _ScriptedEpisodes:
+  """A vector env of 4 one-step episodes per step whose successes are scripted: the episodes of
+  step 1 fail, every later one succeeds (the wrapped pointmass only supplies observations)."""
+
+  def __init__(self):
+    from jaxinsert.training import environments
+
+    self.inner = environments.make_vector_env("pointmass", 4)
+    self.num_envs, self.calls = 4, 0
+
+  def reset(self, seed):
+    return self.inner.reset(seed)
+
+  def step(self, actions):
+    next_obs, reward, _, truncated, info = self.inner.step(actions)
+    self.calls += 1
+    info = dict(info, success=np.full(4, self.calls > 1), final_obs=next_obs)
+    return next_obs, reward, np.ones(4, bool), truncated, info
+
+  def close(self):
+    self.inner.close()
+
+
+@pytest.mark.timeout(400)
+def test_finetuning_stops_after_the_given_number_of_consecutive_successes(tmp_path):
+  from jaxinsert.agents import get_agent
+  from jaxinsert.training.online import OnlineTrainer
+
+  config = tiny_online_config("bc")
+  config.offline_ratio, config.eval_interval, config.checkpoint_interval = 0.0, 0, 0
+  config.stop_after_consecutive_successes = 10
+  dataset, spec, _ = runs.load_offline_dataset(config.dataset)
+  agent_state = get_agent("bc").create(config.agent, jax.random.PRNGKey(0), spec)
+  steps = {}
+  for stop in (10, 0):
+    config.stop_after_consecutive_successes = stop
+    trainer = OnlineTrainer(config, str(tmp_path / str(stop)), dataset, spec, _ScriptedEpisodes(),
+                            progress=False)
+    state = trainer.train(trainer.initial_state(agent_state, seed=0))
+    steps[stop] = (int(state.env_steps), int(state.successes), trainer.stopped_early)
+    trainer.close()
+  # 4 failures, then 4 successes per step: the 10th in a row comes at the 4th step (16 env steps).
+  assert steps[10] == (16, 12, True)
+  assert steps[0] == (240, 236, False)
+  config.stop_after_consecutive_successes, config.online_loop = 5, "scan"
+  with pytest.raises(run_config.ConfigError, match="online_loop=host"):
+    run_config.validate(config)

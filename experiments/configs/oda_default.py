@@ -43,7 +43,8 @@ def get_config(size: str = "subset"):
   # "uniform" (+-1.5 mm, +-2 deg: the runs before 2026-12-02, where a no-context policy's
   # search already succeeds and context is not necessary), or "fixtures" (the slots, with the
   # yaw drawn per slot instead of per task; docs/notes/issue15_report.md, 2026-12-02 third
-  # session).
+  # session), or "balanced" (the fixtures dealt out in turn over each task list, so that every
+  # fixture holds training tasks and a test task's fixture is never a single training task's).
   config.tasks.pose_error = "slots"
 
   config.collect = ml_collections.ConfigDict()
@@ -95,15 +96,22 @@ def get_config(size: str = "subset"):
 
   config.finetune = ml_collections.ConfigDict()
   config.finetune.threshold = 0.95         # finetune test tasks below this zero-shot
+  config.finetune.num_seeds = 1            # the first n offline seeds are finetuned (each on
+                                           # the tasks its own zero-shot leaves below threshold)
   config.finetune.online_steps = 2_500     # per environment: 10k env steps in all (paper: 30
                                            # min of robot time = 18k control steps)
   config.finetune.num_envs = 4
   config.finetune.learning_rate = 3e-5     # W
   config.finetune.warmup_steps = 10_000    # W: lr warm-up over the first 10k gradient steps
   config.finetune.exploration_noise = 0.05  # W "action noise 0.05"
+  config.finetune.stop_after_successes = 50  # W: stop at 50 consecutive successful episodes
+                                           # (then the 100-trial evaluation); 0 = full budget
   config.finetune.eval_interval = 1_000    # env steps between evaluations
   config.finetune.eval_trials = 40
-  config.finetune.ddpgfd = True            # also DDPGfD from scratch on every finetuned task
+  # The finetuned methods (oda_studies.FINETUNE_METHODS): Algorithm 2 as written (its buffer
+  # B starts empty: digest A12.9), ODA with the task's 20 demonstrations in B from the start
+  # (as the AWAC baseline's, digest A10), the no-context baseline, DDPGfD from scratch.
+  config.finetune.methods = ("oda", "oda_demos", "awac", "ddpgfd")
   config.finetune.ddpgfd_demo_ratio = 0.25  # share of each DDPGfD batch drawn from the demos
 
   # DDPGfD from scratch (digest A10's baseline; agents/ddpgfd.py): the critic's widths, the

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import colorsys
 import dataclasses
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -102,37 +102,45 @@ ODA_MAX_YAW_RAD = float(np.deg2rad(2.0))
 # finds most sockets, and a no-context policy can learn that search instead of reading the task.
 ODA_SLOT_RADIUS_M = 3.0 * MM
 ODA_SLOTS = 4
-POSE_ERROR_KINDS = ("uniform", "slots", "fixtures")
+POSE_ERROR_KINDS = ("uniform", "slots", "fixtures", "balanced")
 
 
-def oda_pose_error(task_index: int, seed: int = ODA_POSE_ERROR_SEED, kind: str = "uniform"
-                   ) -> Tuple[Tuple[float, float], float]:
+def oda_pose_error(task_index: int, seed: int = ODA_POSE_ERROR_SEED, kind: str = "uniform",
+                   slot: Optional[int] = None) -> Tuple[Tuple[float, float], float]:
   """((x, y) offset [m], yaw [rad]) of the ODA suite's task `task_index`: uniform in the bounds,
   or ("slots") ODA_SLOT_RADIUS_M from nominal towards one of ODA_SLOTS diagonal fixture slots
   drawn per task; the yaw is the same uniform draw for both kinds. "fixtures": the slots, each
   with its own yaw (one uniform draw per slot), so that the whole pose error belongs to the
   fixture: with "slots" the yaw is a second per-task variable, and from 6 training tasks in 4
-  slots (one in each of slots 1 and 3) a policy cannot learn the yaw apart from the slot."""
+  slots (one in each of slots 1 and 3) a policy cannot learn the yaw apart from the slot.
+  "balanced": the fixtures, with the slot given (`slot`; `with_oda_pose_error` deals them out
+  in turn) instead of drawn."""
   if kind not in POSE_ERROR_KINDS:
     raise ValueError(f"pose error kind {kind!r} not in {POSE_ERROR_KINDS}")
+  if (slot is not None) != (kind == "balanced"):
+    raise ValueError(f"pose error kind {kind!r}: a slot is given exactly for 'balanced' (got {slot})")
   rng = np.random.default_rng([seed, task_index])
   x, y = rng.uniform(-ODA_MAX_OFFSET_M, ODA_MAX_OFFSET_M, 2)
   yaw = float(rng.uniform(-ODA_MAX_YAW_RAD, ODA_MAX_YAW_RAD))
-  if kind in ("slots", "fixtures"):
-    slot = int(np.random.default_rng([seed, task_index, 7]).integers(ODA_SLOTS))
+  if kind in ("slots", "fixtures", "balanced"):
+    if slot is None:
+      slot = int(np.random.default_rng([seed, task_index, 7]).integers(ODA_SLOTS))
     angle = np.pi / 4 + 2 * np.pi * slot / ODA_SLOTS
     x, y = ODA_SLOT_RADIUS_M * np.cos(angle), ODA_SLOT_RADIUS_M * np.sin(angle)
-  if kind == "fixtures":
+  if kind in ("fixtures", "balanced"):
     yaw = float(np.random.default_rng([seed, ODA_SLOTS, slot]).uniform(-ODA_MAX_YAW_RAD,
                                                                         ODA_MAX_YAW_RAD))
   return (float(x), float(y)), yaw
 
 
 def with_oda_pose_error(tasks: Sequence[InsertionTask], kind: str) -> List[InsertionTask]:
-  """The `oda` suite's tasks with their pose error of `kind` (drawn by task_id, the suite index)."""
+  """The `oda` suite's tasks with their pose error of `kind` (drawn by task_id, the suite
+  index); "balanced" deals the slots out in turn over the list (position i in slot i mod
+  ODA_SLOTS), so every slot holds a share of any list of at least ODA_SLOTS tasks."""
   out = []
-  for task in tasks:
-    offset, yaw = oda_pose_error(task.task_id, kind=kind)
+  for position, task in enumerate(tasks):
+    slot = position % ODA_SLOTS if kind == "balanced" else None
+    offset, yaw = oda_pose_error(task.task_id, kind=kind, slot=slot)
     out.append(task.replace(socket_offset_m=offset, socket_yaw_rad=yaw))
   return out
 

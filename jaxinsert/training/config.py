@@ -85,6 +85,9 @@ def online_run_config(agent_name: str) -> ml_collections.ConfigDict:
                                               # (official IQL finetuning: True, offline_ratio 0)
   config.replay_capacity = 1_000_000          # online replay ring capacity (transitions)
   config.exploration_noise = 0.0              # Gaussian std added to actions while collecting
+  config.stop_after_consecutive_successes = 0  # stop once this many episodes in a row have
+                                              # succeeded (ODA's finetuning rule: 50; 0 = never;
+                                              # host loop only; a resume restarts the count)
   config.online_loop = "host"                 # host: one dispatch per env step, one seed, any env;
                                               # scan: functional envs only, seeds vmapped, one
                                               # compiled call per chunk (training/online_scan.py)
@@ -148,6 +151,12 @@ def validate(config: ml_collections.ConfigDict) -> None:
   _check(config, "replay_capacity", "an integer >= 1", _integer(1))
   _check(config, "offline_ratio", "a number in [0, 1]", lambda v: 0.0 <= float(v) <= 1.0)
   _check(config, "exploration_noise", "a number >= 0", lambda v: float(v) >= 0.0)
+  if "stop_after_consecutive_successes" in config:
+    _check(config, "stop_after_consecutive_successes", "an integer >= 0 (0: never stop early)",
+           _integer(0))
+    if config.stop_after_consecutive_successes and config.get("online_loop") == "scan":
+      raise ConfigError("config.stop_after_consecutive_successes needs online_loop=host (the "
+                        "scanned loop runs whole chunks)")
   _check(config, "online_loop", "host or scan", lambda v: v in ("host", "scan"))
   if "env" in config:
     env_kwargs(config)  # refuses a malformed JSON string before any data is loaded

@@ -5,7 +5,7 @@ with a Wilson interval), the acceptance counts of digest A11, the latent probe a
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Tuple
 
 import numpy as np
 
@@ -76,6 +76,9 @@ def write_summary(pipeline, records: Dict[str, Dict[str, Any]]) -> Dict[str, Any
   finetune = records.get("finetune", {}).get("tasks", {})
   lines.extend(finetune_lines(finetune, pipeline.config.finetune.threshold))
   checks.update(finetune_checks(finetune))
+  curves = plot_finetune_curves(finetune, pipeline.workdir)
+  if curves:
+    lines.append("finetuning curves: " + ", ".join(os.path.basename(p) for p in curves))
   scaling = records.get("data_scaling")
   if scaling:
     lines.extend(scaling_lines(scaling))
@@ -104,48 +107,86 @@ def write_summary(pipeline, records: Dict[str, Dict[str, Any]]) -> Dict[str, Any
   return summary
 
 
-FINETUNED = (("oda", "ODA"), ("awac", "AWAC, no context"), ("ddpgfd", "DDPGfD from scratch"))
+FINETUNED = (("oda", "ODA, Algorithm 2"), ("oda_demos", "ODA, demos in the buffer"),
+             ("awac", "AWAC, no context"), ("ddpgfd", "DDPGfD from scratch"))
 
 
-def _finetune_runs(result: Dict[str, Any]) -> Dict[str, Dict[str, Any]]:
-  """method -> run of one finetuned task's record (ODA's run is the record itself)."""
-  runs = {"oda": result} if "final" in result else {}
-  runs.update({method: result[method] for method in ("awac", "ddpgfd") if result.get(method)})
-  return runs
+def _finetuned_seeds(result: Dict[str, Any]) -> List[Tuple[int, Dict[str, Any]]]:
+  """(seed index, its runs by method) of one task's record, for the seeds finetuned."""
+  return [(index, seed["runs"]) for index, seed in enumerate(result["seeds"]) if seed["runs"]]
 
 
 def finetune_lines(finetune: Dict[str, Any], threshold: float) -> List[str]:
+  """Per task and method: each finetuned seed's start -> final and when it first reached the
+  threshold, then the final success pooled over those seeds."""
   lines = []
   for name, result in finetune.items():
-    if result.get("skipped"):
-      lines.append(f"finetune {name}: skipped (ODA zero-shot {result['zero_shot']:.2f} >= "
-                   f"{threshold:.2f})")
-      continue
+    skipped = [f"seed {i} ({seed['zero_shot']:.2f})" for i, seed in enumerate(result["seeds"])
+               if seed["skipped"]]
+    if skipped:
+      lines.append(f"finetune {name}: not needed for {', '.join(skipped)}: ODA zero-shot >= "
+                   f"{threshold:.2f}")
+    finetuned = _finetuned_seeds(result)
     for method, label in FINETUNED:
-      run = _finetune_runs(result).get(method)
-      if run:
-        final = run["final"]
+      seeds = [(index, runs[method]) for index, runs in finetuned if method in runs]
+      if not seeds:
+        continue
+      parts = []
+      for index, run in seeds:
+        final, reached = run["final"], run["steps_to_threshold"]
         start = "scratch" if run.get("zero_shot") is None else f"{run['zero_shot']:.2f}"
-        reached = run["steps_to_threshold"]
-        lines.append(f"finetuned {result.get('split', 'test')} {name} ({label}): {start} -> "
-                     f"{final['success_k']}/{final['success_n']} after {run['env_steps']} env "
-                     f"steps; first {threshold:.2f} evaluation at "
-                     f"{reached if reached is not None else 'never'}")
+        parts.append(f"seed {index} {start} -> {final['success_k']}/{final['success_n']} in "
+                     f"{run['env_steps']} steps{' (stopped)' if run.get('stopped_early') else ''}"
+                     f", {threshold:.2f} at {reached if reached is not None else 'never'}")
+      k = sum(run["final"]["success_k"] for _, run in seeds)
+      n = sum(run["final"]["success_n"] for _, run in seeds)
+      low, high = evaluation.wilson_interval(k, n)
+      lines.append(f"finetuned {result['split']} {name} ({label}): {'; '.join(parts)}; pooled "
+                   f"{k}/{n} = {k / n:.2f} [{low:.2f}, {high:.2f}]")
+  if finetune:
+    lines.append("  (stopped: 50 consecutive successful episodes, the paper's rule; "
+                 f"{threshold:.2f} at: env steps of the first evaluation at the threshold)")
   return lines
 
 
+def plot_finetune_curves(finetune: Dict[str, Any], workdir: str) -> List[str]:
+  """finetune_<task>.png per finetuned task: success against env steps, one line per method
+  (mean and range over the finetuned seeds; a run stopped early holds its last value)."""
+  labels = dict(FINETUNED)
+  paths = []
+  for name, result in finetune.items():
+    finetuned = _finetuned_seeds(result)
+    curves = {}
+    for method, label in labels.items():
+      runs = [runs[method]["curve"] for _, runs in finetuned if runs.get(method, {}).get("curve")]
+      if not runs:
+        continue
+      steps = max((run for run in runs), key=len)
+      rates = [[run[min(i, len(run) - 1)][1] for run in runs] for i in range(len(steps))]
+      curves[label] = ([point[0] for point in steps], rates)
+    if curves:
+      paths.append(logging.plot_success_curves(
+          curves, os.path.join(workdir, f"finetune_{name}.png"),
+          title=f"{name} ({result['split']}), {len(finetuned)} seed(s)"))
+  return paths
+
+
 def finetune_checks(finetune: Dict[str, Any]) -> Dict[str, Any]:
-  """Per finetuned task: final success of each method and env steps to the threshold; a method
-  that never reached it counts as its whole budget (a lower bound of its steps)."""
+  """Per finetuned task and method, per finetuned seed: final success, env steps to the first
+  evaluation at the threshold (None: never), env steps run and whether the consecutive-successes
+  rule stopped it."""
   checks: Dict[str, Any] = {}
   for name, result in finetune.items():
-    if result.get("skipped"):
+    finetuned = _finetuned_seeds(result)
+    if not finetuned:
       continue
-    runs = _finetune_runs(result)
+    methods = {m for _, runs in finetuned for m in runs}
     checks[f"finetune/{name}"] = {
-        method: {"final": run["final"]["success_rate"],
-                 "steps_to_threshold": run["steps_to_threshold"],
-                 "budget": run["env_steps"]} for method, run in runs.items()}
+        method: [{"seed": index, "final": runs[method]["final"]["success_rate"],
+                  "steps_to_threshold": runs[method]["steps_to_threshold"],
+                  "env_steps": runs[method]["env_steps"],
+                  "stopped_early": runs[method].get("stopped_early", False)}
+                 for index, runs in finetuned if method in runs] for method in sorted(methods)}
   return checks
 
 

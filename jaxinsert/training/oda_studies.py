@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any, Dict
+from typing import Any, Dict, Tuple
 
 import jax
 import jax.numpy as jnp
@@ -20,27 +20,54 @@ from jaxinsert.training import insertion_tasks, logging
 from jaxinsert.training.config import online_run_config
 
 
+# The finetuned methods (`config.finetune.methods`) and the offline state each starts from.
+FINETUNE_METHODS = {
+    "oda": "oda",             # Algorithm 2 as written: the online buffer B starts empty
+    "oda_demos": "oda",       # ODA with the task's demonstrations in B's initial contents
+    "awac": "awac",           # the no-context baseline, demos in its initial buffer (A10)
+    "ddpgfd": None,           # DDPGfD from scratch, demos in every batch
+}
+
+
+def finetune_methods(pipeline) -> Tuple[str, ...]:
+  methods = tuple(pipeline.config.finetune.methods)
+  unknown = [m for m in methods if m not in FINETUNE_METHODS]
+  if unknown or not methods:
+    raise ValueError(f"config.finetune.methods = {methods}: each must be one of "
+                     f"{sorted(FINETUNE_METHODS)} (and at least one given); unknown {unknown}")
+  return methods
+
+
 def finetune(pipeline) -> Dict[str, Any]:
-  """Algorithm 2 on every test and out-of-distribution task ODA leaves below
-  `finetune.threshold` zero-shot (seed 0); on the same tasks the no-context baseline,
-  finetuned with the task's demonstrations in its initial buffer (digest A10), and (with
-  `finetune.ddpgfd`) DDPGfD from scratch with the demonstrations in every batch."""
+  """Every method of `finetune.methods` on every test and out-of-distribution task, for each of
+  the first `finetune.num_seeds` seeds whose ODA zero-shot success is below
+  `finetune.threshold`, from that seed's offline agents: Algorithm 2 as written ("oda"), ODA
+  with the task's demonstrations in its initial buffer ("oda_demos"), the no-context baseline
+  with the demonstrations in its initial buffer (digest A10) and DDPGfD from scratch.
+  Record: task -> {"split", "seeds": [{"zero_shot", "skipped", "runs": {method: run}}]}."""
   zero_shot = pipeline.runner.records["zero_shot"]
+  methods = finetune_methods(pipeline)
+  num_seeds = int(pipeline.config.finetune.get("num_seeds", 1))
+  if not 1 <= num_seeds <= pipeline.config.num_seeds:
+    raise ValueError(f"config.finetune.num_seeds = {num_seeds}: between 1 and config.num_seeds "
+                     f"({pipeline.config.num_seeds}), the seeds trained offline")
   results: Dict[str, Any] = {}
   for split, tasks in (("test", pipeline.test_tasks), ("ood", pipeline.ood_tasks)):
     for task in tasks:
-      rates = {method: zero_shot[method][0][split]["per_task"][task.name]["success_rate"]
-               for method in ("oda", "awac")}
-      if rates["oda"] >= pipeline.config.finetune.threshold:
-        results[task.name] = {"split": split, "skipped": True, "zero_shot": rates["oda"]}
-        continue
-      entry = finetune_task(pipeline, task, "oda") | {"zero_shot": rates["oda"], "split": split}
-      entry["awac"] = finetune_task(pipeline, task, "awac") | {"zero_shot": rates["awac"]}
-      if pipeline.config.finetune.get("ddpgfd", False):
-        entry["ddpgfd"] = finetune_task(pipeline, task, "ddpgfd") | {"zero_shot": None}
-      results[task.name] = entry
-      logging.write_json_atomically(os.path.join(pipeline.workdir, "finetune", "partial.json"),
-                                    results, default=float)
+      per_seed = []
+      for seed_index in range(num_seeds):
+        rates = {method: zero_shot[method][seed_index][split]["per_task"][task.name]["success_rate"]
+                 for method in ("oda", "awac")}
+        entry = {"zero_shot": rates["oda"],
+                 "skipped": rates["oda"] >= pipeline.config.finetune.threshold, "runs": {}}
+        for method in methods if not entry["skipped"] else ():
+          start = FINETUNE_METHODS[method]
+          entry["runs"][method] = finetune_task(pipeline, task, method, seed_index) | {
+              "zero_shot": rates[start] if start else None}
+        per_seed.append(entry)
+        results[task.name] = {"split": split, "seeds": per_seed}
+        logging.write_json_atomically(os.path.join(pipeline.workdir, "finetune", "partial.json"),
+                                      results, default=float)
   return {"tasks": results}
 
 
@@ -56,7 +83,7 @@ def ddpgfd_config(pipeline) -> ml_collections.ConfigDict:
   return config
 
 
-def finetune_task(pipeline, task, method: str) -> Dict[str, Any]:
+def finetune_task(pipeline, task, method: str, seed_index: int = 0) -> Dict[str, Any]:
   from jaxinsert.training.online import OnlineTrainer
 
   finetune = pipeline.config.finetune
@@ -66,21 +93,25 @@ def finetune_task(pipeline, task, method: str) -> Dict[str, Any]:
     from jaxinsert.agents import ddpgfd
 
     config = ddpgfd_config(pipeline)
-    state = ddpgfd.create(config.agent, jax.random.PRNGKey(pipeline.config.seed), data["spec"])
+    state = ddpgfd.create(config.agent, jax.random.PRNGKey(pipeline.config.seed + seed_index),
+                          data["spec"])
   else:
     config = online_run_config("oda")
     config.agent = pipeline.config.oda.copy_and_resolve_references()
-    config.agent.use_context = method == "oda"
+    config.agent.use_context = method != "awac"
     for name in ("actor_lr", "critic_lr", "encoder_lr"):
       config.agent[name] = finetune.learning_rate
     config.agent.warmup_steps = finetune.warmup_steps
     config.offline_ratio = 0.0                     # Algorithm 2: the online buffer B only
-    # The baseline's buffer starts holding the task's demonstrations (digest A10).
-    config.initialize_replay_with_offline = method == "awac"
+    # The baseline's buffer starts holding the task's demonstrations (digest A10); ODA's only
+    # for "oda_demos" (Algorithm 2 itself starts from an empty buffer).
+    config.initialize_replay_with_offline = method in ("awac", "oda_demos")
     config.exploration_noise = finetune.exploration_noise
-    state = oda.with_optimizers(oda.adapt(pipeline.agent_states(method)[0], demos), config.agent)
-  config.seed = pipeline.config.seed
+    offline = pipeline.agent_states(FINETUNE_METHODS[method])[seed_index]
+    state = oda.with_optimizers(oda.adapt(offline, demos), config.agent)
+  config.seed = pipeline.config.seed + seed_index
   config.online_steps = finetune.online_steps
+  config.stop_after_consecutive_successes = finetune.stop_after_successes
   config.batch_size = pipeline.config.batch_per_task
   config.replay_capacity = finetune.online_steps * finetune.num_envs + demos.size
   config.env.num_envs = finetune.num_envs
@@ -100,11 +131,13 @@ def finetune_task(pipeline, task, method: str) -> Dict[str, Any]:
     curve.append((step, result["pooled"]["success_rate"]))
     return {"success_rate": result["pooled"]["success_rate"]}
 
-  workdir = os.path.join(pipeline.workdir, "finetune", method, task.name)
+  workdir = os.path.join(pipeline.workdir, "finetune", method, task.name, f"seed{seed_index}")
   started = time.perf_counter()
   trainer = OnlineTrainer(config, workdir, demos, data["spec"], env, evaluate, progress=pipeline.progress)
   try:
-    online = trainer.train(trainer.initial_state(state, pipeline.config.seed))
+    initial = trainer.initial_state(state, config.seed)
+    initial_buffer = int(initial.buffer.size) if int(initial.env_steps) == 0 else None
+    online = trainer.train(initial)
   finally:
     trainer.close()
     env.close()
@@ -112,12 +145,14 @@ def finetune_task(pipeline, task, method: str) -> Dict[str, Any]:
       method_policy(pipeline, method, online.agent, [task]))["pooled"]
   reached = [step for step, rate in curve if rate >= pipeline.config.finetune.threshold]
   return {"curve": curve, "final": final, "env_steps": int(online.env_steps),
+          "initial_buffer": initial_buffer,   # transitions in B before the first step
+          "stopped_early": trainer.stopped_early,   # the consecutive-successes rule fired
           "steps_to_threshold": reached[0] if reached else None,
           "seconds": time.perf_counter() - started}
 
 
 def method_policy(pipeline, method: str, state, tasks) -> insertion_tasks.Policy:
-  """The deterministic policy of a finetuned `method` ("oda", "awac", "ddpgfd") on `tasks`."""
+  """The deterministic policy of a finetuned `method` (a key of FINETUNE_METHODS) on `tasks`."""
   if method != "ddpgfd":
     return pipeline.oda_policy(state, tasks)
   from jaxinsert.agents import ddpgfd

@@ -146,6 +146,8 @@ class OnlineTrainer(OnlineBookkeeping):
     steps, episodes, successes = int(state.env_steps), int(state.episodes), int(state.successes)
     key, agent_state, buffer = state.key, state.agent, state.buffer
     running_success = np.zeros(env.num_envs, bool)
+    stop_after = int(config.get("stop_after_consecutive_successes", 0))
+    streak, self.stopped_early = 0, False
     last_eval = steps // config.eval_interval if config.eval_interval else 0
     last_save = steps // config.checkpoint_interval if config.checkpoint_interval else 0
     started = time.perf_counter()
@@ -169,6 +171,9 @@ class OnlineTrainer(OnlineBookkeeping):
       ended = np.logical_or(terminal, truncated)
       episodes += int(ended.sum())
       successes += int(running_success[ended].sum())
+      for succeeded in running_success[ended]:     # episodes ending together, in env order
+        streak = streak + 1 if succeeded else 0
+        self.stopped_early |= bool(stop_after) and streak >= stop_after
       running_success[ended] = False
       obs = next_obs
       bar.update(env.num_envs)
@@ -178,13 +183,16 @@ class OnlineTrainer(OnlineBookkeeping):
                           successes=jnp.asarray(successes, jnp.int32))
       due_eval = bool(config.eval_interval) and steps // config.eval_interval > last_eval
       due_save = bool(config.checkpoint_interval) and steps // config.checkpoint_interval > last_save
-      self._at_boundary(state, steps, metrics, due_eval, due_save, steps >= total,
+      self._at_boundary(state, steps, metrics, due_eval, due_save,
+                        steps >= total or self.stopped_early,
                         dict(episodes=episodes, successes=successes,
                              env_steps_per_second=steps / max(time.perf_counter() - started, 1e-9)))
       if due_eval:
         last_eval = steps // config.eval_interval
       if due_save:
         last_save = steps // config.checkpoint_interval
+      if self.stopped_early:
+        break
     bar.close()
     self._save_final(state, steps)
     return state
