@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 from importlib import metadata
-from typing import Any, Dict, Iterable, List, Mapping, Optional
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -210,3 +210,30 @@ def write_provenance(workdir: str, config: Mapping[str, Any], extra: Optional[di
   record.update(extra or {})
   os.makedirs(workdir, exist_ok=True)
   return write_json_atomically(os.path.join(workdir, "provenance.json"), record, default=str)
+
+
+def plot_success_curves(curves: Dict[str, Tuple[Sequence[float], Sequence[Sequence[float]]]],
+                        path: str, title: str = "",
+                        xlabel: str = "online environment steps (per seed)") -> str:
+  """Success against steps, one line per label (mean over seeds, min/max band); `curves` maps
+  a label to (steps, per-seed success rates at each step)."""
+  import matplotlib
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+
+  figure, axis = plt.subplots(figsize=(5.5, 3.5))
+  for label, (steps, per_seed) in curves.items():
+    per_seed = np.asarray(per_seed, dtype=float).reshape(len(steps), -1)
+    axis.plot(steps, per_seed.mean(1), label=label, lw=1.5)
+    axis.fill_between(steps, per_seed.min(1), per_seed.max(1), alpha=0.2)
+  axis.set_xlabel(xlabel)
+  axis.set_ylabel("success (end of episode)")
+  axis.set_ylim(-0.02, 1.02)
+  axis.grid(alpha=0.3)
+  axis.legend(fontsize=8)
+  if title:
+    axis.set_title(title, fontsize=9)
+  figure.tight_layout()
+  figure.savefig(path, dpi=110)
+  plt.close(figure)
+  return path
