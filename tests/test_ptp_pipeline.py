@@ -54,9 +54,11 @@ def test_ptp_cli_runs_every_stage_reports_and_resumes(tmp_path):
                                     "baseline_at_most_30"}
   finetune = json.load(open(os.path.join(workdir, "stages", "finetune.json")))
   assert [p["env_steps"] for p in finetune["ptp"]] == [0, 2 * 60]
+  assert summary["video"].endswith("ptp_episode.gif")   # the report's video of a PTP episode
   for name in ("finetune_curve.png", "plan_ptp_iteration0.png", "plan_ptp_iteration1.png",
                "agents/offline.msgpack", "agents/finetuned/ptp.msgpack",
-               "agents/finetuned/final_goal.msgpack"):
+               "agents/finetuned/final_goal.msgpack", "episodes/ptp_iteration1.npz",
+               "ptp_episode.gif"):
     assert os.path.getsize(os.path.join(workdir, name)) > 0, name
 
   # Each seed trained its own VAE: the stored parameters have a seed axis of 2, and differ.

@@ -25,25 +25,10 @@ def _cell(result: Dict[str, Any]) -> str:
 
 
 def plot_curves(finetune: Dict[str, Any], path: str) -> str:
-  import matplotlib
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
-
-  figure, axis = plt.subplots(figsize=(5.5, 3.5))
-  for method, curve in finetune.items():
-    steps = np.array([point["env_steps"] for point in curve])
-    per_seed = np.array([point["success_per_seed"] for point in curve])
-    axis.plot(steps, per_seed.mean(1), label=LABELS.get(method, method), lw=1.5)
-    axis.fill_between(steps, per_seed.min(1), per_seed.max(1), alpha=0.2)
-  axis.set_xlabel("online environment steps (per seed)")
-  axis.set_ylabel("success (end of episode)")
-  axis.set_ylim(-0.02, 1.02)
-  axis.grid(alpha=0.3)
-  axis.legend(fontsize=8)
-  figure.tight_layout()
-  figure.savefig(path, dpi=110)
-  plt.close(figure)
-  return path
+  return logging.plot_success_curves(
+      {LABELS.get(method, method): ([p["env_steps"] for p in curve],
+                                    [p["success_per_seed"] for p in curve])
+       for method, curve in finetune.items()}, path)
 
 
 def write_summary(pipeline, records: Dict[str, Dict[str, Any]]) -> Dict[str, Any]:
@@ -181,7 +166,9 @@ def episode_frames(env, start, positions, subgoals, subgoal_index, title: str = 
   following = np.concatenate([subgoal_index, subgoal_index[-1:]])
   figure, (side, top) = plt.subplots(2, 1, figsize=(5.0, 4.6))
   _draw_scene(env, side, top)
+  goal = np.asarray(env.goal_position_m())
   for axis, (h, v) in ((side, (0, 2)), (top, (0, 1))):
+    axis.plot([goal[h]], [goal[v]], "*", color="green", ms=9)   # the final goal
     axis.plot(subgoals[:, h], subgoals[:, v], "r--", lw=0.6)
     axis.scatter(subgoals[:, h], subgoals[:, v], marker="x", color="red", s=18)
     for number, subgoal in enumerate(subgoals):
