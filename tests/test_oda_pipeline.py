@@ -100,3 +100,13 @@ def test_a_rerun_reuses_the_stages_and_a_changed_setting_is_refused(finished_run
     assert f"[{stage}] done earlier" in out, f"{stage} ran again"
   with pytest.raises(stages.StageMismatchError, match="config.oda"):
     oda_pipeline.run(tiny_config(**{"oda.kl_weight": 0.1}), workdir, progress=False)
+
+
+@pytest.mark.timeout(120)
+def test_bad_finetune_settings_are_refused_before_any_stage_runs(tmp_path):
+  for changes, field in (({"finetune.methods": ("oda", "oda_demo")}, "finetune.methods"),
+                         ({"finetune.num_seeds": 2}, "finetune.num_seeds")):
+    workdir = tmp_path / field
+    with pytest.raises(ValueError, match=field.replace(".", r"\.")):
+      oda_pipeline.run(tiny_config(**changes), str(workdir), progress=False)
+    assert not (workdir / "stages").exists() and not (workdir / "data").exists(), field

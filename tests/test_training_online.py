@@ -195,7 +195,6 @@ def test_finetuning_stops_after_the_given_number_of_consecutive_successes(tmp_pa
 
   config = tiny_online_config("bc")
   config.offline_ratio, config.eval_interval, config.checkpoint_interval = 0.0, 0, 0
-  config.stop_after_consecutive_successes = 10
   dataset, spec, _ = runs.load_offline_dataset(config.dataset)
   agent_state = get_agent("bc").create(config.agent, jax.random.PRNGKey(0), spec)
   steps = {}

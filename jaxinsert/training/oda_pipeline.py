@@ -141,6 +141,7 @@ class ODAPipeline:
                                    ("seed", "oda", "offline_steps", "batch_per_task", "eval",
                                     "scaling"), ("collect", "zero_shot"), outputs=("scaling",)))
     if self.config.finetune.online_steps > 0:
+      oda_studies.finetune_settings(self.config)   # refuse bad settings before any stage runs
       declared.append(stages.Stage("finetune", lambda: oda_studies.finetune(self),
                                    ("seed", "finetune", "eval", "ddpgfd"), ("zero_shot",),
                                    outputs=("finetune",)))

@@ -74,7 +74,8 @@ def write_summary(pipeline, records: Dict[str, Dict[str, Any]]) -> Dict[str, Any
     lines.append(f"latent probe: task identified from z with accuracy {probe['probe_accuracy']:.2f} "
                  f"(chance {probe['chance']:.2f}); plot {os.path.basename(probe['plot'])}")
   finetune = records.get("finetune", {}).get("tasks", {})
-  lines.extend(finetune_lines(finetune, pipeline.config.finetune.threshold))
+  lines.extend(finetune_lines(finetune, pipeline.config.finetune.threshold,
+                              pipeline.config.finetune.get("stop_after_successes", 0)))
   checks.update(finetune_checks(finetune))
   curves = plot_finetune_curves(finetune, pipeline.workdir)
   if curves:
@@ -116,7 +117,7 @@ def _finetuned_seeds(result: Dict[str, Any]) -> List[Tuple[int, Dict[str, Any]]]
   return [(index, seed["runs"]) for index, seed in enumerate(result["seeds"]) if seed["runs"]]
 
 
-def finetune_lines(finetune: Dict[str, Any], threshold: float) -> List[str]:
+def finetune_lines(finetune: Dict[str, Any], threshold: float, stop_after: int) -> List[str]:
   """Per task and method: each finetuned seed's start -> final and when it first reached the
   threshold, then the final success pooled over those seeds."""
   lines = []
@@ -144,8 +145,10 @@ def finetune_lines(finetune: Dict[str, Any], threshold: float) -> List[str]:
       lines.append(f"finetuned {result['split']} {name} ({label}): {'; '.join(parts)}; pooled "
                    f"{k}/{n} = {k / n:.2f} [{low:.2f}, {high:.2f}]")
   if finetune:
-    lines.append("  (stopped: 50 consecutive successful episodes, the paper's rule; "
-                 f"{threshold:.2f} at: env steps of the first evaluation at the threshold)")
+    rule = (f"stopped: {stop_after} consecutive successful episodes (the paper's rule: 50); "
+            if stop_after else "no stop rule; ")
+    lines.append(f"  ({rule}{threshold:.2f} at: env steps of the first evaluation at the "
+                 "threshold)")
   return lines
 
 
@@ -161,7 +164,7 @@ def plot_finetune_curves(finetune: Dict[str, Any], workdir: str) -> List[str]:
       runs = [runs[method]["curve"] for _, runs in finetuned if runs.get(method, {}).get("curve")]
       if not runs:
         continue
-      steps = max((run for run in runs), key=len)
+      steps = max(runs, key=len)
       rates = [[run[min(i, len(run) - 1)][1] for run in runs] for i in range(len(steps))]
       curves[label] = ([point[0] for point in steps], rates)
     if curves:

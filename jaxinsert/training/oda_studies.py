@@ -29,13 +29,19 @@ FINETUNE_METHODS = {
 }
 
 
-def finetune_methods(pipeline) -> Tuple[str, ...]:
-  methods = tuple(pipeline.config.finetune.methods)
+def finetune_settings(config: ml_collections.ConfigDict) -> Tuple[Tuple[str, ...], int]:
+  """(methods, seeds) of the finetune stage, refused with the field named when malformed;
+  checked when the stages are declared, before any of them runs."""
+  methods = tuple(config.finetune.methods)
   unknown = [m for m in methods if m not in FINETUNE_METHODS]
   if unknown or not methods:
     raise ValueError(f"config.finetune.methods = {methods}: each must be one of "
                      f"{sorted(FINETUNE_METHODS)} (and at least one given); unknown {unknown}")
-  return methods
+  num_seeds = int(config.finetune.get("num_seeds", 1))
+  if not 1 <= num_seeds <= config.num_seeds:
+    raise ValueError(f"config.finetune.num_seeds = {num_seeds}: between 1 and config.num_seeds "
+                     f"({config.num_seeds}), the seeds trained offline")
+  return methods, num_seeds
 
 
 def finetune(pipeline) -> Dict[str, Any]:
@@ -46,11 +52,7 @@ def finetune(pipeline) -> Dict[str, Any]:
   with the demonstrations in its initial buffer (digest A10) and DDPGfD from scratch.
   Record: task -> {"split", "seeds": [{"zero_shot", "skipped", "runs": {method: run}}]}."""
   zero_shot = pipeline.runner.records["zero_shot"]
-  methods = finetune_methods(pipeline)
-  num_seeds = int(pipeline.config.finetune.get("num_seeds", 1))
-  if not 1 <= num_seeds <= pipeline.config.num_seeds:
-    raise ValueError(f"config.finetune.num_seeds = {num_seeds}: between 1 and config.num_seeds "
-                     f"({pipeline.config.num_seeds}), the seeds trained offline")
+  methods, num_seeds = finetune_settings(pipeline.config)
   results: Dict[str, Any] = {}
   for split, tasks in (("test", pipeline.test_tasks), ("ood", pipeline.ood_tasks)):
     for task in tasks:
