@@ -445,3 +445,12 @@ def test_torn_last_metrics_line_is_dropped_not_joined(tmp_path):
   logger.write(20, {"loss": 0.5}, prefix="train/")
   logger.close()
   assert [r["step"] for r in run_logging.read_metrics(str(tmp_path / "metrics.jsonl"))] == [10, 20]
+
+
+@pytest.mark.timeout(30)
+def test_an_atomic_json_write_creates_its_folder_and_leaves_no_temporary(tmp_path):
+  # The ODA finetune stage writes its partial record before any run made the folder.
+  path = tmp_path / "finetune" / "partial.json"
+  run_logging.write_json_atomically(str(path), {"rect-14x6": {"skipped": True}})
+  assert json.loads(path.read_text()) == {"rect-14x6": {"skipped": True}}
+  assert sorted(p.name for p in path.parent.iterdir()) == ["partial.json"]

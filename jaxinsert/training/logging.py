@@ -99,7 +99,9 @@ class MetricsLogger:
 
 def write_json_atomically(path: str, record: Any, **dump_options: Any) -> str:
   """Writes `record` as JSON through a temporary file and a rename: the file is whole or absent,
-  never half-written (resumable runs read it to decide what is finished)."""
+  never half-written (resumable runs read it to decide what is finished). Creates the parent
+  folder if it is missing."""
+  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
   temporary = path + ".tmp"
   with open(temporary, "w") as handle:
     json.dump(record, handle, indent=2, **dump_options)
@@ -208,7 +210,6 @@ def write_provenance(workdir: str, config: Mapping[str, Any], extra: Optional[di
       "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
   }
   record.update(extra or {})
-  os.makedirs(workdir, exist_ok=True)
   return write_json_atomically(os.path.join(workdir, "provenance.json"), record, default=str)
 
 
