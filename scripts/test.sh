@@ -10,6 +10,6 @@ cd "$root"
 workers="${JAXINSERT_TEST_WORKERS:-$(nproc)}"
 if [ "$workers" -gt 1 ]; then
   export JAXINSERT_PIN_WORKERS=1
-  exec python -m pytest -q -n "$workers" --dist=loadfile --max-worker-restart=0 -m "not slow and not benchmark" "$@"
+  exec python -m pytest -q -n "$workers" --dist=loadfile --max-worker-restart=0 -m "not slow and not benchmark" --durations=20 "$@"
 fi
-exec python -m pytest -q -m "not slow and not benchmark" "$@"
+exec python -m pytest -q -m "not slow and not benchmark" --durations=20 "$@"

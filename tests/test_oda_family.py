@@ -23,7 +23,6 @@ def test_slot_errors_sit_on_the_diagonals_and_the_default_subset_sees_every_slot
     assert after.socket_yaw_rad == before.socket_yaw_rad   # the same yaw draw
   assert suites.with_oda_pose_error(uniform, "uniform") == list(uniform)
   config = oda_default.get_config()
-  assert config.tasks.pose_error == "slots"
   train = suites.with_oda_pose_error(insertion_tasks.resolve(config.tasks.train), "slots")
   quadrants = {(np.sign(t.socket_offset_m[0]), np.sign(t.socket_offset_m[1])) for t in train}
   assert len(quadrants) == suites.ODA_SLOTS

@@ -78,6 +78,10 @@ def _select(batch: Transition, rows: np.ndarray) -> Transition:
   return jax.tree_util.tree_map(lambda x: x[index], batch)
 
 
+# The stage that trains each offline agent.
+TRAIN_STAGES = {"oda": "meta_train", "awac": "baseline_train", "oracle": "oracle_train"}
+
+
 class ODAPipeline:
   """One ODA study in `workdir` (see the module docstring)."""
 
@@ -118,10 +122,11 @@ class ODAPipeline:
         stages.Stage("meta_train", lambda: self.train("oda"),
                      ("seed", "num_seeds", "oda", "offline_steps", "batch_per_task"), ("collect",),
                      outputs=("oda",)),
-        stages.Stage("baseline_train", lambda: self.train("awac"),
-                     ("seed", "num_seeds", "oda", "offline_steps", "batch_per_task"),
-                     ("collect",), outputs=("awac",)),
     ]
+    if self.baseline:
+      declared.append(stages.Stage("baseline_train", lambda: self.train("awac"),
+                                   ("seed", "num_seeds", "oda", "offline_steps", "batch_per_task"),
+                                   ("collect",), outputs=("awac",)))
     if self.oracle:
       # oracle_features joins the fingerprint only when not "all", so records made before it
       # existed (all features) stay valid.
@@ -131,7 +136,7 @@ class ODAPipeline:
                                    ("collect",), outputs=("oracle",)))
     declared += [
         stages.Stage("zero_shot", self.zero_shot, ("seed", "eval"),
-                     ("meta_train", "baseline_train") + (("oracle_train",) if self.oracle else ())),
+                     tuple(TRAIN_STAGES[method] for method in self.methods())),
         stages.Stage("latent_probe", self.latent_probe, ("seed", "eval"), ("meta_train",)),
     ]
     # Data scaling before finetuning: its cost is bounded by a few short trainings, while
@@ -151,8 +156,14 @@ class ODAPipeline:
   def oracle(self) -> bool:
     return bool(self.config.get("oracle", False))
 
+  @property
+  def baseline(self) -> bool:
+    """Whether multi-task AWAC without context is trained and compared (`config.baseline`)."""
+    return bool(self.config.get("baseline", True))
+
   def methods(self) -> Tuple[str, ...]:
-    return ("oda", "awac") + (("oracle",) if self.oracle else ())
+    """The offline agents trained and evaluated zero-shot."""
+    return ("oda",) + (("awac",) if self.baseline else ()) + (("oracle",) if self.oracle else ())
 
   def run(self) -> Dict[str, Any]:
     os.makedirs(self.workdir, exist_ok=True)

@@ -29,44 +29,49 @@ def write_summary(pipeline, records: Dict[str, Dict[str, Any]]) -> Dict[str, Any
   zero_shot = records["zero_shot"]
   rows, lines = [], []
   seeds = len(zero_shot["oda"])
-  lines.append(f"ODA vs multi-task AWAC without context, zero-shot from "
+  lines.append(f"ODA{' vs multi-task AWAC without context' if 'awac' in zero_shot else ''}, "
+               f"zero-shot from "
                f"{pipeline.config.collect.demos_per_task} demos; k per seed ({seeds} seeds), "
                "pooled rate [Wilson 95%]")
-  oracle = "oracle" in zero_shot
-  lines.append(f"{'split':6} {'task':18} {'ODA':36} {'AWAC (no context)':36}"
-               + (f" {'oracle (true task parameters)':36}" if oracle else ""))
+  oracle, baseline = "oracle" in zero_shot, "awac" in zero_shot
+  columns = [("oda", "ODA")] + ([("awac", "AWAC (no context)")] if baseline else []) + (
+      [("oracle", "oracle (true task parameters)")] if oracle else [])
+  lines.append(f"{'split':6} {'task':18} " + " ".join(f"{title:36}" for _, title in columns))
   for split, tasks in (("test", pipeline.test_tasks), ("train", pipeline.train_tasks),
                        ("ood", pipeline.ood_tasks)):
     for task in tasks:
-      row = {"split": split, "task": task.name,
-             "oda": _cell(zero_shot["oda"], split, task.name),
-             "awac": _cell(zero_shot["awac"], split, task.name)}
-      if oracle:
-        row["oracle"] = _cell(zero_shot["oracle"], split, task.name)
+      row = {"split": split, "task": task.name}
+      row.update({method: _cell(zero_shot[method], split, task.name) for method, _ in columns})
       rows.append(row)
-      lines.append(f"{split:6} {task.name:18} {_format(row['oda']):36} {_format(row['awac']):36}"
-                   + (f" {_format(row['oracle']):36}" if oracle else ""))
+      lines.append(f"{split:6} {task.name:18} "
+                   + " ".join(f"{_format(row[method]):36}" for method, _ in columns))
   test_rows = [r for r in rows if r["split"] == "test"]
-  at_least = sum(r["oda"]["rate"] >= r["awac"]["rate"] for r in test_rows)
   high = sum(r["oda"]["rate"] >= 0.95 for r in test_rows)
-  checks = {"oda_at_least_awac": f"{at_least}/{len(test_rows)}",
-            "oda_at_least_95": f"{high}/{len(test_rows)}",
-            "oda_test_rate": float(np.mean([r["oda"]["rate"] for r in test_rows])),
-            "awac_test_rate": float(np.mean([r["awac"]["rate"] for r in test_rows]))}
+  checks = {"oda_at_least_95": f"{high}/{len(test_rows)}",
+            "oda_test_rate": float(np.mean([r["oda"]["rate"] for r in test_rows]))}
+  if baseline:
+    at_least = sum(r["oda"]["rate"] >= r["awac"]["rate"] for r in test_rows)
+    checks["oda_at_least_awac"] = f"{at_least}/{len(test_rows)}"
+    checks["awac_test_rate"] = float(np.mean([r["awac"]["rate"] for r in test_rows]))
+    lines.append(f"test tasks: ODA >= AWAC on {checks['oda_at_least_awac']} (paper 8/9), ODA >= "
+                 f"95/100 on {checks['oda_at_least_95']} (paper 6/9 at 100/100); mean success "
+                 f"ODA {checks['oda_test_rate']:.2f}, AWAC {checks['awac_test_rate']:.2f}")
+  else:
+    lines.append(f"test tasks: ODA >= 95/100 on {checks['oda_at_least_95']} (paper 6/9 at "
+                 f"100/100); mean success ODA {checks['oda_test_rate']:.2f} (no baseline trained)")
   if oracle:
     checks["oracle_test_rate"] = float(np.mean([r["oracle"]["rate"] for r in test_rows]))
-    checks["awac_below_95"] = f"{sum(r['awac']['rate'] < 0.95 for r in test_rows)}/{len(test_rows)}"
     checks["oracle_at_least_95"] = (f"{sum(r['oracle']['rate'] >= 0.95 for r in test_rows)}/"
                                     f"{len(test_rows)}")
-  lines.append(f"test tasks: ODA >= AWAC on {checks['oda_at_least_awac']} (paper 8/9), ODA >= "
-               f"95/100 on {checks['oda_at_least_95']} (paper 6/9 at 100/100); mean success ODA "
-               f"{checks['oda_test_rate']:.2f}, AWAC {checks['awac_test_rate']:.2f}")
-  if oracle:
-    lines.append(f"is context necessary? test tasks: oracle mean {checks['oracle_test_rate']:.2f}, "
-                 f">= 95/100 on {checks['oracle_at_least_95']}; no context below 95/100 on "
-                 f"{checks['awac_below_95']}")
+    line = (f"is context necessary? test tasks: oracle mean {checks['oracle_test_rate']:.2f}, "
+            f">= 95/100 on {checks['oracle_at_least_95']}")
+    if baseline:
+      checks["awac_below_95"] = (f"{sum(r['awac']['rate'] < 0.95 for r in test_rows)}/"
+                                 f"{len(test_rows)}")
+      line += f"; no context below 95/100 on {checks['awac_below_95']}"
+    lines.append(line)
   for row in rows:
-    if row["task"] == "e-model-10p":
+    if row["task"] == "e-model-10p" and baseline:
       lines.append(f"e-model-10p (training): ODA {row['oda']['rate']:.2f}, AWAC "
                    f"{row['awac']['rate']:.2f} (paper 1.00 vs 0.49)")
   probe = records.get("latent_probe")
@@ -74,6 +79,8 @@ def write_summary(pipeline, records: Dict[str, Dict[str, Any]]) -> Dict[str, Any
     lines.append(f"latent probe: task identified from z with accuracy {probe['probe_accuracy']:.2f} "
                  f"(chance {probe['chance']:.2f}); plot {os.path.basename(probe['plot'])}")
   finetune = records.get("finetune", {}).get("tasks", {})
+  before_after = before_after_rows(rows, finetune)
+  lines.extend(before_after_lines(before_after, pipeline.config.finetune.threshold))
   lines.extend(finetune_lines(finetune, pipeline.config.finetune.threshold,
                               pipeline.config.finetune.get("stop_after_successes", 0)))
   checks.update(finetune_checks(finetune))
@@ -101,6 +108,7 @@ def write_summary(pipeline, records: Dict[str, Dict[str, Any]]) -> Dict[str, Any
   table = "\n".join(lines)
   print(table, flush=True)
   summary = {"rows": rows, "checks": checks, "probe": probe, "finetune": finetune,
+             "before_after": before_after,
              "scaling": _scaling_points(scaling) if scaling else None,
              "seconds": seconds, "table": table}
   logging.write_json_atomically(os.path.join(pipeline.workdir, "summary.json"), summary,
@@ -110,6 +118,51 @@ def write_summary(pipeline, records: Dict[str, Dict[str, Any]]) -> Dict[str, Any
 
 FINETUNED = (("oda", "ODA, Algorithm 2"), ("oda_demos", "ODA, demos in the buffer"),
              ("awac", "AWAC, no context"), ("ddpgfd", "DDPGfD from scratch"))
+
+
+def before_after_rows(rows: List[Dict[str, Any]], finetune: Dict[str, Any]
+                      ) -> List[Dict[str, Any]]:
+  """Per finetuned task: ODA's zero-shot successes per seed (before) and after finetuning, where
+  a seed's "after" is its final evaluation by the first ODA method finetuned ("oda_demos", else
+  Algorithm 2) and its zero-shot count when it was at the threshold already (not finetuned)."""
+  table = []
+  for row in rows:
+    result = finetune.get(row["task"])
+    if result is None or row["split"] == "train":
+      continue
+    method = next((m for m in ("oda_demos", "oda")
+                   if any(m in seed["runs"] for seed in result["seeds"])), None)
+    before = row["oda"]["k"][:len(result["seeds"])]
+    after = [seed["runs"][method]["final"]["success_k"] if method in seed["runs"] else k
+             for seed, k in zip(result["seeds"], before)]
+    steps = [seed["runs"][method]["env_steps"] for seed in result["seeds"] if method in seed["runs"]]
+    n = row["oda"]["n"]
+    cells = {}
+    for when, counts in (("before", before), ("after", after)):
+      low, high = evaluation.wilson_interval(sum(counts), n * len(counts))
+      cells[when] = {"k": counts, "n": n, "rate": sum(counts) / (n * len(counts)),
+                     "ci95": [low, high]}
+    table.append({"split": row["split"], "task": row["task"], "method": method,
+                  "env_steps": steps, **cells})
+  return table
+
+
+def before_after_lines(table: List[Dict[str, Any]], threshold: float) -> List[str]:
+  if not table:
+    return []
+  lines = [f"before -> after online finetuning (ODA; k per seed, pooled [Wilson 95%]; a seed at "
+           f">= {threshold:.2f} zero-shot is not finetuned and keeps its count):",
+           f"{'split':6} {'task':18} {'zero-shot':36} {'finetuned':36} env steps per seed"]
+  for row in table:
+    steps = "/".join(str(s) for s in row["env_steps"]) or "-"
+    lines.append(f"{row['split']:6} {row['task']:18} {_format(row['before']):36} "
+                 f"{_format(row['after']):36} {steps}")
+  pooled = {when: (sum(sum(r[when]["k"]) for r in table),
+                   sum(r[when]["n"] * len(r[when]["k"]) for r in table))
+            for when in ("before", "after")}
+  lines.append("all finetuned tasks: " + " -> ".join(
+      f"{k}/{n} = {k / n:.2f}" for k, n in pooled.values()))
+  return lines
 
 
 def _finetuned_seeds(result: Dict[str, Any]) -> List[Tuple[int, Dict[str, Any]]]:

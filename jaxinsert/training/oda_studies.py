@@ -37,6 +37,9 @@ def finetune_settings(config: ml_collections.ConfigDict) -> Tuple[Tuple[str, ...
   if unknown or not methods:
     raise ValueError(f"config.finetune.methods = {methods}: each must be one of "
                      f"{sorted(FINETUNE_METHODS)} (and at least one given); unknown {unknown}")
+  if "awac" in methods and not config.get("baseline", True):
+    raise ValueError(f"config.finetune.methods = {methods} finetunes 'awac', the no-context "
+                     "baseline, but config.baseline = False trains none")
   num_seeds = int(config.finetune.get("num_seeds", 1))
   if not 1 <= num_seeds <= config.num_seeds:
     raise ValueError(f"config.finetune.num_seeds = {num_seeds}: between 1 and config.num_seeds "
@@ -59,7 +62,7 @@ def finetune(pipeline) -> Dict[str, Any]:
       per_seed = []
       for seed_index in range(num_seeds):
         rates = {method: zero_shot[method][seed_index][split]["per_task"][task.name]["success_rate"]
-                 for method in ("oda", "awac")}
+                 for method in ("oda", "awac") if method in zero_shot}
         entry = {"zero_shot": rates["oda"],
                  "skipped": rates["oda"] >= pipeline.config.finetune.threshold, "runs": {}}
         for method in methods if not entry["skipped"] else ():
@@ -103,6 +106,8 @@ def finetune_task(pipeline, task, method: str, seed_index: int = 0) -> Dict[str,
     config.agent.use_context = method != "awac"
     for name in ("actor_lr", "critic_lr", "encoder_lr"):
       config.agent[name] = finetune.learning_rate
+    if not finetune.get("train_encoder", True):    # Algorithm 2 line 12 trains it
+      config.agent.encoder_lr = 0.0
     config.agent.warmup_steps = finetune.warmup_steps
     config.offline_ratio = 0.0                     # Algorithm 2: the online buffer B only
     # The baseline's buffer starts holding the task's demonstrations (digest A10); ODA's only
