@@ -147,7 +147,7 @@ def test_a_loaded_policy_through_run_policy_matches_in_process(sim_robot, tmp_pa
 @pytest.mark.timeout(3600)
 @pytest.mark.parametrize("kind", connect.KINDS)
 def test_trained_policy_on_each_adapter_reaches_the_in_process_success_rate(kind):
-  """Full size: JAXINSERT_POLICY=<the main job's workdir> (runs/insertion), 100 episodes."""
+  """Full size: JAXINSERT_POLICY=<an insertion pipeline's workdir> (runs/insertion), 100 episodes."""
   import os
   from experiments import run_policy
   path = os.environ.get("JAXINSERT_POLICY")
