@@ -76,6 +76,9 @@ def test_the_cli_runs_every_stage_and_reports_every_task(finished_run):
     runs = seed["runs"]
     assert sorted(runs) == ["awac", "ddpgfd", "oda", "oda_demos"], task
     assert all(run["env_steps"] == 16 for run in runs.values()), task
+    # The starting policy on the final evaluation's starts, and the curve from step 0.
+    assert all(run["start"]["success_n"] == 2 and run["curve"][0][0] == 0
+               for run in runs.values()), task
     assert runs["ddpgfd"]["zero_shot"] is None and runs["oda_demos"]["zero_shot"] == runs["oda"]["zero_shot"]
     # Algorithm 2 starts from an empty buffer; "oda_demos" and AWAC from the task's 2 demos.
     assert runs["oda"]["initial_buffer"] == 0 and runs["ddpgfd"]["initial_buffer"] == 0

@@ -1,6 +1,6 @@
 """The ODA report on records made by hand: the before/after table of the main job (a seed at the
-threshold keeps its zero-shot count, a finetuned seed takes its final evaluation) and a run
-without the no-context baseline (`config.baseline = False`)."""
+threshold keeps its zero-shot count, a finetuned seed's start and final evaluations on the same
+starts) and a run without the no-context baseline (`config.baseline = False`)."""
 
 import json
 import types
@@ -16,8 +16,9 @@ def _per_task(counts, n=100):
                        for name, k in counts.items()}}
 
 
-def _run(final_k, steps):
-  return {"final": {"success_k": final_k, "success_n": 100, "success_rate": final_k / 100},
+def _run(start_k, final_k, steps):
+  return {"start": {"success_k": start_k, "success_n": 100, "success_rate": start_k / 100},
+          "final": {"success_k": final_k, "success_n": 100, "success_rate": final_k / 100},
           "env_steps": steps, "steps_to_threshold": steps, "zero_shot": 0.1,
           "curve": [(0, 0.1), (steps, final_k / 100)], "stopped_early": True}
 
@@ -35,25 +36,26 @@ def test_main_report_has_no_baseline_column_and_pools_before_and_after(tmp_path,
                {"test": _per_task({"a": 97, "b": 99}), "train": _per_task({"t": 95}),
                 "ood": _per_task({"o": 96})}]
   finetune = {"a": {"split": "test", "seeds": [
-                  {"zero_shot": 0.10, "skipped": False, "runs": {"oda_demos": _run(98, 3000)}},
+                  {"zero_shot": 0.10, "skipped": False, "runs": {"oda_demos": _run(8, 98, 3000)}},
                   {"zero_shot": 0.97, "skipped": True, "runs": {}}]},
               "b": {"split": "test", "seeds": [
                   {"zero_shot": 1.00, "skipped": True, "runs": {}},
                   {"zero_shot": 0.99, "skipped": True, "runs": {}}]},
               "o": {"split": "ood", "seeds": [
-                  {"zero_shot": 0.00, "skipped": False, "runs": {"oda_demos": _run(100, 5000)}},
+                  {"zero_shot": 0.00, "skipped": False, "runs": {"oda_demos": _run(0, 100, 5000)}},
                   {"zero_shot": 0.96, "skipped": True, "runs": {}}]}}
   summary = oda_report.write_summary(pipeline, {"zero_shot": {"oda": zero_shot},
                                                 "finetune": {"tasks": finetune}})
   out = capsys.readouterr().out
   assert "AWAC" not in out and "no baseline trained" in out
   a, b, o = summary["before_after"]
-  assert (a["task"], a["before"]["k"], a["after"]["k"], a["env_steps"]) == ("a", [10, 97], [98, 97], [3000])
+  assert (a["task"], a["before"]["k"], a["after"]["k"], a["env_steps"]) == ("a", [8, 97], [98, 97], [3000])
   assert (b["before"]["k"], b["after"]["k"], b["env_steps"]) == ([100, 99], [100, 99], [])
   assert a["after"]["rate"] == pytest.approx(195 / 200)
   assert a["after"]["ci95"][0] < a["after"]["rate"] < a["after"]["ci95"][1]
   assert (o["split"], o["before"]["k"], o["after"]["k"]) == ("ood", [0, 96], [100, 96])
-  assert "all finetuned tasks: 402/600 = 0.67 -> 590/600 = 0.98" in out
+  assert "seed 0 8/100 -> 98/100 in 3000 steps" in out
+  assert "all finetuned tasks: 400/600 = 0.67 -> 590/600 = 0.98" in out
   assert "oda_at_least_awac" not in summary["checks"]
   with open(tmp_path / "summary.json") as handle:
     assert json.load(handle)["before_after"][0]["after"]["k"] == [98, 97]

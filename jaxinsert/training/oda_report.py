@@ -122,9 +122,10 @@ FINETUNED = (("oda", "ODA, Algorithm 2"), ("oda_demos", "ODA, demos in the buffe
 
 def before_after_rows(rows: List[Dict[str, Any]], finetune: Dict[str, Any]
                       ) -> List[Dict[str, Any]]:
-  """Per finetuned task: ODA's zero-shot successes per seed (before) and after finetuning, where
-  a seed's "after" is its final evaluation by the first ODA method finetuned ("oda_demos", else
-  Algorithm 2) and its zero-shot count when it was at the threshold already (not finetuned)."""
+  """Per finetuned task, successes per seed before and after finetuning by the first ODA method
+  finetuned ("oda_demos", else Algorithm 2): a finetuned seed's starting policy and its final
+  policy on the same starts (paired), a seed at the threshold already (not finetuned) its
+  zero-shot count twice."""
   table = []
   for row in rows:
     result = finetune.get(row["task"])
@@ -132,9 +133,12 @@ def before_after_rows(rows: List[Dict[str, Any]], finetune: Dict[str, Any]
       continue
     method = next((m for m in ("oda_demos", "oda")
                    if any(m in seed["runs"] for seed in result["seeds"])), None)
-    before = row["oda"]["k"][:len(result["seeds"])]
-    after = [seed["runs"][method]["final"]["success_k"] if method in seed["runs"] else k
-             for seed, k in zip(result["seeds"], before)]
+    zero_shot = row["oda"]["k"][:len(result["seeds"])]
+    runs = [seed["runs"].get(method) for seed in result["seeds"]]
+    # Records made before 2026-12-03 hold no paired start: their zero-shot count stands in.
+    before = [run["start"]["success_k"] if run and "start" in run else k
+              for run, k in zip(runs, zero_shot)]
+    after = [run["final"]["success_k"] if run else k for run, k in zip(runs, zero_shot)]
     steps = [seed["runs"][method]["env_steps"] for seed in result["seeds"] if method in seed["runs"]]
     n = row["oda"]["n"]
     cells = {}
@@ -150,9 +154,10 @@ def before_after_rows(rows: List[Dict[str, Any]], finetune: Dict[str, Any]
 def before_after_lines(table: List[Dict[str, Any]], threshold: float) -> List[str]:
   if not table:
     return []
-  lines = [f"before -> after online finetuning (ODA; k per seed, pooled [Wilson 95%]; a seed at "
-           f">= {threshold:.2f} zero-shot is not finetuned and keeps its count):",
-           f"{'split':6} {'task':18} {'zero-shot':36} {'finetuned':36} env steps per seed"]
+  lines = [f"before -> after online finetuning (ODA; k per seed, pooled [Wilson 95%]; a finetuned "
+           f"seed before and after on the same starts, a seed at >= {threshold:.2f} zero-shot "
+           "not finetuned and keeps its count):",
+           f"{'split':6} {'task':18} {'before':36} {'finetuned':36} env steps per seed"]
   for row in table:
     steps = "/".join(str(s) for s in row["env_steps"]) or "-"
     lines.append(f"{row['split']:6} {row['task']:18} {_format(row['before']):36} "
@@ -188,7 +193,12 @@ def finetune_lines(finetune: Dict[str, Any], threshold: float, stop_after: int) 
       parts = []
       for index, run in seeds:
         final, reached = run["final"], run["steps_to_threshold"]
-        start = "scratch" if run.get("zero_shot") is None else f"{run['zero_shot']:.2f}"
+        if run.get("zero_shot") is None:
+          start = "scratch"
+        elif "start" in run:      # on the final evaluation's starts (paired with the final)
+          start = f"{run['start']['success_k']}/{run['start']['success_n']}"
+        else:
+          start = f"{run['zero_shot']:.2f}"
         parts.append(f"seed {index} {start} -> {final['success_k']}/{final['success_n']} in "
                      f"{run['env_steps']} steps{' (stopped)' if run.get('stopped_early') else ''}"
                      f", {threshold:.2f} at {reached if reached is not None else 'never'}")

@@ -138,6 +138,13 @@ def finetune_task(pipeline, task, method: str, seed_index: int = 0) -> Dict[str,
     curve.append((step, result["pooled"]["success_rate"]))
     return {"success_rate": result["pooled"]["success_rate"]}
 
+  # The starting policy on the final evaluation's own starts: "start" and "final" are paired
+  # trial by trial (the zero-shot stage's evaluator deals its starts over all the test tasks at
+  # once, so its count for this task is an unpaired draw: 24/100 there, 18/100 here for
+  # multipin-2-wide seed 0 on 2026-12-03), and the curve begins at step 0.
+  final_evaluator = pipeline.evaluator([task], pipeline.config.eval.trials)
+  start = final_evaluator(method_policy(pipeline, method, state, [task]))["pooled"]
+  curve.append((0, evaluator(method_policy(pipeline, method, state, [task]))["pooled"]["success_rate"]))
   workdir = os.path.join(pipeline.workdir, "finetune", method, task.name, f"seed{seed_index}")
   started = time.perf_counter()
   trainer = OnlineTrainer(config, workdir, demos, data["spec"], env, evaluate, progress=pipeline.progress)
@@ -148,10 +155,9 @@ def finetune_task(pipeline, task, method: str, seed_index: int = 0) -> Dict[str,
   finally:
     trainer.close()
     env.close()
-  final = pipeline.evaluator([task], pipeline.config.eval.trials)(
-      method_policy(pipeline, method, online.agent, [task]))["pooled"]
+  final = final_evaluator(method_policy(pipeline, method, online.agent, [task]))["pooled"]
   reached = [step for step, rate in curve if rate >= pipeline.config.finetune.threshold]
-  return {"curve": curve, "final": final, "env_steps": int(online.env_steps),
+  return {"curve": curve, "start": start, "final": final, "env_steps": int(online.env_steps),
           "initial_buffer": initial_buffer,   # transitions in B before the first step
           "stopped_early": trainer.stopped_early,   # the consecutive-successes rule fired
           "steps_to_threshold": reached[0] if reached else None,
