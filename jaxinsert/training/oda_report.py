@@ -12,12 +12,16 @@ import numpy as np
 from jaxinsert.training import evaluation, logging
 
 
-def _cell(per_seed: List[Dict[str, Any]], split: str, task: str) -> Dict[str, Any]:
-  counts = [seed[split]["per_task"][task]["success_k"] for seed in per_seed]
-  trials = per_seed[0][split]["per_task"][task]["success_n"]
+def _pooled(counts: List[int], trials: int) -> Dict[str, Any]:
+  """Successes per seed of `trials` each, pooled with a Wilson interval."""
   low, high = evaluation.wilson_interval(sum(counts), trials * len(counts))
   return {"k": counts, "n": trials, "rate": sum(counts) / (trials * len(counts)),
           "ci95": [low, high]}
+
+
+def _cell(per_seed: List[Dict[str, Any]], split: str, task: str) -> Dict[str, Any]:
+  return _pooled([seed[split]["per_task"][task]["success_k"] for seed in per_seed],
+                 per_seed[0][split]["per_task"][task]["success_n"])
 
 
 def _format(cell: Dict[str, Any]) -> str:
@@ -139,15 +143,10 @@ def before_after_rows(rows: List[Dict[str, Any]], finetune: Dict[str, Any]
     before = [run["start"]["success_k"] if run and "start" in run else k
               for run, k in zip(runs, zero_shot)]
     after = [run["final"]["success_k"] if run else k for run, k in zip(runs, zero_shot)]
-    steps = [seed["runs"][method]["env_steps"] for seed in result["seeds"] if method in seed["runs"]]
-    n = row["oda"]["n"]
-    cells = {}
-    for when, counts in (("before", before), ("after", after)):
-      low, high = evaluation.wilson_interval(sum(counts), n * len(counts))
-      cells[when] = {"k": counts, "n": n, "rate": sum(counts) / (n * len(counts)),
-                     "ci95": [low, high]}
     table.append({"split": row["split"], "task": row["task"], "method": method,
-                  "env_steps": steps, **cells})
+                  "env_steps": [run["env_steps"] for run in runs if run],
+                  "before": _pooled(before, row["oda"]["n"]),
+                  "after": _pooled(after, row["oda"]["n"])})
   return table
 
 

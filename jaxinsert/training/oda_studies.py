@@ -143,8 +143,9 @@ def finetune_task(pipeline, task, method: str, seed_index: int = 0) -> Dict[str,
   # once, so its count for this task is an unpaired draw: 24/100 there, 18/100 here for
   # multipin-2-wide seed 0 on 2026-12-03), and the curve begins at step 0.
   final_evaluator = pipeline.evaluator([task], pipeline.config.eval.trials)
-  start = final_evaluator(method_policy(pipeline, method, state, [task]))["pooled"]
-  curve.append((0, evaluator(method_policy(pipeline, method, state, [task]))["pooled"]["success_rate"]))
+  start_policy = method_policy(pipeline, method, state, [task])
+  start = final_evaluator(start_policy)["pooled"]
+  curve.append((0, evaluator(start_policy)["pooled"]["success_rate"]))
   workdir = os.path.join(pipeline.workdir, "finetune", method, task.name, f"seed{seed_index}")
   started = time.perf_counter()
   trainer = OnlineTrainer(config, workdir, demos, data["spec"], env, evaluate, progress=pipeline.progress)
