@@ -172,6 +172,44 @@ def test_an_unadapted_state_acts_at_the_prior_and_finetuning_takes_plain_batches
   assert new_state.context_mask.shape == (48,)
 
 
+def test_a_critic_warm_up_holds_the_actor_still_while_critic_and_encoder_learn():
+  config = small_config(actor_delay_steps=2)
+  adapted = oda.adapt(oda.create(small_config(), jax.random.PRNGKey(0), SPEC),
+                      transitions(jax.random.PRNGKey(11), 30))
+  state = oda.with_optimizers(adapted, config)
+  update = jax.jit(oda.update)
+  moved = lambda a, b: any(float(jnp.max(jnp.abs(x - y))) > 0 for x, y in zip(
+      jax.tree_util.tree_leaves(a.params), jax.tree_util.tree_leaves(b.params)))
+  history = [state]
+  for step in range(3):
+    state, _ = update(state, transitions(jax.random.PRNGKey(30 + step), 16),
+                      jax.random.PRNGKey(40 + step))
+    history.append(state)
+  for before, after in zip(history[:2], history[1:3]):
+    assert not moved(before.actor, after.actor), "the actor moved inside its delay"
+    assert moved(before.critic, after.critic) and moved(before.encoder, after.encoder)
+  assert moved(history[2].actor, history[3].actor), "the actor learns once the delay is over"
+
+
+@pytest.mark.parametrize("latent", ["sample", "mean"])
+def test_finetuning_at_the_mean_trains_on_the_z_the_policy_acts_with(latent):
+  demos = transitions(jax.random.PRNGKey(11), 30)
+  state = oda.adapt(oda.create(small_config(adapted_latent=latent), jax.random.PRNGKey(0), SPEC),
+                    demos, capacity=40)
+  batch, context, mask = oda._adapted_meta_batch(state, transitions(jax.random.PRNGKey(12), 8),
+                                                 jax.random.PRNGKey(1))
+  loss = jax.jit(oda.encoder_critic_loss, static_argnums=(7,))
+  params = (state.encoder.params, state.critic.params)
+  z = [loss(params, state, batch, context, mask, jax.random.PRNGKey(k), None, latent == "sample")[1][1]
+       for k in (2, 3)]
+  acting = oda.task_latent(state)
+  if latent == "mean":
+    np.testing.assert_allclose(z[0][0], acting, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(z[0], z[1])
+  else:
+    assert not np.allclose(z[0], z[1]) and not np.allclose(z[0][0], acting, atol=1e-3)
+
+
 @pytest.mark.timeout(120)
 def test_the_latent_carries_the_task_a_no_context_policy_cannot_see():
   # Two tasks with the same states; reward exp(-(a - a*)^2 / 0.1) with a* = +0.6 or -0.6.

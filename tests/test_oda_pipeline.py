@@ -113,6 +113,8 @@ def test_bad_finetune_settings_are_refused_before_any_stage_runs(tmp_path):
   for index, (changes, field) in enumerate((
       ({"finetune.methods": ("oda", "oda_demo")}, "finetune.methods"),
       ({"finetune.num_seeds": 2}, "finetune.num_seeds"),
+      ({"finetune.demo_ratio": 1.0}, "finetune.demo_ratio"),
+      ({"finetune.adapted_latent": "mode"}, "finetune.adapted_latent"),
       ({"baseline": False}, "config.baseline = False"))):   # 'awac' finetuned, none trained
     workdir = tmp_path / str(index)
     with pytest.raises(ValueError, match=field.replace(".", r"\.")):

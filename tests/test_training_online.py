@@ -87,6 +87,29 @@ def test_replay_stores_true_final_observation_not_the_reset_one(tmp_path):
   assert breaks >= 4, "no episode ended in 120 steps per environment with a 50-step limit"
 
 
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("mean", [True, False])
+def test_exploring_with_the_mean_collects_the_policys_mean_actions(tmp_path, mean):
+  from jaxinsert.agents import get_agent
+  from jaxinsert.training import environments
+  from jaxinsert.training.online import OnlineTrainer
+
+  config = tiny_online_config("bc")
+  config.online_steps, config.offline_ratio = 1, 0.0
+  config.eval_interval = config.checkpoint_interval = 0
+  config.explore_with_mean = mean
+  dataset, spec, _ = runs.load_offline_dataset(config.dataset)
+  env = environments.make_vector_env("pointmass", 4)
+  trainer = OnlineTrainer(config, str(tmp_path), dataset, spec, env, progress=False)
+  agent = get_agent("bc")
+  agent_state = agent.create(config.agent, jax.random.PRNGKey(0), spec)
+  state = trainer.train(trainer.initial_state(agent_state, seed=0))
+  trainer.close()
+  first = jax.tree_util.tree_map(lambda x: x[:4], jax.device_get(state.buffer.data))
+  policy_mean = np.clip(agent.act(agent_state, first.obs, jax.random.PRNGKey(0), True), -1, 1)
+  assert np.allclose(first.action, policy_mean, atol=1e-6) == mean
+
+
 @pytest.mark.timeout(400)
 def test_diverging_finetuning_stops_without_saving_the_diverged_agent(tmp_path):
   from jaxinsert.agents import get_agent

@@ -114,6 +114,21 @@ def get_config(size: str = "subset"):
   config.finetune.learning_rate = 3e-5     # W
   config.finetune.warmup_steps = 10_000    # W: lr warm-up over the first 10k gradient steps
   config.finetune.exploration_noise = 0.05  # W "action noise 0.05"
+  # Two choices Algorithm 2 leaves open (digest A12.9, A12.10), measured on multipin-2-wide,
+  # runs/oda_main, 6k env steps (WORKSPACE_NOTES.md, 2026-12-03): as written (demos only in the
+  # initial buffer, z sampled from a 64-transition demo context each update) the seed at 18/100
+  # fell to 10/100; with a quarter of every batch drawn from the demonstrations 18 -> 100 but 85
+  # -> 85; updating at z = the posterior mean of all the demos (the z the policy acts with)
+  # 18 -> 55 (0.95 at 3k steps, then down); both together 18 -> 100 and 85 -> 100.
+  config.finetune.demo_ratio = 0.25        # share of each batch from the task's demos (methods
+                                           # whose buffer holds them: oda_demos, awac); 0: B only
+  config.finetune.adapted_latent = "mean"  # "sample": Algorithm 2 line 10's z ~ q(z | c_64)
+  config.finetune.actor_delay_steps = 0    # updates holding the actor still (a critic warm-up;
+                                           # 2000 did not help: 18 -> 3/100)
+  # Collect with pi's mean plus the action noise (False: a sample of pi, AWAC's exploration,
+  # plus the noise; which one ODA's "action noise 0.05" means is not stated; with log_std_max
+  # -3 the two differ little: 18 -> 10/100 either way).
+  config.finetune.explore_with_mean = False
   config.finetune.stop_after_successes = 50  # W: stop at 50 consecutive successful episodes
                                            # (then the 100-trial evaluation); 0 = full budget
   config.finetune.eval_interval = 1_000    # env steps between evaluations

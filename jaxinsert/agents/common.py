@@ -37,6 +37,7 @@ class Optimizer:
   b1: float = 0.9                 # Adam's first-moment decay
   b2: float = 0.999               # Adam's second-moment decay
   warmup_steps: int = 0           # linear warm-up from 0 over this many updates (0 = off)
+  delay_steps: int = 0            # learning rate 0 for this many updates before the schedule
 
   def build(self) -> optax.GradientTransformation:
     if self.cosine_decay_steps > 0:
@@ -45,6 +46,9 @@ class Optimizer:
       schedule = optax.linear_schedule(0.0, self.learning_rate, self.warmup_steps)
     else:
       schedule = optax.constant_schedule(self.learning_rate)
+    if self.delay_steps > 0:
+      schedule = optax.join_schedules([optax.constant_schedule(0.0), schedule],
+                                      [self.delay_steps])
     return optax.chain(optax.add_decayed_weights(self.weight_decay),
                        optax.adam(schedule, b1=self.b1, b2=self.b2))
 

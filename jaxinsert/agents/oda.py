@@ -81,9 +81,9 @@ class ODAState:
   context_mask: Optional[jax.Array] = None
 
 
-def _optimizer(config, learning_rate: float) -> common.Optimizer:
+def _optimizer(config, learning_rate: float, delay_steps: int = 0) -> common.Optimizer:
   return common.Optimizer(learning_rate, b1=config.adam_b1, b2=config.adam_b2,
-                          warmup_steps=config.warmup_steps)
+                          warmup_steps=config.warmup_steps, delay_steps=delay_steps)
 
 
 def create(config: ml_collections.ConfigDict, key: jax.Array, spec: Spec) -> ODAState:
@@ -106,16 +106,19 @@ def create(config: ml_collections.ConfigDict, key: jax.Array, spec: Spec) -> ODA
 
 
 def with_optimizers(state: ODAState, config: ml_collections.ConfigDict) -> ODAState:
-  """The same networks with fresh Adam states at `config`'s rates (finetuning: 3e-5, warm-up)."""
+  """The same networks with fresh Adam states at `config`'s rates (finetuning: 3e-5, warm-up).
+  `config.actor_delay_steps` (optional, default 0) holds the actor still for that many updates
+  while the critic and encoder learn the online buffer first (a critic warm-up)."""
   config = common.frozen(config)
 
-  def fresh(network: Network, learning_rate: float) -> Network:
-    optimizer = _optimizer(config, learning_rate)
+  def fresh(network: Network, learning_rate: float, delay_steps: int = 0) -> Network:
+    optimizer = _optimizer(config, learning_rate, delay_steps)
     return network.replace(optimizer=optimizer,
                            opt_state=optimizer.build().init(network.params))
 
   return state.replace(encoder=fresh(state.encoder, config.encoder_lr),
-                       actor=fresh(state.actor, config.actor_lr),
+                       actor=fresh(state.actor, config.actor_lr,
+                                   int(config.get("actor_delay_steps", 0))),
                        critic=fresh(state.critic, config.critic_lr), config=config)
 
 
@@ -172,16 +175,17 @@ def _flatten(batch: Transition) -> Transition:
 
 def encoder_critic_loss(params: Tuple[PyTree, PyTree], state: ODAState, batch: Transition,
                         context: Transition, context_mask: jax.Array, key: jax.Array,
-                        next_action: Optional[jax.Array] = None):
+                        next_action: Optional[jax.Array] = None, sample_z: bool = True):
   """Critic + KL, differentiated w.r.t. (encoder, critic) parameters; z is returned for the
-  actor. Batch leaves are [tasks, batch, ...]; `next_action` [tasks, batch, action] (or None)."""
+  actor. Batch leaves are [tasks, batch, ...]; `next_action` [tasks, batch, action] (or None);
+  `sample_z=False` takes the posterior mean instead of a sample."""
   encoder_params, critic_params = params
   config = state.config
   z_key, next_key = jax.random.split(key)
   mu, variance = posterior(state, encoder_params, context, context_mask)
   if not config.use_context:
     mu, variance = jnp.zeros_like(mu), jnp.ones_like(variance)
-  z = context_lib.sample(z_key, mu, variance) if config.use_context else mu  # [tasks, latent]
+  z = context_lib.sample(z_key, mu, variance) if config.use_context and sample_z else mu
   num_tasks, per_task = batch.reward.shape
   z_rows = jnp.repeat(z, per_task, axis=0)
   flat = _flatten(batch)
@@ -220,13 +224,23 @@ def actor_loss(actor_params: PyTree, state: ODAState, batch: Transition, z: jax.
   return num_tasks * loss, metrics
 
 
+def _adapts_at_the_mean(state: ODAState) -> bool:
+  """`config.adapted_latent` (optional): "sample" (Algorithm 2 line 10: z ~ q(z | a context of
+  `context_size` demo transitions) each update) or "mean" (z = the posterior mean of all the
+  stored demos, the very z that `act` conditions on)."""
+  return state.config.get("adapted_latent", "sample") == "mean"
+
+
 def _adapted_meta_batch(state: ODAState, batch: Transition, key: jax.Array):
-  """A one-task meta-batch: the given (online) batch, context drawn from the stored demos; an
-  unadapted state has an empty context (all masked), i.e. z from the prior N(0, I)."""
+  """A one-task meta-batch: the given (online) batch, context drawn from the stored demos (all
+  of them when adapting at the mean); an unadapted state has an empty context (all masked),
+  i.e. z from the prior N(0, I)."""
   batch = jax.tree_util.tree_map(lambda x: x[None], batch.replace(task_id=None, domain_id=None))
   if state.context is None:
     empty = jax.tree_util.tree_map(lambda x: x[:, :1], batch)
     return batch, empty, jnp.zeros((1, 1), jnp.float32)
+  if _adapts_at_the_mean(state):
+    return batch, jax.tree_util.tree_map(lambda x: x[None], state.context), state.context_mask[None]
   weights = state.context_mask / jnp.sum(state.context_mask)
   index = jax.random.choice(key, weights.shape[0], (state.config.context_size,), p=weights)
   context = jax.tree_util.tree_map(lambda x: x[index][None], state.context)
@@ -236,15 +250,16 @@ def _adapted_meta_batch(state: ODAState, batch: Transition, key: jax.Array):
 def update(state: ODAState, batch, key: jax.Array) -> Tuple[ODAState, Metrics]:
   """One step of Algorithm 1 on a `samplers.MetaBatch`, or of Algorithm 2 on a plain batch."""
   context_key, critic_key, actor_key = jax.random.split(key, 3)
-  next_action = None
+  next_action, sample_z = None, True
   if isinstance(batch, Transition):
     batch, context, context_mask = _adapted_meta_batch(state, batch, context_key)
+    sample_z = not _adapts_at_the_mean(state)
   else:
     batch, context, context_mask, next_action = (batch.batch, batch.context,
                                                  batch.context_mask, batch.next_action)
   params = (state.encoder.params, state.critic.params)
   (encoder_grads, critic_grads), (metrics, z) = jax.grad(encoder_critic_loss, has_aux=True)(
-      params, state, batch, context, context_mask, critic_key, next_action)
+      params, state, batch, context, context_mask, critic_key, next_action, sample_z)
   actor, actor_metrics = state.actor.minimize(actor_loss, state, batch, z, actor_key)
   critic = state.critic.apply_gradients(critic_grads)
   encoder = state.encoder.apply_gradients(encoder_grads)

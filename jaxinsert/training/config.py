@@ -85,6 +85,8 @@ def online_run_config(agent_name: str) -> ml_collections.ConfigDict:
                                               # (official IQL finetuning: True, offline_ratio 0)
   config.replay_capacity = 1_000_000          # online replay ring capacity (transitions)
   config.exploration_noise = 0.0              # Gaussian std added to actions while collecting
+  config.explore_with_mean = False            # collect with the policy's mean (+ the noise above,
+                                              # DDPG-style) instead of a sample of the policy
   config.stop_after_consecutive_successes = 0  # stop once this many episodes in a row have
                                               # succeeded (ODA's finetuning rule: 50; 0 = never;
                                               # host loop only; a resume restarts the count)

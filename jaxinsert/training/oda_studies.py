@@ -40,6 +40,13 @@ def finetune_settings(config: ml_collections.ConfigDict) -> Tuple[Tuple[str, ...
   if "awac" in methods and not config.get("baseline", True):
     raise ValueError(f"config.finetune.methods = {methods} finetunes 'awac', the no-context "
                      "baseline, but config.baseline = False trains none")
+  ratio = float(config.finetune.get("demo_ratio", 0.0))
+  if not 0.0 <= ratio < 1.0:
+    raise ValueError(f"config.finetune.demo_ratio = {ratio}: the share of each batch drawn from "
+                     "the demonstrations, in [0, 1)")
+  latent = config.finetune.get("adapted_latent", "sample")
+  if latent not in ("sample", "mean"):
+    raise ValueError(f"config.finetune.adapted_latent = {latent!r}: 'sample' or 'mean'")
   num_seeds = int(config.finetune.get("num_seeds", 1))
   if not 1 <= num_seeds <= config.num_seeds:
     raise ValueError(f"config.finetune.num_seeds = {num_seeds}: between 1 and config.num_seeds "
@@ -88,7 +95,9 @@ def ddpgfd_config(pipeline) -> ml_collections.ConfigDict:
   return config
 
 
-def finetune_task(pipeline, task, method: str, seed_index: int = 0) -> Dict[str, Any]:
+def finetune_task(pipeline, task, method: str, seed_index: int = 0, label: str = ""
+                  ) -> Dict[str, Any]:
+  """Finetunes one seed of `method` on `task` (its run under finetune/<method><label>/)."""
   from jaxinsert.training.online import OnlineTrainer
 
   finetune = pipeline.config.finetune
@@ -109,11 +118,18 @@ def finetune_task(pipeline, task, method: str, seed_index: int = 0) -> Dict[str,
     if not finetune.get("train_encoder", True):    # Algorithm 2 line 12 trains it
       config.agent.encoder_lr = 0.0
     config.agent.warmup_steps = finetune.warmup_steps
-    config.offline_ratio = 0.0                     # Algorithm 2: the online buffer B only
+    with config.agent.unlocked():                  # not a field of the offline agent
+      config.agent.actor_delay_steps = finetune.get("actor_delay_steps", 0)  # critic warm-up
+      config.agent.adapted_latent = finetune.get("adapted_latent", "sample")
     # The baseline's buffer starts holding the task's demonstrations (digest A10); ODA's only
     # for "oda_demos" (Algorithm 2 itself starts from an empty buffer).
     config.initialize_replay_with_offline = method in ("awac", "oda_demos")
+    # Algorithm 2 samples the online buffer B only; the methods that hold the demonstrations
+    # draw `demo_ratio` of every batch from them as well (digest A12.9 leaves it open).
+    config.offline_ratio = (finetune.get("demo_ratio", 0.0)
+                            if config.initialize_replay_with_offline else 0.0)
     config.exploration_noise = finetune.exploration_noise
+    config.explore_with_mean = finetune.get("explore_with_mean", False)
     offline = pipeline.agent_states(FINETUNE_METHODS[method])[seed_index]
     state = oda.with_optimizers(oda.adapt(offline, demos), config.agent)
   config.seed = pipeline.config.seed + seed_index
@@ -146,7 +162,8 @@ def finetune_task(pipeline, task, method: str, seed_index: int = 0) -> Dict[str,
   start_policy = method_policy(pipeline, method, state, [task])
   start = final_evaluator(start_policy)["pooled"]
   curve.append((0, evaluator(start_policy)["pooled"]["success_rate"]))
-  workdir = os.path.join(pipeline.workdir, "finetune", method, task.name, f"seed{seed_index}")
+  workdir = os.path.join(pipeline.workdir, "finetune", method + label, task.name,
+                         f"seed{seed_index}")
   started = time.perf_counter()
   trainer = OnlineTrainer(config, workdir, demos, data["spec"], env, evaluate, progress=pipeline.progress)
   try:

@@ -121,7 +121,8 @@ class OnlineTrainer(OnlineBookkeeping):
     self._update = jax.jit(make_online_update(self.agent, config.batch_size, updates,
                                               config.offline_ratio), donate_argnums=(0,))
     self._add = jax.jit(replay.add, donate_argnums=(0,))
-    self._act = jax.jit(lambda state, obs, key: self.agent.act(state, obs, key, False))
+    mean = bool(config.get("explore_with_mean", False))
+    self._act = jax.jit(lambda state, obs, key: self.agent.act(state, obs, key, mean))
     self._open_records(config, workdir, spec, {"phase": "online"})
 
   def initial_state(self, agent_state: Any, seed: int) -> OnlineState:

@@ -63,11 +63,12 @@ def make_chunk(agent, env: FunctionalEnv, config: ml_collections.ConfigDict, num
                               config.offline_ratio)
   step = jax.vmap(lambda s, a: autoreset_step(env, s, a))
   noise = float(config.exploration_noise)
+  mean = bool(config.get("explore_with_mean", False))
 
   def iteration(state, offline_data):
     key, act_key, noise_key = jax.random.split(state.key, 3)
     obs = state.env.obs
-    actions = agent.act(state.agent, obs, act_key, False)
+    actions = agent.act(state.agent, obs, act_key, mean)
     if noise:
       actions = actions + noise * jax.random.normal(noise_key, actions.shape)
     actions = jnp.clip(actions, -1.0, 1.0)
