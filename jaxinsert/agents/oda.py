@@ -18,8 +18,9 @@ Adam optimisers. Losses are summed over tasks as Algorithm 1 writes (SMAC averag
 
 Adaptation (Algorithm 2): `adapt(state, demos)` stores a task's demonstrations in the state;
 then `act` conditions on the posterior mean of all of them, and `update` with a plain
-transition batch (the online buffer B) is the same loss with context drawn from those demos,
-so the standard online trainer finetunes encoder, actor and critic end to end.
+transition batch (the online buffer B) is the same loss with context drawn from those demos
+(or, with `adapted_latent="mean"`, at the posterior mean of all of them, the z `act` uses), so
+the standard online trainer finetunes encoder, actor and critic end to end.
 """
 
 from __future__ import annotations
