@@ -82,8 +82,7 @@ def _run():
   from jaxinsert.training import oda_pipeline
 
   config = _CONFIG.value
-  pipeline = oda_pipeline.ODAPipeline(config, _WORKDIR.value, progress=False)
-  try:
+  with oda_pipeline.ODAPipeline(config, _WORKDIR.value, progress=False) as pipeline:
     everything = pipeline.test_tasks + pipeline.ood_tasks + pipeline.train_tasks
     by_name = {t.name: t for t in everything}
     slots = {t.name: np.round(np.asarray(t.socket_offset_m) * 1e3, 2) for t in everything}
@@ -134,8 +133,6 @@ def _run():
           pipeline, [by_name[name] for name in _TASKS.value], slots)
     with open(os.path.join(_WORKDIR.value, f"diagnose_{_METHOD.value}.json"), "w") as handle:
       json.dump(results, handle, indent=1)
-  finally:
-    pipeline.close()
 
 
 def main(argv):

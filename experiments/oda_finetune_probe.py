@@ -28,8 +28,7 @@ _LABEL = flags.DEFINE_string("label", "_probe", "suffix of the run's directory")
 def _run():
   from jaxinsert.training import oda_pipeline, oda_studies
 
-  pipeline = oda_pipeline.ODAPipeline(_CONFIG.value, _WORKDIR.value, progress=True)
-  try:
+  with oda_pipeline.ODAPipeline(_CONFIG.value, _WORKDIR.value, progress=True) as pipeline:
     tasks = {t.name: t for t in pipeline.test_tasks + pipeline.ood_tasks}
     if _TASK.value not in tasks:
       raise ValueError(f"--task={_TASK.value}: not a test or out-of-distribution task of this "
@@ -46,8 +45,6 @@ def _run():
     name = f"{_METHOD.value}{_LABEL.value}_{_TASK.value}_seed{_SEED.value}.json"
     with open(os.path.join(out, name), "w") as handle:
       json.dump({"finetune": _CONFIG.value.finetune.to_dict(), **run}, handle, default=float)
-  finally:
-    pipeline.close()
 
 
 def main(argv):

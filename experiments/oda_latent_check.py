@@ -19,8 +19,7 @@ def _run():
 
   from jaxinsert.training import oda_pipeline
 
-  pipeline = oda_pipeline.ODAPipeline(_CONFIG.value, _WORKDIR.value, progress=False)
-  try:
+  with oda_pipeline.ODAPipeline(_CONFIG.value, _WORKDIR.value, progress=False) as pipeline:
     state = pipeline.agent_states("oda")[0]
     tasks = pipeline.test_tasks
     own = pipeline.task_latents(state, tasks)
@@ -31,8 +30,6 @@ def _run():
       print(f"{label:14}", {name: s["success_k"] for name, s in result["per_task"].items()},
             flush=True)
     _latent_statistics(pipeline, state)
-  finally:
-    pipeline.close()
 
 
 def _latent_statistics(pipeline, state) -> None:

@@ -34,8 +34,7 @@ def _run():
   if not os.path.exists(os.path.join(workdir, "data")):
     os.makedirs(workdir, exist_ok=True)
     shutil.copytree(os.path.join(_DATA_FROM.value, "data"), os.path.join(workdir, "data"))
-  pipeline = oda_pipeline.ODAPipeline(config, workdir, progress=True)
-  try:
+  with oda_pipeline.ODAPipeline(config, workdir, progress=True) as pipeline:
     method = _METHOD.value
     pipeline.train(method)
     trials = _TRIALS.value or config.eval.trials
@@ -50,8 +49,6 @@ def _run():
               oda_report._format(oda_report._cell(per_seed, split, task.name)), flush=True)
     with open(os.path.join(workdir, f"zero_shot_{method}.json"), "w") as handle:
       json.dump(per_seed, handle, default=float)
-  finally:
-    pipeline.close()
 
 
 def main(argv):

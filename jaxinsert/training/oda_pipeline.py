@@ -413,6 +413,12 @@ class ODAPipeline:
     for evaluator in self._evaluators.values():
       evaluator.close()
 
+  def __enter__(self) -> "ODAPipeline":
+    return self
+
+  def __exit__(self, *exc_info) -> None:
+    self.close()
+
 
 def _plot_pca(latents, labels, names, num_train, path) -> None:
   import matplotlib
@@ -438,8 +444,5 @@ def _plot_pca(latents, labels, names, num_train, path) -> None:
 
 def run(config: ml_collections.ConfigDict, workdir: str, progress: bool = True,
         redo: bool = False) -> Dict[str, Any]:
-  pipeline = ODAPipeline(config, workdir, progress, redo)
-  try:
+  with ODAPipeline(config, workdir, progress, redo) as pipeline:
     return pipeline.run()
-  finally:
-    pipeline.close()
