@@ -100,3 +100,20 @@ def test_the_oracle_observation_carries_each_rows_own_task_parameters():
   # the pose features are the true offset in units of 1.5 mm
   np.testing.assert_allclose(table[tasks[0].task_id][:2],
                              np.asarray(tasks[0].socket_offset_m) / 1.5e-3, rtol=1e-6)
+
+
+@pytest.mark.timeout(30)
+def test_the_paper_tasks_config_is_the_papers_split_at_the_subsets_sizes():
+  paper, subset = oda_default.get_config("paper_tasks"), oda_default.get_config()
+  train = insertion_tasks.resolve(paper.tasks.train)
+  test = insertion_tasks.resolve(paper.tasks.test)
+  assert (len(train), len(test)) == (11, 9)      # the paper's 11 / 9 connectors
+  assert {t.name for t in train}.isdisjoint(t.name for t in test)
+  assert "e-model-10p" in {t.name for t in train}
+  assert len(insertion_tasks.resolve(paper.tasks.ood)) == 3   # with the out-of-distribution parts
+  assert max(paper.scaling.task_counts) < len(train)   # the full run is the last point
+  for field in ("offline_steps", "batch_per_task"):
+    assert paper[field] == subset[field], field
+  assert paper.oda.policy_hidden_dims == subset.oda.policy_hidden_dims
+  with pytest.raises(ValueError, match="paper_tasks"):
+    oda_default.get_config("paper")

@@ -3,11 +3,17 @@
   python experiments/oda.py --config=experiments/configs/oda_default.py --workdir=runs/oda
   python experiments/oda.py --config=experiments/configs/oda_default.py:full --workdir=runs/oda_full
   python experiments/oda.py --config=experiments/configs/oda_default.py:main --workdir=runs/oda_main
+  python experiments/oda.py --config=experiments/configs/oda_default.py:paper_tasks --workdir=runs/oda_tasks
 
 `:main` is the README's main job (scripts/main.sh): the subset below without the
 out-of-distribution parts, the no-context baseline or the data-scaling study, ODA finetuned with
 its demonstrations in the buffer on each seed's test tasks below the threshold, sized to finish
 in 20 minutes on the 2-core CPU and print the before/after table.
+`:paper_tasks` is the paper's 11 / 9 split of connectors at the subset's sizes (networks, rows
+per task, updates), for the zero-shot claim on 9 test tasks and data scaling from 1 to 11
+training tasks, with the 3 out-of-distribution parts; only ODA with its demos and the
+no-context AWAC are finetuned, on the first seed (the CPU's budget; DDPGfD from scratch is in
+the subset's study).
 Default: a stated subset (6 of the 11 training connectors, including e-model-10p, and 3 of the 9
 test connectors), 256-wide networks instead of the paper's [800, 600, 32], 64 rows per task
 per update instead of 1024. `:full` is the paper's 11 / 9 / 3 split with its sizes. Every task
@@ -27,8 +33,8 @@ SUBSET_TEST = "oda/rect-14x6,oda/keyed-12x7,oda/multipin-2-wide"
 
 
 def get_config(size: str = "subset"):
-  if size not in ("subset", "full", "main"):
-    raise ValueError(f"size must be 'subset', 'full' or 'main', got {size!r}")
+  if size not in ("subset", "full", "main", "paper_tasks"):
+    raise ValueError(f"size must be 'subset', 'full', 'main' or 'paper_tasks', got {size!r}")
   full = size == "full"
   config = ml_collections.ConfigDict()
   config.seed = 0
@@ -41,8 +47,9 @@ def get_config(size: str = "subset"):
                                            # shape) or "pose" (the socket pose error only)
 
   config.tasks = ml_collections.ConfigDict()
-  config.tasks.train = "oda:train" if full else SUBSET_TRAIN
-  config.tasks.test = "oda:test" if full else SUBSET_TEST
+  paper_split = size in ("full", "paper_tasks")
+  config.tasks.train = "oda:train" if paper_split else SUBSET_TRAIN
+  config.tasks.test = "oda:test" if paper_split else SUBSET_TEST
   # The paper's 3 out-of-distribution parts in both sizes (zero-shot from their 20 demos, then
   # finetuned): their demos and evaluations are small beside training.
   config.tasks.ood = "oda:ood"
@@ -149,8 +156,10 @@ def get_config(size: str = "subset"):
   # Data scaling (digest A11): ODA on the first n training tasks, zero-shot on the test tasks;
   # the main run is the point n = all. One seed per point on the subset (a stated budget).
   config.scaling = ml_collections.ConfigDict()
-  config.scaling.task_counts = (1, 2, 4) if not full else (1, 2, 4, 8)
+  config.scaling.task_counts = (1, 2, 4, 8) if paper_split else (1, 2, 4)
   config.scaling.num_seeds = 1
+  if size == "paper_tasks":
+    config.finetune.methods = ("oda_demos", "awac")
   if size == "main":
     config.baseline = False
     config.tasks.ood = ""
