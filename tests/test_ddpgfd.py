@@ -76,3 +76,13 @@ def test_learns_the_demonstrated_action_not_the_other_rows():
                        jax.random.PRNGKey(8), True)
   assert float(jnp.mean(actions)) == pytest.approx(0.5, abs=0.1), \
       f"mean action {float(jnp.mean(actions)):.2f}, demonstrations 0.5, other rows -0.5"
+
+
+@pytest.mark.timeout(60)
+def test_no_demonstration_rows_is_ddpg():
+  state = ddpgfd.create(_config(demo_rows=0), jax.random.PRNGKey(5), SPEC)
+  batch = _batch(jax.random.PRNGKey(6), 0.8, 0.0)
+  loss, metrics = jax.jit(lambda b: ddpgfd.actor_loss(state.actor.params, state, b))(batch)
+  q_policy = state.critic.apply(batch.obs, state.actor.apply(batch.obs))[0]
+  np.testing.assert_allclose(float(loss), -float(jnp.mean(q_policy)), rtol=1e-5)
+  assert float(metrics["bc_loss"]) == 0.0

@@ -63,7 +63,7 @@ def finished_run(tmp_path_factory):
 def test_the_cli_runs_every_stage_and_reports_every_task(finished_run):
   workdir, stdout = finished_run
   for stage in ("collect", "meta_train", "baseline_train", "oracle_train", "zero_shot",
-                "latent_probe", "finetune", "data_scaling"):
+                "latent_probe", "other_baselines", "finetune", "data_scaling"):
     assert os.path.exists(os.path.join(workdir, "stages", f"{stage}.json")), f"{stage} not recorded"
   with open(os.path.join(workdir, "summary.json")) as handle:
     summary = json.load(handle)
@@ -71,6 +71,11 @@ def test_the_cli_runs_every_stage_and_reports_every_task(finished_run):
       ("test", "rect-14x6"), ("train", "rect-10x10"), ("train", "e-model-10p")}
   assert all(r["oda"]["n"] == 2 and r["awac"]["n"] == 2 and r["oracle"]["n"] == 2
              for r in summary["rows"])
+  # Digest A10's other baselines, on the test task only (BC from its own demos).
+  assert [(r["task"], r["bc_demos"]["n"], r["offline_ddpg"]["n"]) for r in summary["rows"]
+          if "bc_demos" in r] == [("rect-14x6", 2, 2)]
+  assert os.path.isdir(os.path.join(workdir, "bc_demos", "rect-14x6", "checkpoints"))
+  assert "offline DDPG mean" in stdout and "BC on the task's demos mean" in stdout
   for task in ("rect-14x6",):
     (seed,) = summary["finetune"][task]["seeds"]
     runs = seed["runs"]
@@ -102,20 +107,21 @@ def test_a_rerun_reuses_the_stages_and_a_changed_setting_is_refused(finished_run
   oda_pipeline.run(tiny_config(), workdir, progress=True)
   out = capsys.readouterr().out
   for stage in ("collect", "meta_train", "baseline_train", "oracle_train", "zero_shot",
-                "finetune", "data_scaling"):
+                "other_baselines", "finetune", "data_scaling"):
     assert f"[{stage}] done earlier" in out, f"{stage} ran again"
   with pytest.raises(stages.StageMismatchError, match="config.oda"):
     oda_pipeline.run(tiny_config(**{"oda.kl_weight": 0.1}), workdir, progress=False)
 
 
 @pytest.mark.timeout(120)
-def test_bad_finetune_settings_are_refused_before_any_stage_runs(tmp_path):
+def test_bad_finetune_and_baseline_settings_are_refused_before_any_stage_runs(tmp_path):
   for index, (changes, field) in enumerate((
       ({"finetune.methods": ("oda", "oda_demo")}, "finetune.methods"),
       ({"finetune.num_seeds": 2}, "finetune.num_seeds"),
       ({"finetune.demo_ratio": 1.0}, "finetune.demo_ratio"),
       ({"finetune.adapted_latent": "mode"}, "finetune.adapted_latent"),
-      ({"baseline": False}, "config.baseline = False"))):   # 'awac' finetuned, none trained
+      ({"baseline": False}, "config.baseline = False"),
+      ({"other_baselines": ("bc",)}, "config.other_baselines"))):   # 'awac' finetuned, none trained
     workdir = tmp_path / str(index)
     with pytest.raises(ValueError, match=field.replace(".", r"\.")):
       oda_pipeline.run(tiny_config(**changes), str(workdir), progress=False)

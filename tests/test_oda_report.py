@@ -60,3 +60,28 @@ def test_main_report_has_no_baseline_column_and_pools_before_and_after(tmp_path,
   with open(tmp_path / "summary.json") as handle:
     assert json.load(handle)["before_after"][0]["after"]["k"] == [98, 97]
   assert (tmp_path / "finetune_a.png").stat().st_size > 0
+
+
+@pytest.mark.timeout(60)
+def test_the_other_baselines_are_columns_of_the_test_and_ood_rows_only(tmp_path, capsys):
+  config = oda_default.get_config()
+  config.report.video = False
+  task = lambda name: types.SimpleNamespace(name=name)
+  pipeline = types.SimpleNamespace(config=config, workdir=str(tmp_path),
+                                   test_tasks=[task("a"), task("b")], train_tasks=[task("t")],
+                                   ood_tasks=[task("o")])
+  seed = lambda a, b, t, o: {"test": _per_task({"a": a, "b": b}), "train": _per_task({"t": t}),
+                             "ood": _per_task({"o": o})}
+  records = {"zero_shot": {"oda": [seed(100, 90, 100, 50)], "awac": [seed(20, 95, 80, 0)]},
+             "other_baselines": {"seconds": 5.0, "methods": {
+                 "bc_demos": [{"test": _per_task({"a": 100, "b": 70}), "ood": _per_task({"o": 3})}],
+                 "offline_ddpg": [{"test": _per_task({"a": 0, "b": 2}), "ood": _per_task({"o": 0})}]}}}
+  summary = oda_report.write_summary(pipeline, records)
+  out = capsys.readouterr().out
+  by_task = {row["task"]: row for row in summary["rows"]}
+  assert by_task["b"]["bc_demos"]["k"] == [70] and by_task["o"]["offline_ddpg"]["k"] == [0]
+  assert "bc_demos" not in by_task["t"] and "offline_ddpg" not in by_task["t"]
+  assert summary["checks"]["bc_demos_below_100"] == "1/2"
+  assert summary["checks"]["offline_ddpg_test_rate"] == pytest.approx(0.01)
+  assert "BC on the task's demos mean 0.85, below 100/100 on 1/2" in out
+  assert "offline DDPG mean 0.01" in out

@@ -41,6 +41,9 @@ def get_config(size: str = "subset"):
   config.num_seeds = 3                     # seeds trained at once (vmap), reported with spread
   config.baseline = True                   # also train multi-task AWAC without context (the
                                            # paper's baseline) and compare it everywhere
+  # Digest A10's other zero-shot baselines (oda_studies.OTHER_BASELINES): BC on each test
+  # task's own demos, and DDPG trained offline without context on the AWAC baseline's data.
+  config.other_baselines = ("bc_demos", "offline_ddpg")
   config.oracle = False                    # also train AWAC with the true task parameters in
                                            # its observation (is context necessary here?)
   config.oracle_features = "all"           # "all" (pose error, friction, clearance, pins,
@@ -162,6 +165,7 @@ def get_config(size: str = "subset"):
     config.finetune.methods = ("oda_demos", "awac")
   if size == "main":
     config.baseline = False
+    config.other_baselines = ()
     config.tasks.ood = ""
     config.scaling.task_counts = ()
     config.finetune.methods = ("oda_demos",)

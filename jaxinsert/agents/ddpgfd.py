@@ -50,6 +50,9 @@ def actor_loss(actor_params: PyTree, state: TD3State, batch: Transition
   action = state.actor.apply(batch.obs, params=actor_params)
   q_policy = state.critic.apply(batch.obs, action)[0]
   rows = config.demo_rows
+  if rows == 0:   # no demonstration rows: DDPG's actor loss (the mean of no rows is NaN)
+    loss = -jnp.mean(q_policy)
+    return loss, {"actor_loss": loss, "bc_loss": jnp.zeros(()), "q_filter_kept": jnp.zeros(())}
   demo_obs, demo_action, policy_action = batch.obs[:rows], batch.action[:rows], action[:rows]
   error = jnp.sum((policy_action - demo_action) ** 2, axis=-1)
   if config.q_filter:

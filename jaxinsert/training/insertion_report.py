@@ -89,9 +89,7 @@ def plot_success_vs_trials(workdir: str, records: Dict[str, Optional[Dict]],
   metrics_path = os.path.join(workdir, "online", "metrics.jsonl")
   if not os.path.exists(metrics_path) or not records.get("zero_shot"):
     return None
-  import matplotlib
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
+  plt = logging.pyplot()
 
   evals = [r for r in logging.read_metrics(metrics_path) if "eval/success_rate" in r]
   before = records["zero_shot"]["held_out"]
@@ -127,10 +125,7 @@ def plot_success_vs_trials(workdir: str, records: Dict[str, Optional[Dict]],
   axis.set_ylim(-0.02, 1.02)
   axis.grid(alpha=0.3)
   axis.legend(fontsize=7)
-  figure.tight_layout()
-  figure.savefig(output_path, dpi=110)
-  plt.close(figure)
-  return output_path
+  return logging.save_figure(figure, output_path, dpi=110)
 
 
 def _online_trials(workdir: str) -> Optional[int]:

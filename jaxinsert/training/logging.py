@@ -137,12 +137,26 @@ def _read_records(path: str) -> List[Dict[str, Any]]:
   return records
 
 
-def plot_learning_curves(metrics_path: str, output_path: str,
-                         keys: Optional[Iterable[str]] = None, title: str = "") -> Optional[str]:
-  """Draws one panel per metric (mean over seeds with min/max band) against the step."""
+def pyplot():
+  """matplotlib.pyplot on the Agg backend: figures are written to files, no display needed."""
   import matplotlib
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
+  return plt
+
+
+def save_figure(figure, path: str, dpi: int = 120) -> str:
+  """Lays `figure` out, writes it to `path` and closes it; returns `path`."""
+  figure.tight_layout()
+  figure.savefig(path, dpi=dpi)
+  pyplot().close(figure)
+  return path
+
+
+def plot_learning_curves(metrics_path: str, output_path: str,
+                         keys: Optional[Iterable[str]] = None, title: str = "") -> Optional[str]:
+  """Draws one panel per metric (mean over seeds with min/max band) against the step."""
+  plt = pyplot()
 
   records = read_metrics(metrics_path)
   if not records:
@@ -170,10 +184,7 @@ def plot_learning_curves(metrics_path: str, output_path: str,
     axis.axis("off")
   if title:
     figure.suptitle(title)
-  figure.tight_layout()
-  figure.savefig(output_path, dpi=110)
-  plt.close(figure)
-  return output_path
+  return save_figure(figure, output_path, dpi=110)
 
 
 def git_commit(path: str = ".") -> str:
@@ -218,9 +229,7 @@ def plot_success_curves(curves: Dict[str, Tuple[Sequence[float], Sequence[Sequen
                         xlabel: str = "online environment steps (per seed)") -> str:
   """Success against steps, one line per label (mean over seeds, min/max band); `curves` maps
   a label to (steps, per-seed success rates at each step)."""
-  import matplotlib
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
+  plt = pyplot()
 
   figure, axis = plt.subplots(figsize=(5.5, 3.5))
   for label, (steps, per_seed) in curves.items():
@@ -234,7 +243,4 @@ def plot_success_curves(curves: Dict[str, Tuple[Sequence[float], Sequence[Sequen
   axis.legend(fontsize=8)
   if title:
     axis.set_title(title, fontsize=9)
-  figure.tight_layout()
-  figure.savefig(path, dpi=110)
-  plt.close(figure)
-  return path
+  return save_figure(figure, path, dpi=110)

@@ -1,7 +1,8 @@
 """The ODA pipeline (seed 000): collect -> meta-train offline -> zero-shot adaptation from
 demonstrations on the test and out-of-distribution tasks -> data scaling -> online finetuning
 (Algorithm 2; against DDPGfD from scratch) -> report, with multi-task AWAC without context
-trained and evaluated on the same data and harness. The stages after zero-shot are in
+trained and evaluated on the same data and harness, and BC on each task's demonstrations and
+offline DDPG zero-shot (`other_baselines`). The stages after zero-shot are in
 `oda_studies`.
 
 Stages run on `stages.StageRunner` (reused while their fingerprint matches). The workdir holds
@@ -139,6 +140,11 @@ class ODAPipeline:
                      tuple(TRAIN_STAGES[method] for method in self.methods())),
         stages.Stage("latent_probe", self.latent_probe, ("seed", "eval"), ("meta_train",)),
     ]
+    if oda_studies.other_baselines_settings(self.config):   # refused here when unknown
+      declared.append(stages.Stage("other_baselines", lambda: oda_studies.other_baselines(self),
+                                   ("seed", "num_seeds", "oda", "offline_steps", "batch_per_task",
+                                    "steps_per_call", "eval", "other_baselines", "ddpgfd"),
+                                   ("collect", "zero_shot")))
     # Data scaling before finetuning: its cost is bounded by a few short trainings, while
     # finetuning's grows with the number of tasks left below the threshold.
     if self.config.get("scaling") is not None and self.config.scaling.task_counts:
@@ -421,9 +427,7 @@ class ODAPipeline:
 
 
 def _plot_pca(latents, labels, names, num_train, path) -> None:
-  import matplotlib
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
+  plt = logging.pyplot()
 
   centred = latents - latents.mean(0)
   _, _, vt = np.linalg.svd(centred, full_matrices=False)
@@ -437,9 +441,7 @@ def _plot_pca(latents, labels, names, num_train, path) -> None:
   axis.set_ylabel("PC 2 of z")
   axis.set_title("posterior means of z from 64-transition demo contexts (o train, ^ test)")
   axis.legend(fontsize=6, ncol=2)
-  figure.tight_layout()
-  figure.savefig(path, dpi=120)
-  plt.close(figure)
+  logging.save_figure(figure, path, dpi=120)
 
 
 def run(config: ml_collections.ConfigDict, workdir: str, progress: bool = True,

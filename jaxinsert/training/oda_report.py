@@ -1,5 +1,6 @@
-"""The ODA pipeline's report: per-task success of ODA and no-context AWAC (every seed, pooled
-with a Wilson interval), the acceptance counts of digest A11, the latent probe and finetuning.
+"""The ODA pipeline's report: per-task success of ODA, no-context AWAC and the other baselines
+(every seed, pooled with a Wilson interval), the acceptance counts of digest A11, the latent
+probe and finetuning.
 """
 
 from __future__ import annotations
@@ -40,15 +41,20 @@ def write_summary(pipeline, records: Dict[str, Dict[str, Any]]) -> Dict[str, Any
   oracle, baseline = "oracle" in zero_shot, "awac" in zero_shot
   columns = [("oda", "ODA")] + ([("awac", "AWAC (no context)")] if baseline else []) + (
       [("oracle", "oracle (true task parameters)")] if oracle else [])
+  # Digest A10's other baselines (test and out-of-distribution tasks only): the same layout.
+  others = records.get("other_baselines", {}).get("methods", {})
+  columns += [(method, OTHER_TITLES[method]) for method in others]
+  sources = {**zero_shot, **others}
   lines.append(f"{'split':6} {'task':18} " + " ".join(f"{title:36}" for _, title in columns))
   for split, tasks in (("test", pipeline.test_tasks), ("train", pipeline.train_tasks),
                        ("ood", pipeline.ood_tasks)):
     for task in tasks:
       row = {"split": split, "task": task.name}
-      row.update({method: _cell(zero_shot[method], split, task.name) for method, _ in columns})
+      row.update({method: _cell(sources[method], split, task.name) for method, _ in columns
+                  if split in sources[method][0]})
       rows.append(row)
-      lines.append(f"{split:6} {task.name:18} "
-                   + " ".join(f"{_format(row[method]):36}" for method, _ in columns))
+      lines.append(f"{split:6} {task.name:18} " + " ".join(
+          f"{_format(row[method]) if method in row else '-':36}" for method, _ in columns))
   test_rows = [r for r in rows if r["split"] == "test"]
   high = sum(r["oda"]["rate"] >= 0.95 for r in test_rows)
   checks = {"oda_at_least_95": f"{high}/{len(test_rows)}",
@@ -63,6 +69,8 @@ def write_summary(pipeline, records: Dict[str, Dict[str, Any]]) -> Dict[str, Any
   else:
     lines.append(f"test tasks: ODA >= 95/100 on {checks['oda_at_least_95']} (paper 6/9 at "
                  f"100/100); mean success ODA {checks['oda_test_rate']:.2f} (no baseline trained)")
+  if others:
+    lines.append(other_baselines_line(test_rows, others, checks))
   if oracle:
     checks["oracle_test_rate"] = float(np.mean([r["oracle"]["rate"] for r in test_rows]))
     checks["oracle_at_least_95"] = (f"{sum(r['oracle']['rate'] >= 0.95 for r in test_rows)}/"
@@ -118,6 +126,26 @@ def write_summary(pipeline, records: Dict[str, Dict[str, Any]]) -> Dict[str, Any
   logging.write_json_atomically(os.path.join(pipeline.workdir, "summary.json"), summary,
                                 default=float)
   return summary
+
+
+OTHER_TITLES = {"bc_demos": "BC on the task's demos", "offline_ddpg": "offline DDPG (no context)"}
+
+
+def other_baselines_line(test_rows: List[Dict[str, Any]], others: Dict[str, Any],
+                         checks: Dict[str, Any]) -> str:
+  """Digest A10's other baselines against the paper's reading of them (ODA-8), into `checks`."""
+  parts = []
+  if "bc_demos" in others:
+    checks["bc_demos_test_rate"] = float(np.mean([r["bc_demos"]["rate"] for r in test_rows]))
+    checks["bc_demos_below_100"] = (f"{sum(r['bc_demos']['rate'] < 1.0 for r in test_rows)}/"
+                                    f"{len(test_rows)}")
+    parts.append(f"BC on the task's demos mean {checks['bc_demos_test_rate']:.2f}, below "
+                 f"100/100 on {checks['bc_demos_below_100']} (paper: below 100% under start noise)")
+  if "offline_ddpg" in others:
+    checks["offline_ddpg_test_rate"] = float(np.mean([r["offline_ddpg"]["rate"]
+                                                      for r in test_rows]))
+    parts.append(f"offline DDPG mean {checks['offline_ddpg_test_rate']:.2f} (paper: about 0)")
+  return "test tasks: " + "; ".join(parts)
 
 
 FINETUNED = (("oda", "ODA, Algorithm 2"), ("oda_demos", "ODA, demos in the buffer"),

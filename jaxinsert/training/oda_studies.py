@@ -1,7 +1,9 @@
 """The ODA pipeline's studies after zero-shot adaptation (digest A11): online finetuning by
 Algorithm 2 of every test and out-of-distribution task ODA leaves below the threshold, against
-the no-context baseline and DDPGfD from scratch, and the data-scaling study (ODA trained on the
-first n training tasks). Each function takes the `oda_pipeline.ODAPipeline` and is one stage.
+the no-context baseline and DDPGfD from scratch, the data-scaling study (ODA trained on the
+first n training tasks) and digest A10's other zero-shot baselines (BC on each task's
+demonstrations, offline DDPG). Each function takes the `oda_pipeline.ODAPipeline` and is one
+stage.
 """
 
 from __future__ import annotations
@@ -186,12 +188,111 @@ def method_policy(pipeline, method: str, state, tasks) -> insertion_tasks.Policy
   """The deterministic policy of a finetuned `method` (a key of FINETUNE_METHODS) on `tasks`."""
   if method != "ddpgfd":
     return pipeline.oda_policy(state, tasks)
-  from jaxinsert.agents import ddpgfd
+  return per_task_policy(pipeline, method, [state])
 
-  if "ddpgfd" not in pipeline.jitted_policies:
-    pipeline.jitted_policies["ddpgfd"] = jax.jit(lambda s, obs: ddpgfd.act(s, obs, jax.random.PRNGKey(0), True))
-  act, normalizer = pipeline.jitted_policies["ddpgfd"], pipeline.data()["normalizer"]
-  return lambda obs: np.asarray(act(state, jnp.asarray(normalizer(obs), jnp.float32)))
+
+# Digest A10's zero-shot baselines besides multi-task AWAC (`config.other_baselines`).
+OTHER_BASELINES = ("bc_demos", "offline_ddpg")
+
+
+def other_baselines_settings(config: ml_collections.ConfigDict) -> Tuple[str, ...]:
+  """The baselines of `config.other_baselines`, refused with the field named when unknown."""
+  names = tuple(config.get("other_baselines", ()))
+  unknown = [name for name in names if name not in OTHER_BASELINES]
+  if unknown:
+    raise ValueError(f"config.other_baselines = {names}: each must be one of {OTHER_BASELINES}; "
+                     f"unknown {unknown}")
+  return names
+
+
+def other_baselines(pipeline) -> Dict[str, Any]:
+  """Digest A10's remaining baselines, zero-shot on the test and out-of-distribution tasks with
+  the zero-shot stage's evaluator (the same starts, trial by trial), `num_seeds` seeds each:
+  "bc_demos": behaviour cloning on the task's own demonstrations only, ODA's actor widths,
+  log-std bounds, learning rate and update count, minus encoder and critic (W); one policy per
+  task and seed. "offline_ddpg": DDPG (twin critic, no target smoothing, no demonstration loss)
+  without context, trained offline on the AWAC baseline's data (the training tasks' offline
+  data with their demonstrations), as many rows per update as ODA's meta-batch; the paper
+  reports it near 0% on the test tasks. Record: {"methods": method -> per seed {split:
+  evaluation}}, the zero-shot stage's layout."""
+  trials, results = pipeline.config.eval.trials, {}
+  splits = [(split, tasks) for split, tasks in (("test", pipeline.test_tasks),
+                                                ("ood", pipeline.ood_tasks)) if tasks]
+  for method in other_baselines_settings(pipeline.config):
+    states = {}   # task name (or None: every task) -> the stacked seeds' agent state
+    if method == "bc_demos":
+      for _, tasks in splits:
+        for task in tasks:
+          states[task.name] = _train_other(pipeline, method, task)
+    else:
+      states[None] = _train_other(pipeline, method, None)
+    per_seed = []
+    for seed_index in range(pipeline.config.num_seeds):
+      seed = {name: jax.tree_util.tree_map(lambda x, i=seed_index: x[i], state)
+              for name, state in states.items()}
+      per_seed.append({split: pipeline.evaluator(tasks, trials)(
+          per_task_policy(pipeline, method, [seed.get(t.name, seed.get(None)) for t in tasks]))
+                       for split, tasks in splits})
+    results[method] = per_seed
+  return {"methods": results}
+
+
+def _train_other(pipeline, method: str, task) -> Any:
+  """The stacked seeds of `method` trained offline: "bc_demos" on `task`'s demonstrations,
+  "offline_ddpg" on every training task's data (workdir/<method>[/<task>])."""
+  from jaxinsert.data import samplers
+  from jaxinsert.training.config import offline_run_config
+  from jaxinsert.training.offline import OfflineTrainer
+
+  data, settings = pipeline.data(), pipeline.config
+  config = offline_run_config("bc" if method == "bc_demos" else "ddpgfd")
+  if method == "bc_demos":
+    for name, source in (("hidden_dims", "policy_hidden_dims"), ("actor_lr", "actor_lr"),
+                         ("log_std_min", "log_std_min"), ("log_std_max", "log_std_max")):
+      config.agent[name] = settings.oda[source]
+    dataset = pipeline.task_demos(task)
+    config.batch_size = settings.batch_per_task
+  else:
+    config.agent = settings.ddpgfd.copy_and_resolve_references()
+    config.agent.demo_rows = 0            # DDPG: no demonstration loss
+    ids = [t.task_id for t in pipeline.train_tasks]
+    in_tasks = np.isin(np.asarray(data["demos"].task_id), ids)
+    dataset = jax.tree_util.tree_map(
+        lambda *x: jnp.concatenate(x),
+        data["offline"], jax.tree_util.tree_map(lambda x: x[np.flatnonzero(in_tasks)],
+                                                data["demos"]))
+    config.batch_size = settings.batch_per_task * len(pipeline.train_tasks)
+  config.seed, config.num_seeds = settings.seed, settings.num_seeds
+  config.max_steps, config.steps_per_call = settings.offline_steps, settings.steps_per_call
+  config.log_interval = settings.steps_per_call
+  config.eval_interval, config.checkpoint_interval = 0, settings.checkpoint_interval
+  workdir = os.path.join(pipeline.workdir, method, *([task.name] if task is not None else []))
+  trainer = OfflineTrainer(config, workdir, dataset, data["spec"], progress=pipeline.progress,
+                           sampler=samplers.uniform)
+  try:
+    return trainer.train().agent
+  finally:
+    trainer.close()
+
+
+def per_task_policy(pipeline, method: str, states) -> insertion_tasks.Policy:
+  """The deterministic policy of `method` ("bc_demos", "offline_ddpg" or "ddpgfd") where
+  environment i runs task i % len(states) with states[i % len(states)] (the evaluator's
+  layout); one jitted call over the states stacked on a leading axis."""
+  from jaxinsert.agents import bc, ddpgfd
+
+  module = bc if method == "bc_demos" else ddpgfd
+  if method not in pipeline.jitted_policies:
+    act = lambda s, obs: module.act(s, obs, jax.random.PRNGKey(0), True)
+    pipeline.jitted_policies[method] = jax.jit(jax.vmap(act, in_axes=(0, None)))
+  act, normalizer = pipeline.jitted_policies[method], pipeline.data()["normalizer"]
+  stacked = jax.tree_util.tree_map(lambda *x: jnp.stack(x), *states)
+
+  def policy(obs):
+    actions = np.asarray(act(stacked, jnp.asarray(normalizer(obs), jnp.float32)))
+    rows = np.arange(obs.shape[0])
+    return actions[rows % len(states), rows]
+  return policy
 
 
 def data_scaling(pipeline) -> Dict[str, Any]:

@@ -80,9 +80,7 @@ def write_summary(pipeline, records: Dict[str, Dict[str, Any]]) -> Dict[str, Any
 def plot_plan(env, positions, subgoals, subgoal_index, path: str, title: str = "") -> str:
   """Side view (x, z) of one episode: the tray, the socket, the path and the planned subgoals
   (numbered; the one followed at each step colours the path)."""
-  import matplotlib
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
+  plt = logging.pyplot()
 
   positions, subgoals = np.asarray(positions), np.asarray(subgoals)
   figure, axis = plt.subplots(figsize=(6, 3.2))
@@ -108,10 +106,7 @@ def plot_plan(env, positions, subgoals, subgoal_index, path: str, title: str = "
   axis.legend(fontsize=7, loc="upper left")
   if title:
     axis.set_title(title, fontsize=9)
-  figure.tight_layout()
-  figure.savefig(path, dpi=120)
-  plt.close(figure)
-  return path
+  return logging.save_figure(figure, path, dpi=120)
 
 
 def _draw_scene(env, side, top):
@@ -157,9 +152,7 @@ def episode_frames(env, start, positions, subgoals, subgoal_index, title: str = 
   """Frames (T + 1, H, W, 3) uint8 of one episode in the side and top views: the planned
   subgoals (decoded to positions) as numbered red crosses, the one being followed ringed, and
   the plug's path so far."""
-  import matplotlib
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
+  plt = logging.pyplot()
 
   path = np.concatenate([np.asarray(start)[None], np.asarray(positions)])
   subgoals, subgoal_index = np.asarray(subgoals), np.asarray(subgoal_index)

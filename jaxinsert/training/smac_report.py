@@ -61,9 +61,7 @@ def _print(summary) -> None:
 
 
 def _plot_curve(pipeline, records) -> str:
-  import matplotlib
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
+  plt = logging.pyplot()
 
   figure, axis = plt.subplots(figsize=(6.5, 4.5))
   for method, colour in (("smac", "tab:blue"), ("oracle", "tab:green")):
@@ -82,17 +80,12 @@ def _plot_curve(pipeline, records) -> str:
   axis.set_ylabel("post-adaptation test return")
   axis.set_title(f"{pipeline.family.name}: mean +- std over {pipeline.config.num_seeds} seeds")
   axis.legend(fontsize=8)
-  figure.tight_layout()
   path = os.path.join(pipeline.workdir, "curve_post_adaptation.png")
-  figure.savefig(path, dpi=120)
-  plt.close(figure)
-  return path
+  return logging.save_figure(figure, path, dpi=120)
 
 
 def _plot_z_shift(pipeline, records) -> str:
-  import matplotlib
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
+  plt = logging.pyplot()
 
   figure, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
   for axis, (phase, record) in zip(axes, (("after offline phase", records["offline"]),
@@ -106,8 +99,5 @@ def _plot_z_shift(pipeline, records) -> str:
     axis.set_title(phase)
     axis.legend(fontsize=8)
   axes[0].set_ylabel("contexts (training tasks x draws)")
-  figure.tight_layout()
   path = os.path.join(pipeline.workdir, "z_shift_kl.png")
-  figure.savefig(path, dpi=120)
-  plt.close(figure)
-  return path
+  return logging.save_figure(figure, path, dpi=120)

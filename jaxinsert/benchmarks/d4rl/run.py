@@ -10,6 +10,7 @@ import math
 import os
 import time
 
+from jaxinsert.training import logging
 from jaxinsert.training.logging import write_json_atomically
 
 # Which column of IQL's Table 1 (thesis ch. 7) each agent is compared with.
@@ -291,9 +292,7 @@ def cell_table(cells, datasets):
 
 def plot_cells(cells, datasets, path):
   """Bars: our mean +- std per agent and dataset; dots: the published number; dashes: our data."""
-  import matplotlib
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
+  plt = logging.pyplot()
   import numpy as np
 
   names = sorted({name for name, _ in cells})
@@ -315,9 +314,7 @@ def plot_cells(cells, datasets, path):
                 fontsize=8)
   ax.set_ylabel("normalised score")
   ax.legend(fontsize=7)
-  fig.tight_layout()
-  fig.savefig(path, dpi=120)
-  plt.close(fig)
+  logging.save_figure(fig, path, dpi=120)
 
 
 def _finished_cell(results, hdf5):
