@@ -209,8 +209,8 @@ def other_baselines(pipeline) -> Dict[str, Any]:
   """Digest A10's remaining baselines, zero-shot on the test and out-of-distribution tasks with
   the zero-shot stage's evaluator (the same starts, trial by trial), `num_seeds` seeds each:
   "bc_demos": behaviour cloning on the task's own demonstrations only, ODA's actor widths,
-  log-std bounds, learning rate and update count, minus encoder and critic (W); one policy per
-  task and seed. "offline_ddpg": DDPG (twin critic, no target smoothing, no demonstration loss)
+  log-std bounds, learning rate and update count, minus encoder and critic (W; Adam with its
+  default moments); one policy per task and seed. "offline_ddpg": DDPG (twin critic, no target smoothing, no demonstration loss)
   without context, trained offline on the AWAC baseline's data (the training tasks' offline
   data with their demonstrations), as many rows per update as ODA's meta-batch; the paper
   reports it near 0% on the test tasks. Record: {"methods": method -> per seed {split:
@@ -255,12 +255,11 @@ def _train_other(pipeline, method: str, task) -> Any:
   else:
     config.agent = settings.ddpgfd.copy_and_resolve_references()
     config.agent.demo_rows = 0            # DDPG: no demonstration loss
+    from jaxinsert.training.oda_pipeline import _concat, _select
+
     ids = [t.task_id for t in pipeline.train_tasks]
-    in_tasks = np.isin(np.asarray(data["demos"].task_id), ids)
-    dataset = jax.tree_util.tree_map(
-        lambda *x: jnp.concatenate(x),
-        data["offline"], jax.tree_util.tree_map(lambda x: x[np.flatnonzero(in_tasks)],
-                                                data["demos"]))
+    dataset = _concat([data["offline"],
+                       _select(data["demos"], np.isin(np.asarray(data["demos"].task_id), ids))])
     config.batch_size = settings.batch_per_task * len(pipeline.train_tasks)
   config.seed, config.num_seeds = settings.seed, settings.num_seeds
   config.max_steps, config.steps_per_call = settings.offline_steps, settings.steps_per_call
