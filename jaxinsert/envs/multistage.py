@@ -54,8 +54,9 @@ class MultiStageInsertion:
   # step cannot jump across one.
   barriers: Tuple[Tuple[float, float, float, float, float], ...] = ()
   # Play data only (`play_episodes`): near the socket (within `play_approach_radius_m` of its
-  # axis), a "move to a nearby point" primitive is, with `play_approach_probability`, instead a
-  # move to the point above the hole at `play_approach_height_m` (None: never, the default).
+  # axis), a "move to a nearby point" primitive is, with `play_approach_probability`, instead an
+  # approach from above: to the point above the hole at `play_approach_height_m`, then, once
+  # over the hole, down into it (None: never, the default).
   # A walled pit needs it: random nearby moves escape a small region easily but rarely enter
   # one from outside over its walls (docs/notes/issue19_report.md, 2026-12-06).
   play_approach_height_m: Optional[float] = None
@@ -209,6 +210,21 @@ def _play_start(env: MultiStageInsertion, key: jax.Array) -> jax.Array:
   return start
 
 
+def _above_hole(env: MultiStageInsertion) -> jax.Array:
+  return jnp.concatenate([jnp.asarray(env.socket_center_m),
+                          jnp.asarray([env.play_approach_height_m])])
+
+
+def _approach_continues(env: MultiStageInsertion, position: jax.Array,
+                        target: jax.Array) -> jax.Array:
+  """The approach primitive's second phase: once above the hole (within the chamfer of its
+  axis), its target becomes the bottom of the hole: approach from above, then insert."""
+  if env.play_approach_height_m is None:
+    return target
+  over_hole = jnp.linalg.norm(position[:2] - jnp.asarray(env.socket_center_m)) < env.chamfer_radius_m
+  return jnp.where(jnp.all(target == _above_hole(env)) & over_hole, env.goal_position_m(), target)
+
+
 def _primitive_target(env: MultiStageInsertion, key: jax.Array, position: jax.Array) -> jax.Array:
   kind_key, reach_key, lift_key = jax.random.split(key, 3)
   kind = jax.random.choice(kind_key, 3, p=jnp.asarray(PRIMITIVE_PROBABILITIES))
@@ -219,8 +235,7 @@ def _primitive_target(env: MultiStageInsertion, key: jax.Array, position: jax.Ar
   descend = jnp.where(axis_distance < 0.05, env.goal_position_m(), position.at[2].set(0.0))
   if env.play_approach_height_m is not None:   # its own key: the other draws stay as they are
     approach_key = jax.random.fold_in(key, 1)
-    above_hole = jnp.concatenate([jnp.asarray(env.socket_center_m),
-                                  jnp.asarray([env.play_approach_height_m])])
+    above_hole = _above_hole(env)
     approach = ((axis_distance < env.play_approach_radius_m)
                 & (jax.random.uniform(approach_key) < env.play_approach_probability))
     nearby = jnp.where(approach, above_hole, nearby)
@@ -246,6 +261,7 @@ def play_episodes(env: MultiStageInsertion, key: jax.Array, num_episodes: int,
       renew = left <= 0
       target = jnp.where(renew, _primitive_target(env, new_key, position), target)
       left = jnp.where(renew, jax.random.randint(length_key, (), *PRIMITIVE_STEPS), left)
+      target = _approach_continues(env, position, target)
       action = (target - position) / env.step_m + action_noise * jax.random.normal(noise_key, (3,))
       action = jnp.clip(action, -1.0, 1.0)
       following = env.move(position, action)
