@@ -1,8 +1,6 @@
 """PTP's pieces around the planner: HER relabelling at 70%, the CVAE's training sequences, and
 the multi-stage task being out of reach of a straight-to-the-goal policy."""
 
-import dataclasses
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -127,33 +125,3 @@ def test_barrier_variant_blocks_the_default_carry_height_and_lateral_entry():
     MultiStageInsertion(barriers=((0.0, 0.01, -0.2, 0.2, 0.1),))
   with pytest.raises(ValueError, match="unknown multi-stage task"):
     make_task("no_such_task")
-
-
-def _pit_entries(env, play, dt=10):
-  """Play episodes that go from outside the pit's walls, below their top, into the pit within
-  dt steps (the pit: inner half width 3 cm, walls 2 cm thick around the socket's axis)."""
-  positions = np.asarray(play["positions"])
-  offset = np.abs(positions[..., :2] - np.asarray(env.socket_center_m)).max(-1)
-  outside_low = (offset > 0.05) & (positions[..., 2] < 0.05)
-  inside = offset < 0.03
-  return int(np.sum(np.any(outside_low[:, :-dt] & inside[:, dt:], 1)))
-
-
-@pytest.mark.timeout(60)
-def test_walled_socket_play_enters_the_pit_over_its_walls():
-  walled = make_task("walled_socket")
-  without = dataclasses.replace(walled, play_approach_height_m=None)
-  key = jax.random.PRNGKey(1)
-  entries = _pit_entries(walled, play_episodes(walled, key, 300))
-  entries_without = _pit_entries(without, play_episodes(without, key, 300))
-  # Random nearby moves escape the pit but rarely enter it from outside over its walls; the
-  # approach primitive (a move above the hole, near the socket) is what puts entries in the data.
-  assert entries >= 10 and entries >= 3 * max(entries_without, 1), (entries, entries_without)
-  # The approach draws its own key: at probability 0 the play data is the data without it.
-  never = dataclasses.replace(walled, play_approach_probability=0.0)
-  np.testing.assert_array_equal(np.asarray(play_episodes(never, key, 20)["positions"]),
-                                np.asarray(play_episodes(without, key, 20)["positions"]))
-  for task in TASKS[:2]:   # the other tasks' play data is left as it was
-    assert make_task(task).play_approach_height_m is None
-  with pytest.raises(ValueError, match="play_approach_probability"):
-    MultiStageInsertion(play_approach_probability=1.5)

@@ -19,14 +19,14 @@ walls: lift, climb over it, carry, descend, insert) and "walled_socket" (the soc
 walled pit: the plug must come down into it from above its walls before it aligns and inserts).
 
 `play_episodes` makes the offline data: episodes of short scripted primitives (move to a
-nearby point, lift, descend; near a walled socket also "move above the hole") from starts all
-over the workspace; no episode holds the whole lift-carry-align-insert sequence.
+nearby point, lift, descend) from starts all over the workspace; no episode holds the whole
+lift-carry-align-insert sequence.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Tuple
 
 import jax
 import jax.numpy as jnp
@@ -53,15 +53,6 @@ class MultiStageInsertion:
   # top; the plug can rest on them. Each must be wider than step_m along x and y, so that one
   # step cannot jump across one.
   barriers: Tuple[Tuple[float, float, float, float, float], ...] = ()
-  # Play data only (`play_episodes`): near the socket (within `play_approach_radius_m` of its
-  # axis), a "move to a nearby point" primitive is, with `play_approach_probability`, instead an
-  # approach from above: to the point above the hole at `play_approach_height_m`, then, once
-  # over the hole, down into it (None: never, the default).
-  # A walled pit needs it: random nearby moves escape a small region easily but rarely enter
-  # one from outside over its walls (docs/notes/issue19_report.md, 2026-12-06).
-  play_approach_height_m: Optional[float] = None
-  play_approach_radius_m: float = 0.1
-  play_approach_probability: float = 0.5
 
   def __post_init__(self):
     for barrier in self.barriers:
@@ -74,9 +65,6 @@ class MultiStageInsertion:
     if self.hole_radius_m >= self.chamfer_radius_m:
       raise ValueError(f"hole_radius_m ({self.hole_radius_m}) must be smaller than "
                        f"chamfer_radius_m ({self.chamfer_radius_m})")
-    if not 0.0 <= self.play_approach_probability <= 1.0:
-      raise ValueError(f"play_approach_probability must be in [0, 1], got "
-                       f"{self.play_approach_probability}")
     if not 0 < self.success_depth_m <= self.hole_depth_m:
       raise ValueError(f"success_depth_m must be in (0, hole_depth_m={self.hole_depth_m}], "
                        f"got {self.success_depth_m}")
@@ -210,35 +198,14 @@ def _play_start(env: MultiStageInsertion, key: jax.Array) -> jax.Array:
   return start
 
 
-def _above_hole(env: MultiStageInsertion) -> jax.Array:
-  return jnp.concatenate([jnp.asarray(env.socket_center_m),
-                          jnp.asarray([env.play_approach_height_m])])
-
-
-def _approach_continues(env: MultiStageInsertion, position: jax.Array,
-                        target: jax.Array) -> jax.Array:
-  """The approach primitive's second phase: once above the hole (within the chamfer of its
-  axis), its target becomes the bottom of the hole: approach from above, then insert."""
-  if env.play_approach_height_m is None:
-    return target
-  over_hole = jnp.linalg.norm(position[:2] - jnp.asarray(env.socket_center_m)) < env.chamfer_radius_m
-  return jnp.where(jnp.all(target == _above_hole(env)) & over_hole, env.goal_position_m(), target)
-
-
 def _primitive_target(env: MultiStageInsertion, key: jax.Array, position: jax.Array) -> jax.Array:
   kind_key, reach_key, lift_key = jax.random.split(key, 3)
   kind = jax.random.choice(kind_key, 3, p=jnp.asarray(PRIMITIVE_PROBABILITIES))
   nearby = position + jax.random.uniform(reach_key, (3,), minval=-LOCAL_REACH_M,
                                          maxval=LOCAL_REACH_M)
   lift = position.at[2].add(jax.random.uniform(lift_key, (), minval=0.03, maxval=0.1))
-  axis_distance = jnp.linalg.norm(position[:2] - jnp.asarray(env.socket_center_m))
-  descend = jnp.where(axis_distance < 0.05, env.goal_position_m(), position.at[2].set(0.0))
-  if env.play_approach_height_m is not None:   # its own key: the other draws stay as they are
-    approach_key = jax.random.fold_in(key, 1)
-    above_hole = _above_hole(env)
-    approach = ((axis_distance < env.play_approach_radius_m)
-                & (jax.random.uniform(approach_key) < env.play_approach_probability))
-    nearby = jnp.where(approach, above_hole, nearby)
+  near_socket = jnp.linalg.norm(position[:2] - jnp.asarray(env.socket_center_m)) < 0.05
+  descend = jnp.where(near_socket, env.goal_position_m(), position.at[2].set(0.0))
   return jnp.select([kind == 0, kind == 1], [nearby, lift], descend)
 
 
@@ -261,7 +228,6 @@ def play_episodes(env: MultiStageInsertion, key: jax.Array, num_episodes: int,
       renew = left <= 0
       target = jnp.where(renew, _primitive_target(env, new_key, position), target)
       left = jnp.where(renew, jax.random.randint(length_key, (), *PRIMITIVE_STEPS), left)
-      target = _approach_continues(env, position, target)
       action = (target - position) / env.step_m + action_noise * jax.random.normal(noise_key, (3,))
       action = jnp.clip(action, -1.0, 1.0)
       following = env.move(position, action)
@@ -295,6 +261,6 @@ def make_task(name: str, **overrides) -> MultiStageInsertion:
   if name == "tray_barrier_socket":   # a 10 cm wall, 3 cm thick, across the workspace at x = 0
     return MultiStageInsertion(barriers=((-0.015, 0.015, -0.2, 0.2, 0.10),), **overrides)
   if name == "walled_socket":         # the socket in a pit with 5 cm walls, 3 cm from its axis
-    base = MultiStageInsertion(**{"play_approach_height_m": 0.07, **overrides})
+    base = MultiStageInsertion(**overrides)
     return dataclasses.replace(base, barriers=_walled_socket_barriers(base))
   raise ValueError(f"unknown multi-stage task {name!r}; tasks: {', '.join(TASKS)}")
