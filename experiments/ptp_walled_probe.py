@@ -6,6 +6,9 @@
    feasible ones (the planner's cost sees a plan only through these two).
 3. The agents conditioned on the final goal alone, from starts at the pit wall's foot (outside
    the walls, on the table, on the tray's side): do they climb over the wall and insert?
+4. The play data's coverage: episodes (and rows) that escape the tray from below its walls
+   within dt steps, against episodes that enter the pit from outside its walls below their
+   top, and that go from the wall's foot to inserted.
 
   python experiments/ptp_walled_probe.py --workdir=runs/ptp_walled [--agents=finetuned/ptp]
 """
@@ -113,6 +116,23 @@ def main(_):
   results["wall_foot_final_goal"] = {"starts": n, "steps": FLAGS.steps,
                                      "success_per_seed": success.mean(1).tolist(),
                                      "climbed_above_the_wall_per_seed": climbed.mean(1).tolist()}
+  # 4. Coverage of the play data (positions (episodes, steps + 1, 3)).
+  positions = np.load(os.path.join(FLAGS.workdir, "data", "play.npz"))["positions"]
+  pit = np.abs(positions[..., :2] - np.asarray(env.socket_center_m)).max(-1)
+  tray = np.abs(positions[..., :2] - np.asarray(env.tray_center_m)).max(-1)
+  in_tray_low = (tray < env.tray_half_width_m) & (positions[..., 2] < env.wall_height_m)
+  outside_pit_low = (pit > 0.05) & (positions[..., 2] < wall_top)
+  inserted = np.asarray(jax.vmap(jax.vmap(env.is_success))(jnp.asarray(positions)))
+  coverage = {"episodes": int(positions.shape[0])}
+  for dt in (5, 10, 20):
+    def pairs(a, b):
+      both = a[:, :-dt] & b[:, dt:]
+      return {"rows": int(both.sum()), "episodes": int(both.any(1).sum())}
+    coverage[f"dt{dt}"] = {
+        "tray floor -> out of the tray": pairs(in_tray_low, tray >= env.tray_half_width_m),
+        "outside the pit, below its walls' top -> in the pit": pairs(outside_pit_low, pit < 0.03),
+        "outside the pit, below its walls' top -> inserted": pairs(outside_pit_low, inserted)}
+  results["play_coverage"] = coverage
   print(json.dumps(results, indent=1), flush=True)
   if FLAGS.out:
     with open(FLAGS.out, "w") as handle:
