@@ -60,10 +60,14 @@ def main(_):
   seeds = config.num_seeds
   seed_keys = jax.random.split(jax.random.PRNGKey(config.seed + 3), seeds)
 
-  def cuts(plan_positions):   # (..., K + 1, 3): start then subgoals
+  def cuts(plan_positions, scene=env):   # (..., K + 1, 3): start then subgoals
     flat = plan_positions.reshape((-1,) + plan_positions.shape[-2:])
-    pair = jax.vmap(jax.vmap(env.cuts_obstacles))(flat[:, :-1], flat[:, 1:])
+    pair = jax.vmap(jax.vmap(scene.cuts_obstacles))(flat[:, :-1], flat[:, 1:])
     return np.asarray(pair).reshape(plan_positions.shape[:-2] + (-1,))
+
+  import dataclasses
+  tray_only = dataclasses.replace(env, barriers=())   # the same scene without its barriers
+  socket = np.asarray(env.socket_center_m)
 
   import itertools
   for eta, timeout, prior, top in itertools.product(FLAGS.values_weights, FLAGS.timeouts,
@@ -82,14 +86,27 @@ def main(_):
       plan = np.concatenate([start[..., None, :], out["subgoals"]], -2)
       pair_cuts = cuts(plan)
       lifted = out["positions"][..., 2].max(-1) >= env.wall_height_m
+      barrier_cuts = pair_cuts & ~cuts(plan, tray_only)   # jumps that cut only a barrier
+      last = out["subgoals"].shape[-2] - 1
+      final_xy = out["positions"][..., -1, :2]
+      near_axis = np.abs(final_xy - socket).max(-1) < 0.03
       row = {"values_weight": float(eta), "subgoal_timeout": int(timeout),
              "prior_weight": float(prior), "top_subgoals": int(top),
              "success_per_seed": out["success"].mean(1).tolist(),
              "lifted_above_tray_walls_per_seed": lifted.mean(1).tolist(),
              "plans_cutting_an_obstacle_per_seed": pair_cuts.any(-1).mean(1).tolist(),
              "first_jump_cuts_per_seed": pair_cuts[..., 0].mean(1).tolist(),
+             "plans_cutting_a_barrier_per_seed": barrier_cuts.any(-1).mean(1).tolist(),
+             "plans_cutting_a_tray_wall_per_seed": cuts(plan, tray_only).any(-1).mean(1).tolist(),
+             "steps_on_final_goal_per_seed": (out["subgoal_index"] == last).sum(-1).mean(1).tolist(),
+             "reached_final_goal_subgoal_per_seed": (out["subgoal_index"] == last).any(-1).mean(1).tolist(),
+             "ended_within_3cm_of_socket_axis_per_seed": near_axis.mean(1).tolist(),
              "final_stage_counts": np.bincount(out["stage"].ravel() + 1, minlength=5).tolist()}
       print(json.dumps(row), flush=True)
+      if FLAGS.out:   # the plans and paths of this setting, for figures
+        np.savez(FLAGS.out.replace(".json", "") + f"_eta{eta}_t{timeout}_p{prior}_top{top}.npz",
+                 plan=plan, positions=out["positions"], subgoal_index=out["subgoal_index"],
+                 success=out["success"])
       results["settings"].append(row)
 
   if not FLAGS.control:
