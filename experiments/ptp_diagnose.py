@@ -15,6 +15,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from absl import app, flags  # noqa: E402
 
+from experiments import ptp_runs  # noqa: E402
+
 flags.DEFINE_string("workdir", None, "a finished PTP workdir", required=True)
 flags.DEFINE_string("config", "experiments/configs/ptp_default.py", "config file[:size]")
 flags.DEFINE_integer("seed", 0, "the run's config.seed")
@@ -32,29 +34,19 @@ FLAGS = flags.FLAGS
 
 
 def main(_):
-  import importlib.util
-
   import jax
   import jax.numpy as jnp
   import numpy as np
 
   from jaxinsert.agents import gciql
   from jaxinsert.planning import runner
-  from jaxinsert.training import ptp_pipeline
   from jaxinsert.training.ptp_loops import PTPLoops
 
-  path, _, size = FLAGS.config.partition(":")
-  spec = importlib.util.spec_from_file_location("ptp_config", path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  config = module.get_config(size or "default")
-  config.seed, config.env.task = FLAGS.seed, FLAGS.task
-  config.models_per_seed = FLAGS.models_per_seed
+  config, pipeline, states = ptp_runs.open_run(FLAGS.config, FLAGS.workdir, FLAGS.seed,
+                                               FLAGS.task, FLAGS.agents,
+                                               models_per_seed=FLAGS.models_per_seed)
   results = {"workdir": FLAGS.workdir, "agents": FLAGS.agents, "settings": []}
-  pipeline = ptp_pipeline.PTPPipeline(config, FLAGS.workdir, progress=False)
   env = pipeline.env
-  states = ptp_pipeline._load(os.path.join(FLAGS.workdir, "agents", FLAGS.agents + ".msgpack"),
-                              pipeline.agent_template())
   models = pipeline.models()
   empty = pipeline.loops().empty_buffers()
   seeds = config.num_seeds

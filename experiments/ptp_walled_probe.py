@@ -21,6 +21,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from absl import app, flags  # noqa: E402
 
+from experiments import ptp_runs  # noqa: E402
+
 flags.DEFINE_string("workdir", None, "a finished walled_socket PTP workdir", required=True)
 flags.DEFINE_string("config", "experiments/configs/ptp_default.py", "config file[:size]")
 flags.DEFINE_integer("seed", 0, "the run's config.seed")
@@ -47,25 +49,15 @@ SCALE_POINTS = {"open table": [0.0, 0.0, 0.0], "pit wall foot": [0.09, 0.0, 0.0]
 
 
 def main(_):
-  import importlib.util
-
   import jax
   import jax.numpy as jnp
   import numpy as np
 
   from jaxinsert.agents import gciql
-  from jaxinsert.training import ptp_pipeline
 
-  path, _, size = FLAGS.config.partition(":")
-  spec = importlib.util.spec_from_file_location("ptp_config", path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  config = module.get_config(size or "default")
-  config.seed, config.env.task = FLAGS.seed, "walled_socket"
-  pipeline = ptp_pipeline.PTPPipeline(config, FLAGS.workdir, progress=False)
+  config, pipeline, states = ptp_runs.open_run(FLAGS.config, FLAGS.workdir, FLAGS.seed,
+                                               "walled_socket", FLAGS.agents)
   env = pipeline.env
-  states = ptp_pipeline._load(os.path.join(FLAGS.workdir, "agents", FLAGS.agents + ".msgpack"),
-                              pipeline.agent_template())
   vaes = pipeline.models()[0]
   results = {"workdir": FLAGS.workdir, "agents": FLAGS.agents}
 

@@ -350,8 +350,12 @@ class PTPPipeline:
             "final_stage_counts": np.bincount(np.asarray(out["stage"]).ravel() + 1,
                                               minlength=5).tolist()}
 
+  def saved_agents(self, name: str = "offline") -> Any:
+    """Every seed's agents saved as workdir/agents/<name>.msgpack ("offline", "finetuned/ptp")."""
+    return _load(os.path.join(self.workdir, "agents", name + ".msgpack"), self.agent_template())
+
   def evaluate_offline(self) -> Dict[str, Any]:
-    states = _load(os.path.join(self.workdir, "agents", "offline.msgpack"), self.agent_template())
+    states = self.saved_agents()
     key = jax.random.PRNGKey(self.config.seed + 3)
     record = {}
     for mode in self.config.eval.offline_modes:
@@ -367,7 +371,7 @@ class PTPPipeline:
     latent_dim = loops.latent_dim
     record = {}
     for method in self.finetune_methods:
-      states = _load(os.path.join(self.workdir, "agents", "offline.msgpack"), self.agent_template())
+      states = self.saved_agents()
       buffers = self._seed_buffers(method)
       online = jax.vmap(lambda _: Transition(
           obs=jnp.zeros((capacity, steps, 2 * latent_dim)), action=jnp.zeros((capacity, steps, 3)),
