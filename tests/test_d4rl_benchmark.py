@@ -103,7 +103,13 @@ def test_diagnose_an_awac_run(tmp_path):
 #       --norlds --out=/tmp/band
 #   python experiments/d4rl_benchmark.py --dataset=hopper-medium-v2 \
 #       --hdf5=/tmp/band/hopper-medium-v2.hdf5 --config=experiments/configs/d4rl_offline.py:iql --seeds=5 --steps=5000 --eval_episodes=5
-PROVISIONAL_BAND = (41.9 - 27.2, 41.9 + 27.2)
+# The upper end (2026-12-06): mean + 2 std is a band for a mean, but the test draws one seed, and
+# on the AMD EPYC of 2026-12-06 that seed scored 72.3 (at 20b7369 as at later commits; IQL's
+# paper reports 66.3 on D4RL's hopper-medium). A new single seed's 95% prediction interval from
+# the five reference seeds is 41.9 +- t(0.975, 4) * 13.6 * sqrt(1 + 1/5) = 41.9 +- 41.4; its upper
+# end is kept (a score above it points at an evaluation bug), the lower end stays the one above,
+# which is what excludes a policy that did not learn.
+PROVISIONAL_BAND = (41.9 - 27.2, 41.9 + 2.776 * 13.6 * (1 + 1 / 5) ** 0.5)
 SMALL_STEPS, SMALL_UPDATES = 10_000, 5_000
 
 
