@@ -34,6 +34,9 @@ FLAGS = flags.FLAGS
 
 
 def main(_):
+  import dataclasses
+  import itertools
+
   import jax
   import jax.numpy as jnp
   import numpy as np
@@ -57,11 +60,9 @@ def main(_):
     pair = jax.vmap(jax.vmap(scene.cuts_obstacles))(flat[:, :-1], flat[:, 1:])
     return np.asarray(pair).reshape(plan_positions.shape[:-2] + (-1,))
 
-  import dataclasses
   tray_only = dataclasses.replace(env, barriers=())   # the same scene without its barriers
   socket = np.asarray(env.socket_center_m)
 
-  import itertools
   for eta, timeout, prior, top in itertools.product(FLAGS.values_weights, FLAGS.timeouts,
                                                     FLAGS.prior_weights, FLAGS.top_subgoals):
     if True:

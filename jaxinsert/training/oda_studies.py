@@ -210,29 +210,30 @@ def other_baselines(pipeline) -> Dict[str, Any]:
   the zero-shot stage's evaluator (the same starts, trial by trial), `num_seeds` seeds each:
   "bc_demos": behaviour cloning on the task's own demonstrations only, ODA's actor widths,
   log-std bounds, learning rate and update count, minus encoder and critic (W; Adam with its
-  default moments); one policy per task and seed. "offline_ddpg": DDPG (twin critic, no target smoothing, no demonstration loss)
-  without context, trained offline on the AWAC baseline's data (the training tasks' offline
-  data with their demonstrations), as many rows per update as ODA's meta-batch; the paper
-  reports it near 0% on the test tasks. Record: {"methods": method -> per seed {split:
+  default moments); one policy per task and seed. "offline_ddpg": DDPG (twin critic, no target
+  smoothing, no demonstration loss) without context, trained offline on the AWAC baseline's
+  data (the training tasks' offline data with their demonstrations), as many rows per update
+  as ODA's meta-batch, one policy for every task; the paper reports it near 0% on the test
+  tasks. Record: {"methods": method -> per seed {split:
   evaluation}}, the zero-shot stage's layout."""
   trials, results = pipeline.config.eval.trials, {}
   splits = [(split, tasks) for split, tasks in (("test", pipeline.test_tasks),
                                                 ("ood", pipeline.ood_tasks)) if tasks]
   for method in other_baselines_settings(pipeline.config):
-    states = {}   # task name (or None: every task) -> the stacked seeds' agent state
-    if method == "bc_demos":
-      for _, tasks in splits:
-        for task in tasks:
-          states[task.name] = _train_other(pipeline, method, task)
-    else:
-      states[None] = _train_other(pipeline, method, None)
+    per_task = method == "bc_demos"
+    # The stacked seeds' agents: one per task (BC), or a single one that acts everywhere.
+    trained = ([_train_other(pipeline, method, task) for _, tasks in splits for task in tasks]
+               if per_task else [_train_other(pipeline, method, None)])
     per_seed = []
     for seed_index in range(pipeline.config.num_seeds):
-      seed = {name: jax.tree_util.tree_map(lambda x, i=seed_index: x[i], state)
-              for name, state in states.items()}
-      per_seed.append({split: pipeline.evaluator(tasks, trials)(
-          per_task_policy(pipeline, method, [seed.get(t.name, seed.get(None)) for t in tasks]))
-                       for split, tasks in splits})
+      seed = [jax.tree_util.tree_map(lambda x, i=seed_index: x[i], state) for state in trained]
+      by_split, first = {}, 0
+      for split, tasks in splits:
+        states = seed[first:first + len(tasks)] if per_task else seed
+        first += len(tasks)
+        by_split[split] = pipeline.evaluator(tasks, trials)(
+            per_task_policy(pipeline, method, states))
+      per_seed.append(by_split)
     results[method] = per_seed
   return {"methods": results}
 
@@ -242,6 +243,7 @@ def _train_other(pipeline, method: str, task) -> Any:
   "offline_ddpg" on every training task's data (workdir/<method>[/<task>])."""
   from jaxinsert.data import samplers
   from jaxinsert.training.config import offline_run_config
+  from jaxinsert.training.oda_pipeline import _concat, _select
   from jaxinsert.training.offline import OfflineTrainer
 
   data, settings = pipeline.data(), pipeline.config
@@ -255,8 +257,6 @@ def _train_other(pipeline, method: str, task) -> Any:
   else:
     config.agent = settings.ddpgfd.copy_and_resolve_references()
     config.agent.demo_rows = 0            # DDPG: no demonstration loss
-    from jaxinsert.training.oda_pipeline import _concat, _select
-
     ids = [t.task_id for t in pipeline.train_tasks]
     dataset = _concat([data["offline"],
                        _select(data["demos"], np.isin(np.asarray(data["demos"].task_id), ids))])
@@ -276,8 +276,9 @@ def _train_other(pipeline, method: str, task) -> Any:
 
 def per_task_policy(pipeline, method: str, states) -> insertion_tasks.Policy:
   """The deterministic policy of `method` ("bc_demos", "offline_ddpg" or "ddpgfd") where
-  environment i runs task i % len(states) with states[i % len(states)] (the evaluator's
-  layout); one jitted call over the states stacked on a leading axis."""
+  environment i acts with states[i % len(states)]: one state per task in the evaluator's layout
+  (environment i runs task i % len(tasks)), or a single state for every environment; one
+  jitted call over the states stacked on a leading axis."""
   from jaxinsert.agents import bc, ddpgfd
 
   module = bc if method == "bc_demos" else ddpgfd
