@@ -86,30 +86,42 @@ def centerline_then_down(config: insertion.TaskConfig, random_probability: float
   return act
 
 
+def _search_centre(centre: str, context) -> jax.Array:
+  """Where a search is centred: the nominal centreline, or the tip's xy at the episode's start
+  (`context["start_tip"]`, which the caller records at reset), for a searcher that does not
+  know where the socket is (LOTJ's search baselines start from the initial position)."""
+  if centre == "nominal":
+    return jnp.zeros(2)
+  if centre == "start":
+    return context["start_tip"][:2]
+  raise ValueError(f"search centre must be 'nominal' or 'start', got {centre!r}")
+
+
 def random_search(config: insertion.TaskConfig, radius_m: float = 2e-3, points: int = 5,
-                  dwell_steps: int = 2) -> Policy:
+                  dwell_steps: int = 2, centre: str = "nominal") -> Policy:
   """Straight down; once pressing, visit `points` random xy points (within `radius_m` of the
-  nominal centreline, `dwell_steps` each, seeded by the task) while pressing down."""
+  centre, `dwell_steps` each, seeded by the task) while pressing down."""
   def act(key, obs, context):
     del key
     features = insertion.split_observation(obs)
     pressing = features["wrench"][2] > PRESS_FORCE_N
     index = (context["step_count"] // dwell_steps) % points
     point_key = jax.random.fold_in(jax.random.PRNGKey(17), index)
-    point = jax.random.uniform(point_key, (2,), minval=-radius_m, maxval=radius_m)
+    point = _search_centre(centre, context) + jax.random.uniform(
+        point_key, (2,), minval=-radius_m, maxval=radius_m)
     lateral = jnp.where(pressing, point - _tip(obs)[:2], jnp.zeros(2))
     return to_action(jnp.concatenate([lateral, jnp.array([-2e-3])]), config, obs)
   return act
 
 
 def spiral_search(config: insertion.TaskConfig, pitch_m: float = 0.4e-3,
-                  step_rad: float = 0.8) -> Policy:
-  """Straight down, then an Archimedean spiral around the nominal centreline while pressing."""
+                  step_rad: float = 0.8, centre: str = "nominal") -> Policy:
+  """Straight down, then an Archimedean spiral around the centre while pressing."""
   def act(key, obs, context):
     del key
     angle = step_rad * context["step_count"].astype(jnp.float32)
     radius = pitch_m * angle / (2 * jnp.pi)
-    point = radius * jnp.array([jnp.cos(angle), jnp.sin(angle)])
+    point = _search_centre(centre, context) + radius * jnp.array([jnp.cos(angle), jnp.sin(angle)])
     return to_action(jnp.concatenate([point - _tip(obs)[:2], jnp.array([-2e-3])]), config, obs)
   return act
 

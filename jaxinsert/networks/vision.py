@@ -98,6 +98,43 @@ class PatchConv(nn.Module):
     return nn.relu(nn.Dense(self.features, kernel_init=default_init())(x))
 
 
+class SpatialSoftmax(nn.Module):
+  """Feature map [..., H, W, C] -> [..., 2C]: the expected image coordinates (in [-1, 1]) of each
+  channel under a softmax over positions (Levine et al. 2016's keypoints), with a learned
+  temperature. Positions come out with sub-cell precision, which a flattened map gives only
+  through a dense layer that must learn it."""
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    *leading, height, width, channels = x.shape
+    log_temperature = self.param("log_temperature", nn.initializers.zeros, ())
+    logits = x.reshape(tuple(leading) + (height * width, channels)) / jnp.exp(log_temperature)
+    weights = jax.nn.softmax(logits, axis=-2)
+    rows, cols = jnp.meshgrid(jnp.linspace(-1.0, 1.0, height), jnp.linspace(-1.0, 1.0, width),
+                              indexing="ij")
+    grid = jnp.stack([rows.reshape(-1), cols.reshape(-1)], axis=-1)        # [H*W, 2]
+    keypoints = jnp.einsum("...pc,pk->...ck", weights, grid)
+    return keypoints.reshape(tuple(leading) + (2 * channels,))
+
+
+class PatchKeypoints(nn.Module):
+  """`PatchConv`'s patch layers, then `SpatialSoftmax` keypoints instead of flattening, then a
+  dense layer: the same matmul-only cost, with an architecture built to read positions."""
+
+  channels: Sequence[int] = (32, 64)
+  patch_sizes: Sequence[int] = (2, 2)
+  features: int = 128
+
+  @nn.compact
+  def __call__(self, images: jax.Array) -> jax.Array:
+    x = to_unit_range(images)
+    for index, (width, size) in enumerate(zip(self.channels, self.patch_sizes)):
+      x = nn.Dense(width, kernel_init=default_init())(_patches(x, size))
+      if index + 1 < len(self.channels):
+        x = nn.relu(x)
+    return nn.relu(nn.Dense(self.features, kernel_init=default_init())(SpatialSoftmax()(x)))
+
+
 class _BasicBlock(nn.Module):
   width: int
   stride: int
@@ -137,7 +174,8 @@ class ResNet18(nn.Module):
     return x.reshape(leading + (self.features,))
 
 
-ENCODERS = {"patch_conv": PatchConv, "small_conv": SmallConv, "resnet18": ResNet18}
+ENCODERS = {"patch_conv": PatchConv, "patch_keypoints": PatchKeypoints, "small_conv": SmallConv,
+            "resnet18": ResNet18}
 
 
 def make_encoder(name: str, **kwargs) -> nn.Module:

@@ -136,7 +136,8 @@ class LOTJPipeline:
         task = lotj_rl.held_out_tasks(connector, scenario)[0]
         row: Dict[str, Any] = {"reward_balanced_accuracy": accuracy}
         for name in _csv(rl.baselines):
-          row[name] = lotj_rl.evaluate_scripted(name, task, rl.trials, self.config.seed + 7)
+          row[name] = lotj_rl.evaluate_scripted(name, task, rl.trials, self.config.seed + 7,
+                                                **lotj_rl.SCRIPTED_BASELINES[name])
         row["lotj_offline"] = lotj_rl.evaluate_agent(agent, task, rl.trials, self.config.seed + 7, size)
         if rl.finetune_trials:
           learner, practice = lotj_rl.finetune(agent, reward, spec, data, task, rl.finetune_trials,

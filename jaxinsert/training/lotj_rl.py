@@ -18,7 +18,7 @@ import numpy as np
 
 from jaxinsert.agents import lotj
 from jaxinsert.data import samplers, transitions
-from jaxinsert.envs import controllers, factory
+from jaxinsert.envs import controllers, factory, insertion
 from jaxinsert.envs import tasks as tasks_lib
 from jaxinsert.training import lotj_data, lotj_finetune
 
@@ -82,14 +82,33 @@ def evaluate_agent(agent: lotj.LOTJState, task: tasks_lib.InsertionTask, trials:
   return int(success.sum())
 
 
-def evaluate_scripted(name: str, task: tasks_lib.InsertionTask, trials: int, seed: int) -> int:
+# LOTJ's search baselines start from the initial position (seed 001 section VI: "moving straight
+# down from the initial starting position and then move to 5 randomly sampled positions"): they
+# are centred on the start, not on the socket, whose position they do not know. Radii are not
+# given: random points within the scenario's 10 mm; the spiral's 3 mm pitch reaches 7.6 mm in
+# the 20 steps.
+SCRIPTED_BASELINES = {
+    "straight_down": {},
+    "random_search": {"centre": "start", "radius_m": 0.010},
+    "spiral_search": {"centre": "start", "pitch_m": 0.003},
+}
+
+
+def evaluate_scripted(name: str, task: tasks_lib.InsertionTask, trials: int, seed: int,
+                      **kwargs) -> int:
+  """A scripted baseline from state; `kwargs` go to the controller. The tip's position at reset
+  is in the context as "start_tip" (for searches centred on the start)."""
   env = factory.make([task], backend="c", num_envs=trials)
-  policy = controllers.batched(controllers.make_policy(name, env.config))
+  policy = controllers.batched(controllers.make_policy(name, env.config, **kwargs))
   key = jax.random.PRNGKey(seed)
+  start = {}
 
   def act(obs, step):
+    if step == 0:
+      start["tip"] = jnp.asarray(insertion.split_observation(obs)["tcp_pose_in_socket"][:, :3])
     keys = jax.random.split(jax.random.fold_in(key, step), env.num_envs)
-    return np.asarray(policy(keys, obs, env.policy_context()))
+    context = dict(env.policy_context(), start_tip=start["tip"])
+    return np.asarray(policy(keys, obs, context))
   try:
     return int(_first_trial_success(env, act, task.max_episode_steps, seed).sum())
   finally:
@@ -126,3 +145,75 @@ def premise(reward_accuracy: float, zero_shot: Dict[str, int], trials: int) -> D
   rates = {k: v / trials for k, v in zero_shot.items()}
   return {"reward_balanced_accuracy": reward_accuracy, "zero_shot_success": rates,
           "holds": bool(reward_accuracy > max(rates.values(), default=0.0))}
+
+
+def localizer_targets(episodes) -> Dict[str, np.ndarray]:
+  """Every stored image with the plug tip's calibrated position relative to the socket (m)."""
+  images = [np.asarray(e["steps"]["observation"]["image"], np.uint8) for e in episodes]
+  poses = [np.asarray(e["steps"]["observation"]["tcp_pose_in_socket"], np.float32)[:, :3]
+           for e in episodes]
+  return {"image": np.concatenate(images), "position": np.concatenate(poses)}
+
+
+def train_localizer(config: ml_collections.ConfigDict, data: Dict[str, np.ndarray], seed: int,
+                    chunk: int = 250):
+  """The Localize baseline's regressor, `config.steps` updates on uniform random-shifted batches."""
+  from jaxinsert.agents import localizer
+
+  if config.steps % chunk:
+    raise ValueError(f"localizer steps must be a multiple of {chunk}, got {config.steps}")
+  images = jnp.asarray(data["image"], jnp.uint8)
+  positions = jnp.asarray(data["position"], jnp.float32)
+  state = localizer.create(config, jax.random.PRNGKey(seed), images.shape[1:])
+
+  @jax.jit
+  def run(state, key):
+    def body(state, key):
+      row_key, shift_key = jax.random.split(key)
+      rows = jax.random.randint(row_key, (config.batch_size,), 0, images.shape[0])
+      batch = images[rows]
+      if config.shift_pad:
+        batch = samplers.random_shift(batch, shift_key, config.shift_pad)
+      return localizer.update(state, batch, positions[rows])
+    state, metrics = jax.lax.scan(body, state, jax.random.split(key, chunk))
+    return state, jax.tree_util.tree_map(jnp.mean, metrics)
+
+  key = jax.random.PRNGKey(seed + 1)
+  for start in range(0, config.steps, chunk):
+    state, metrics = run(state, jax.random.fold_in(key, start))
+  return state, {k: float(v) for k, v in metrics.items()}
+
+
+def localizer_error_mm(state, data: Dict[str, np.ndarray], batch: int = 1024) -> Dict[str, float]:
+  """Root-mean-square error of the predicted position, per axis and lateral, in millimetres."""
+  from jaxinsert.agents import localizer
+
+  predict = jax.jit(localizer.predict)
+  predicted = np.concatenate([np.asarray(predict(state, jnp.asarray(data["image"][i:i + batch])))
+                              for i in range(0, len(data["image"]), batch)])
+  error = (predicted - data["position"]) * localizer.MM_PER_M
+  rms = np.sqrt(np.mean(error**2, axis=0))
+  return {"x": float(rms[0]), "y": float(rms[1]), "z": float(rms[2]),
+          "lateral": float(np.sqrt(np.mean(np.sum(error[:, :2]**2, axis=1))))}
+
+
+def evaluate_localize(state, task: tasks_lib.InsertionTask, trials: int, seed: int,
+                      image_size: int) -> int:
+  """Localize: the collector's hand-designed controller (centreline within 1 mm, then down; no
+  random actions) acting on the regressor's position estimate from each image."""
+  from jaxinsert.agents import localizer
+
+  env = factory.make([task], backend="c", num_envs=trials, obs_mode="image", image_size=image_size)
+  controller = controllers.centerline_then_down(env.config, random_probability=0.0)
+
+  @jax.jit
+  def act(obs):
+    keys = jax.random.split(jax.random.PRNGKey(0), obs.shape[0])   # unused: no random actions
+    return jax.vmap(lambda k, tip: controller(k, None, {"privileged": {"tip_in_socket": tip}})
+                    )(keys, localizer.predict(state, obs))
+  try:
+    success = _first_trial_success(env, lambda obs, _: np.asarray(act(jnp.asarray(obs))),
+                                   task.max_episode_steps, seed)
+  finally:
+    env.close()
+  return int(success.sum())

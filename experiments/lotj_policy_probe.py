@@ -1,0 +1,142 @@
+"""Why does LOTJ's offline image policy fail? Trains policy variants leave-one-out on a finished
+`experiments/lotj.py` workdir's data and scores each on the held-out connector and on a training
+connector (k/20, scenario I), so capacity and generalisation are told apart.
+
+  python experiments/lotj_policy_probe.py --workdir=runs/lotj --connector=dt12 \
+      --variants="paper:;erm:agent.policy_bottleneck=erm;bc_noshift:agent.beta=0,shift_pad=0"
+
+A variant is `name:field=value,...` over the LOTJ config (`agent.*`, `rl.*`) plus `shift_pad`
+(the random-shift pad of the offline batches). Writes <workdir>/policy_probe.json (one record
+per variant, appended, so runs can be split).
+"""
+
+import json
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from absl import app, flags  # noqa: E402
+
+flags.DEFINE_string("workdir", "runs/lotj", "A LOTJ workdir whose collect stage is done.")
+flags.DEFINE_string("connector", "dt12", "Held-out connector (both robots left out).")
+flags.DEFINE_string("train_connector", "", "Training connector scored as well (default: the "
+                    "first training connector of the suite).")
+flags.DEFINE_string("variants", "paper:", "Semicolon-separated `name:field=value,...`.")
+flags.DEFINE_string("scenario", "scenario1", "Start distribution of the evaluations.")
+flags.DEFINE_integer("trials", 20, "Evaluation trials per cell.")
+flags.DEFINE_string("localizer_pads", "", "Comma-separated random-shift pads: train the Localize "
+                    "baseline's regressor with each and score it (error in mm, k/20) first.")
+flags.DEFINE_string("localizer_encoder", "patch_conv", "The regressor's image encoder.")
+flags.DEFINE_integer("localizer_steps", 3000, "The regressor's updates.")
+FLAGS = flags.FLAGS
+
+
+def parse_variants(text):
+  variants = []
+  for part in filter(None, (p.strip() for p in text.split(";"))):
+    name, _, body = part.partition(":")
+    fields = {}
+    for item in filter(None, (i.strip() for i in body.split(","))):
+      key, sep, value = item.partition("=")
+      if not sep:
+        raise ValueError(f"variant {name!r}: {item!r} is not field=value")
+      fields[key.strip()] = value.strip()
+    variants.append((name.strip(), fields))
+  if not variants:
+    raise ValueError("--variants is empty")
+  return variants
+
+
+def configured(base, fields):
+  import ast
+
+  import ml_collections
+
+  config = ml_collections.ConfigDict(base.to_dict())
+  shift_pad = config.reward_study.shift_pad
+  for key, value in fields.items():
+    if key == "shift_pad":
+      shift_pad = int(value)
+      continue
+    node, *path = key.split(".")
+    target = config
+    for name in [node] + path[:-1]:
+      target = target[name]
+    leaf = path[-1] if path else node
+    if leaf not in target:
+      raise KeyError(f"unknown config field {key!r}")
+    try:
+      value = ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+      pass                                # a bare word is a string
+    target[leaf] = value                  # ConfigDict refuses a value of the wrong type
+  return config, shift_pad
+
+
+def main(_):
+  import jax  # noqa: F401
+  from experiments.configs import lotj_default
+  from jaxinsert.envs import suites
+  from jaxinsert.training import lotj_data, lotj_rl
+
+  base = lotj_default.get_config()
+  with open(os.path.join(FLAGS.workdir, "provenance.json")) as handle:
+    base.collect.update(json.load(handle)["config"]["collect"])   # the data's image size
+  data_path = os.path.join(FLAGS.workdir, "data", "lotj")
+  episodes = lotj_data.read(data_path)
+  train, _ = lotj_data.leave_one_out(episodes, FLAGS.connector)
+  size = base.collect.image_size
+  data, spec = lotj_rl.image_transitions(train, size)
+  train_connector = FLAGS.train_connector or next(
+      t.connector.name for t in suites.get_suite("lotj").tasks
+      if t.connector.name not in suites.LOTJ_TEST_CONNECTORS)
+  tasks = {"held_out": lotj_rl.held_out_tasks(FLAGS.connector, FLAGS.scenario)[0],
+           "training": lotj_rl.held_out_tasks(train_connector, FLAGS.scenario)[0]}
+  out_path = os.path.join(FLAGS.workdir, "policy_probe.json")
+  records = json.load(open(out_path)) if os.path.exists(out_path) else []
+  if FLAGS.localizer_pads:
+    from jaxinsert.agents import localizer
+    _, test = lotj_data.leave_one_out(episodes, FLAGS.connector)
+    train_targets = lotj_rl.localizer_targets(train)
+    test_targets = lotj_rl.localizer_targets(test)
+    for pad in [int(p) for p in FLAGS.localizer_pads.split(",")]:
+      config = localizer.get_config()
+      config.shift_pad = pad
+      config.encoder, config.steps = FLAGS.localizer_encoder, FLAGS.localizer_steps
+      start = time.time()
+      state, metrics = lotj_rl.train_localizer(config, train_targets, base.seed)
+      record = {"variant": f"localize_{config.encoder}_{config.steps}_pad{pad}", "held_out_task": tasks["held_out"].name,
+                "training_task": tasks["training"].name, "scenario": FLAGS.scenario,
+                "trials": FLAGS.trials, "metrics": metrics,
+                "error_mm_training": lotj_rl.localizer_error_mm(state, train_targets),
+                "error_mm_held_out": lotj_rl.localizer_error_mm(state, test_targets)}
+      for k, task in tasks.items():
+        record[k] = lotj_rl.evaluate_localize(state, task, FLAGS.trials, base.seed + 7, size)
+      record["seconds"] = round(time.time() - start, 1)
+      records.append(record)
+      print(f"[probe] localize pad {pad}: held out {record['held_out']}/{FLAGS.trials}, training "
+            f"{record['training']}/{FLAGS.trials}; lateral rms error mm training "
+            f"{record['error_mm_training']['lateral']:.2f}, held out "
+            f"{record['error_mm_held_out']['lateral']:.2f} ({record['seconds']} s)", flush=True)
+  for name, fields in parse_variants(FLAGS.variants):
+    config, shift_pad = configured(base, fields)
+    start = time.time()
+    agent, metrics = lotj_rl.train_offline(config.agent, data, spec, config.rl.offline_steps,
+                                           config.rl.batch_size, config.seed, shift_pad=shift_pad)
+    scores = {k: lotj_rl.evaluate_agent(agent, task, FLAGS.trials, config.seed + 7, size)
+              for k, task in tasks.items()}
+    record = {"variant": name, "fields": fields, "held_out_task": tasks["held_out"].name,
+              "training_task": tasks["training"].name, "scenario": FLAGS.scenario,
+              "trials": FLAGS.trials, **scores, "metrics": metrics,
+              "seconds": round(time.time() - start, 1)}
+    records.append(record)
+    print(f"[probe] {name} {fields}: held out {scores['held_out']}/{FLAGS.trials}, training "
+          f"{scores['training']}/{FLAGS.trials} ({record['seconds']} s) {metrics}", flush=True)
+    with open(out_path, "w") as handle:
+      json.dump(records, handle, indent=1)
+
+
+if __name__ == "__main__":
+  app.run(main)
