@@ -13,7 +13,7 @@ setting for accelerators. Fields the paper gives carry their source; the rest ar
 
 import ml_collections
 
-from jaxinsert.agents import lotj, reward_classifier
+from jaxinsert.agents import localizer, lotj, reward_classifier
 
 # Table IV holds out 5 connectors: the four RL test connectors (seed 001) and usb-c.
 REWARD_HELD_OUT = ("dt12", "mega-1x1", "nema-5-15", "europlug", "usb-c")
@@ -56,5 +56,7 @@ def get_config(size: str = "cpu"):
   config.rl.finetune_envs = 10                 # trials run at once
   config.rl.updates_per_step = 5               # updates per batched env step (UTD 0.5)
   config.rl.act_noise = 0.1                    # Gaussian exploration noise (not given; B14.7)
-  config.rl.baselines = "straight_down,random_search,spiral_search"
+  config.rl.baselines = "localize,straight_down,random_search,spiral_search"
+  config.localizer = localizer.get_config()   # Localize: tip-position regressor (baseline)
+  config.localizer.encoder = config.reward.encoder
   return config

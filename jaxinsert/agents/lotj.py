@@ -24,7 +24,7 @@ import ml_collections
 import optax
 from flax import struct
 
-from jaxinsert.agents import common, iql
+from jaxinsert.agents import common, iql, reward_classifier
 from jaxinsert.networks import vision
 from jaxinsert.networks.critics import CriticEnsemble, ValueNetwork
 from jaxinsert.networks.policies import GaussianPolicy, gaussian_log_prob
@@ -46,6 +46,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.specific_dim = 32           # z_S width (not given)
   config.kl_weight = 0.01            # lambda (paper)
   config.adversarial_weight = 1.0    # gradient reversal scale
+  config.adversarial_ramp_steps = 0  # >0: Ganin et al.'s ramp of the reversal scale (as the reward's)
   config.bound_invariant = False     # tanh on z_I (bounds the reversed NLL; see reward_classifier)
   config.num_domains = 50            # domain-classifier outputs (domain ids of the lotj suite)
   config.freeze_representation = False  # set by `freeze_representation` for finetuning
@@ -125,6 +126,7 @@ class LOTJState:
   critic: common.Network
   value: common.Network
   target_critic_params: PyTree
+  step: jax.Array
   config: ml_collections.FrozenConfigDict = struct.field(pytree_node=False)
 
 
@@ -148,7 +150,8 @@ def create(config: ml_collections.ConfigDict, key: jax.Array, spec: Spec) -> LOT
     return actor, critic, value
 
   actor, critic, value = jax.jit(networks)(key)  # eager conv init dispatches thousands of ops
-  return LOTJState(actor, critic, value, critic.params, common.frozen(config))
+  return LOTJState(actor, critic, value, critic.params, jnp.zeros((), jnp.int32),
+                   common.frozen(config))
 
 
 def actor_loss(actor_params: PyTree, state: LOTJState, batch: Transition, key: jax.Array):
@@ -156,7 +159,8 @@ def actor_loss(actor_params: PyTree, state: LOTJState, batch: Transition, key: j
   advantage = iql.target_q(state, batch.obs, batch.action) - state.value.apply(batch.obs)
   weights = common.advantage_weights(jax.lax.stop_gradient(advantage), config.beta, config.exp_adv_max)
   mean, log_std, aux = state.actor.apply(batch.obs, config.freeze_representation,
-                                         config.adversarial_weight, params=actor_params,
+                                         reward_classifier.adversarial_scale(config, state.step),
+                                         params=actor_params,
                                          rngs={"bottleneck": key})
   log_prob = gaussian_log_prob(mean, log_std, batch.action)
   awr = -jnp.mean(weights * log_prob)
@@ -180,7 +184,8 @@ def update(state: LOTJState, batch: Transition, key: jax.Array):
   actor, actor_metrics = state.actor.minimize(actor_loss, state, batch, key)
   critic, critic_metrics = state.critic.minimize(iql.critic_loss, state, batch)
   target = common.polyak(state.target_critic_params, critic.params, state.config.target_tau)
-  state = state.replace(actor=actor, critic=critic, target_critic_params=target)
+  state = state.replace(actor=actor, critic=critic, target_critic_params=target,
+                        step=state.step + 1)
   return state, {**value_metrics, **actor_metrics, **critic_metrics}
 
 

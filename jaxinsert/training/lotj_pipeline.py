@@ -38,8 +38,8 @@ class LOTJPipeline:
       declared.append(stages.Stage("reward_study", self.reward_study,
                                    ("seed", "num_seeds", "reward", "reward_study"), ("collect",)))
     if self.config.rl.connectors:
-      declared.append(stages.Stage("policy", self.policy, ("seed", "reward", "agent", "rl"),
-                                   ("collect",)))
+      declared.append(stages.Stage("policy", self.policy,
+                                   ("seed", "reward", "agent", "rl", "localizer"), ("collect",)))
     return declared
 
   def run(self) -> Dict[str, Any]:
@@ -49,7 +49,12 @@ class LOTJPipeline:
     summary = {"collect": {k: v for k, v in records["collect"].items() if k != "per_domain"},
                "reward_study": records.get("reward_study", {}).get("table")}
     if "policy" in records:
-      summary["policy"] = records["policy"].get("table")
+      from jaxinsert.training import lotj_report
+      table = records["policy"].get("table")
+      summary["policy"] = table
+      summary["policy_table"] = lotj_report.markdown_table(table, self.config.rl.trials)
+      lotj_report.plot_practice(table, os.path.join(self.workdir, "practice_curve.png"))
+      self._say(summary["policy_table"])
     with open(os.path.join(self.workdir, "summary.json"), "w") as handle:
       json.dump(summary, handle, indent=1, default=float)
     return summary
@@ -114,11 +119,21 @@ class LOTJPipeline:
   def policy(self) -> Dict[str, Any]:
     from jaxinsert.training import lotj_reward, lotj_rl
 
+    from jaxinsert.training import lotj_report
+
     rl, size = self.config.rl, self.config.collect.image_size
+    baselines = _csv(rl.baselines)
+    unknown = sorted(set(baselines) - set(lotj_rl.SCRIPTED_BASELINES) - {"localize"})
+    if unknown:
+      raise ValueError(f"config.rl.baselines: unknown {unknown}; known: "
+                       f"{sorted(lotj_rl.SCRIPTED_BASELINES) + ['localize']}")
     episodes = lotj_data.read(self.data_path)
     table: Dict[str, Any] = {}
     for connector in _csv(rl.connectors):
       train, test = lotj_data.leave_one_out(episodes, connector)
+      if "localize" in baselines:
+        localizer_state, _ = lotj_rl.train_localizer(
+            self.config.localizer, lotj_rl.localizer_targets(train), self.config.seed)
       reward_config = ml_collections.ConfigDict(self.config.reward.to_dict())
       reward_config.variant = rl.reward_variant
       reward_states, _ = lotj_reward.train(reward_config, self.config.seed, 1,
@@ -135,9 +150,13 @@ class LOTJPipeline:
       for scenario in _csv(rl.scenarios):
         task = lotj_rl.held_out_tasks(connector, scenario)[0]
         row: Dict[str, Any] = {"reward_balanced_accuracy": accuracy}
-        for name in _csv(rl.baselines):
-          row[name] = lotj_rl.evaluate_scripted(name, task, rl.trials, self.config.seed + 7,
-                                                **lotj_rl.SCRIPTED_BASELINES[name])
+        for name in baselines:
+          if name == "localize":
+            row[name] = lotj_rl.evaluate_localize(localizer_state, task, rl.trials,
+                                                  self.config.seed + 7, size)
+          else:
+            row[name] = lotj_rl.evaluate_scripted(name, task, rl.trials, self.config.seed + 7,
+                                                  **lotj_rl.SCRIPTED_BASELINES[name])
         row["lotj_offline"] = lotj_rl.evaluate_agent(agent, task, rl.trials, self.config.seed + 7, size)
         if rl.finetune_trials:
           learner, practice = lotj_rl.finetune(agent, reward, spec, data, task, rl.finetune_trials,
@@ -147,6 +166,7 @@ class LOTJPipeline:
                                                       self.config.seed + 7, size)
           row["practice_successes"] = practice
         row["premise"] = lotj_rl.premise(accuracy, {"lotj_offline": row["lotj_offline"]}, rl.trials)
+        row["barnard"] = lotj_report.barnard_best(lotj_report.scores_of(row), rl.trials)
         table[f"{task.name}/{scenario}"] = row
         self._say(f"[policy] {task.name} {scenario}: " + ", ".join(
             f"{k} {v}/{rl.trials}" for k, v in row.items() if isinstance(v, int)))

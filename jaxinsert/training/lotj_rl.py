@@ -30,20 +30,29 @@ def image_transitions(episodes, image_size: int):
   return data, spec
 
 
+def state_transitions(episodes, image_size: int):
+  """The same transitions with the calibrated pose (`tcp_pose_in_socket`, 6-D) as the state:
+  State-IQL's offline data (the paper trains it from state, then localizes online)."""
+  data, spec, _ = transitions.load_transitions(list(episodes), obs_keys=["tcp_pose_in_socket"],
+                                               spec=lotj_data.spec_name(image_size))
+  return data, spec
+
+
 def train_offline(config: ml_collections.ConfigDict, data, spec, steps: int, batch_size: int,
-                  seed: int, shift_pad: int = 2, chunk: int = 250):
-  """One LOTJ agent trained `steps` updates on uniform, random-shifted batches."""
+                  seed: int, shift_pad: int = 2, chunk: int = 250, agent_module=lotj):
+  """One agent (LOTJ's image IQL by default; `agents.iql` for State-IQL) trained `steps`
+  updates on uniform batches, random-shifted when `shift_pad` > 0."""
   if steps % chunk:
     raise ValueError(f"offline steps must be a multiple of {chunk}, got {steps}")
-  agent = lotj.create(config, jax.random.PRNGKey(seed), spec)
-  augment = samplers.shift_observations(shift_pad)
+  agent = agent_module.create(config, jax.random.PRNGKey(seed), spec)
+  augment = samplers.shift_observations(shift_pad) if shift_pad else (lambda batch, key: batch)
 
   @jax.jit
   def run(agent, key):
     def body(agent, key):
       sample_key, shift_key, update_key = jax.random.split(key, 3)
       batch = augment(samplers.uniform(data, sample_key, batch_size), shift_key)
-      return lotj.update(agent, batch, update_key)
+      return agent_module.update(agent, batch, update_key)
     agent, metrics = jax.lax.scan(body, agent, jax.random.split(key, chunk))
     return agent, jax.tree_util.tree_map(jnp.mean, metrics)
 
@@ -92,6 +101,29 @@ SCRIPTED_BASELINES = {
     "random_search": {"centre": "start", "radius_m": 0.010},
     "spiral_search": {"centre": "start", "pitch_m": 0.003},
 }
+
+
+def evaluate_state_iql(agent, task: tasks_lib.InsertionTask, trials: int, seed: int,
+                       image_size: int, localizer_state=None) -> int:
+  """State-IQL acting on the tip position the Localize regressor estimates from each image (the
+  rotation part of the state set to upright), or on the true position without a localizer."""
+  from jaxinsert.agents import iql, localizer
+
+  env = factory.make([task], backend="c", num_envs=trials, obs_mode="image", image_size=image_size)
+
+  @jax.jit
+  def act(images, true_tips):
+    tips = true_tips if localizer_state is None else localizer.predict(localizer_state, images)
+    state = jnp.concatenate([tips, jnp.zeros_like(tips)], axis=-1)
+    return iql.act(agent, state, jax.random.PRNGKey(0), True)
+
+  def step_action(obs, _):
+    tips = jnp.asarray(env.policy_context()["privileged"]["tip_in_socket"])[:, :3]
+    return np.asarray(act(jnp.asarray(obs), tips))
+  try:
+    return int(_first_trial_success(env, step_action, task.max_episode_steps, seed).sum())
+  finally:
+    env.close()
 
 
 def evaluate_scripted(name: str, task: tasks_lib.InsertionTask, trials: int, seed: int,
