@@ -144,3 +144,38 @@ def test_the_learner_cannot_read_the_true_reward(trained):
   FakeEnv.config = types.SimpleNamespace(terminate_on_success=True)
   with pytest.raises(ValueError, match="terminate_on_success=False"):
     lotj_finetune.HiddenRewardEnv(FakeEnv())
+
+
+class _AlternatingSuccessEnv:
+  """An image env whose true success alternates over the two environments each step."""
+  obs_mode, num_envs = "image", 2
+  config = types.SimpleNamespace(terminate_on_success=False)
+
+  def __init__(self):
+    self.t = 0
+
+  def reset(self, seed):
+    return np.zeros((2, SIZE, SIZE, 3), np.uint8)
+
+  def step(self, actions):
+    self.t += 1
+    images = np.full((2, SIZE, SIZE, 3), self.t, np.uint8)
+    success = np.array([self.t % 2 == 0, self.t % 2 == 1])
+    return images, success.astype(float), np.zeros(2, bool), np.zeros(2, bool), {
+        "final_obs": images, "success": success}
+
+
+@pytest.mark.parametrize("true_reward", [False, True])
+def test_only_the_named_upper_bound_labels_practice_with_the_true_success(trained, true_reward):
+  """LOTJ's practice stores R(s') labels; the true-reward upper bound stores the simulator's
+  success of each step (and nothing else changes)."""
+  learner = lotj_finetune.start(trained["learner"].agent, trained["learner"].reward, SPEC, 16)
+  env = lotj_finetune.HiddenRewardEnv(_AlternatingSuccessEnv())
+  learner = lotj_finetune.run_trials(learner, env, trained["offline"], trials_per_env=1,
+                                     steps_per_trial=3, updates_per_step=1, batch_size=8, seed=0,
+                                     true_reward=true_reward)
+  stored = learner.online.data
+  truth = np.concatenate(env.success_log).astype(np.float32)
+  model, _ = jax.jit(lotj_finetune.label)(learner.reward, stored.next_obs[:6])
+  np.testing.assert_array_equal(stored.reward[:6], truth if true_reward else model)
+  np.testing.assert_array_equal(stored.mask[:6], 1.0 - stored.reward[:6])

@@ -130,8 +130,8 @@ def build_mjcf(spec: ConnectorSpec, config: SceneConfig = SceneConfig()) -> str:
     <light pos="0.05 -0.1 0.3" dir="-0.2 0.4 -1" diffuse="0.8 0.8 0.8"/>
     <geom name="table" type="box" size="0.15 0.15 0.005" pos="0 0 {floor_z - 0.005:.7g}"
           contype="0" conaffinity="0" rgba="0.35 0.3 0.25 1"/>
-    <camera name="front" pos="0 -0.054 0.1015" xyaxes="1 0 0 0 0.866 0.5" fovy="45"/>
-    <camera name="side" pos="0.0512 -0.0171 0.1015" xyaxes="0.3161 0.9487 0 -0.8216 0.2738 0.5" fovy="45"/>
+    <camera name="front" pos="0 -0.07637 0.08437" xyaxes="1 0 0 0 0.7071 0.7071" fovy="45"/>
+    <camera name="side" pos="0.07245 -0.02414 0.08437" xyaxes="0.3161 0.9487 0 -0.6708 0.2235 0.7071" fovy="45"/>
     <body name="socket" pos="0 0 0">
       {' '.join(socket_geoms)}
     </body>

@@ -11,6 +11,7 @@ an agent whose representation is frozen (`agents.lotj.freeze_representation`).
 
 from __future__ import annotations
 
+import functools
 from typing import Callable, Dict, List, Tuple
 
 import jax
@@ -49,13 +50,20 @@ def label(reward: reward_classifier.RewardState, next_obs: jax.Array) -> Tuple[j
 def observe(learner: SelfRewardingLearner, obs: jax.Array, action: jax.Array,
             next_obs: jax.Array) -> SelfRewardingLearner:
   """Adds a batch of (s, a, s') to the online buffer with self-generated rewards."""
-  reward, mask = label(learner.reward, next_obs)
-  transitions = Transition(obs=obs, action=action, reward=reward, mask=mask, next_obs=next_obs)
+  reward, _ = label(learner.reward, next_obs)
+  return observe_labelled(learner, obs, action, next_obs, reward)
+
+
+def observe_labelled(learner: SelfRewardingLearner, obs: jax.Array, action: jax.Array,
+                     next_obs: jax.Array, reward: jax.Array) -> SelfRewardingLearner:
+  """Adds (s, a, s') labelled with `reward` (0/1), which ends the transition on a success."""
+  transitions = Transition(obs=obs, action=action, reward=reward, mask=1.0 - reward,
+                           next_obs=next_obs)
   return learner.replace(online=replay.add(learner.online, transitions))
 
 
 def update(learner: SelfRewardingLearner, offline: Transition, key: jax.Array, batch_size: int,
-           shift_pad: int = 4) -> Tuple[SelfRewardingLearner, Dict[str, jax.Array]]:
+           shift_pad: int = 2) -> Tuple[SelfRewardingLearner, Dict[str, jax.Array]]:
   sample_key, update_key = jax.random.split(key)
   batch = samplers.mixed(offline, learner.online, sample_key, batch_size, OFFLINE_RATIO,
                          offline_augment=samplers.shift_observations(shift_pad) if shift_pad else None)
@@ -89,11 +97,14 @@ class HiddenRewardEnv:
 
 def run_trials(learner: SelfRewardingLearner, env: HiddenRewardEnv, offline: Transition,
                trials_per_env: int, steps_per_trial: int, updates_per_step: int, batch_size: int,
-               seed: int, act_noise: float = 0.1,
-               on_trial_end: Callable[[int, SelfRewardingLearner], None] = None
-               ) -> SelfRewardingLearner:
+               seed: int, act_noise: float = 0.1, shift_pad: int = 2,
+               on_trial_end: Callable[[int, SelfRewardingLearner], None] = None,
+               true_reward: bool = False) -> SelfRewardingLearner:
   """Online practice: every environment runs `trials_per_env` trials of `steps_per_trial` steps
-  with the policy's mean plus Gaussian noise `act_noise`, updating after each step."""
+  with the policy's mean plus Gaussian noise `act_noise`, updating after each step.
+
+  `true_reward=True` is the upper bound of the paper's comparison, not LOTJ: transitions are
+  labelled with the simulator's success from the environment's log instead of R(s')."""
   key = jax.random.PRNGKey(seed)
 
   @jax.jit
@@ -102,14 +113,19 @@ def run_trials(learner: SelfRewardingLearner, env: HiddenRewardEnv, offline: Tra
     return jnp.clip(mean + act_noise * jax.random.normal(key, mean.shape), -1.0, 1.0)
 
   observe_jit = jax.jit(observe)
-  update_jit = jax.jit(update, static_argnums=(3,))
+  observe_labelled_jit = jax.jit(observe_labelled)
+  update_jit = jax.jit(functools.partial(update, shift_pad=shift_pad), static_argnums=(3,))
   obs = env.reset(seed)
   for trial in range(trials_per_env):
     for _ in range(steps_per_trial):
       key, act_key, update_key = jax.random.split(key, 3)
       action = act(learner.agent, jnp.asarray(obs), act_key)
       next_obs, following_obs, _ = env.step(np.asarray(action))
-      learner = observe_jit(learner, jnp.asarray(obs), action, jnp.asarray(next_obs))
+      if true_reward:
+        learner = observe_labelled_jit(learner, jnp.asarray(obs), action, jnp.asarray(next_obs),
+                                       jnp.asarray(env.success_log[-1], jnp.float32))
+      else:
+        learner = observe_jit(learner, jnp.asarray(obs), action, jnp.asarray(next_obs))
       for update_key in jax.random.split(update_key, updates_per_step):
         learner, _ = update_jit(learner, offline, update_key, batch_size)
       obs = following_obs

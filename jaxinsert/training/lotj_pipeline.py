@@ -24,9 +24,23 @@ def _csv(text: str) -> List[str]:
   return [part.strip() for part in str(text).split(",") if part.strip()]
 
 
+LEARNED_BASELINES = ("localize", "state_iql")
+
+
+def check_baselines(config: ml_collections.ConfigDict) -> None:
+  """Refuses an unknown `rl.baselines` name before any stage runs."""
+  from jaxinsert.training import lotj_rl
+
+  known = sorted(lotj_rl.SCRIPTED_BASELINES) + list(LEARNED_BASELINES)
+  unknown = sorted(set(_csv(config.rl.baselines)) - set(known))
+  if unknown:
+    raise ValueError(f"config.rl.baselines: unknown {unknown}; known: {known}")
+
+
 class LOTJPipeline:
   def __init__(self, config: ml_collections.ConfigDict, workdir: str, progress: bool = True,
                redo: bool = False):
+    check_baselines(config)
     self.config = config
     self.workdir = os.path.abspath(workdir)
     self.progress = progress
@@ -38,8 +52,8 @@ class LOTJPipeline:
       declared.append(stages.Stage("reward_study", self.reward_study,
                                    ("seed", "num_seeds", "reward", "reward_study"), ("collect",)))
     if self.config.rl.connectors:
-      declared.append(stages.Stage("policy", self.policy,
-                                   ("seed", "reward", "agent", "rl", "localizer"), ("collect",)))
+      declared.append(stages.Stage("policy", self.policy, ("seed", "reward", "agent", "rl",
+                                                           "localizer", "state_iql"), ("collect",)))
     return declared
 
   def run(self) -> Dict[str, Any]:
@@ -117,54 +131,65 @@ class LOTJPipeline:
 
 
   def policy(self) -> Dict[str, Any]:
-    from jaxinsert.training import lotj_reward, lotj_rl
+    import jax
 
-    from jaxinsert.training import lotj_report
+    from jaxinsert.agents import iql
+    from jaxinsert.training import lotj_report, lotj_reward, lotj_rl
 
-    rl, size = self.config.rl, self.config.collect.image_size
-    baselines = _csv(rl.baselines)
-    unknown = sorted(set(baselines) - set(lotj_rl.SCRIPTED_BASELINES) - {"localize"})
-    if unknown:
-      raise ValueError(f"config.rl.baselines: unknown {unknown}; known: "
-                       f"{sorted(lotj_rl.SCRIPTED_BASELINES) + ['localize']}")
+    rl, size, seed = self.config.rl, self.config.collect.image_size, self.config.seed
+    baselines, learned = _csv(rl.baselines), LEARNED_BASELINES
     episodes = lotj_data.read(self.data_path)
     table: Dict[str, Any] = {}
     for connector in _csv(rl.connectors):
       train, test = lotj_data.leave_one_out(episodes, connector)
-      if "localize" in baselines:
+      if set(learned) & set(baselines):     # State-IQL acts on the Localize regressor's estimate
         localizer_state, _ = lotj_rl.train_localizer(
-            self.config.localizer, lotj_rl.localizer_targets(train), self.config.seed)
+            self.config.localizer, lotj_rl.localizer_targets(train), seed)
+      if "state_iql" in baselines:
+        state_data, state_spec = lotj_rl.state_transitions(train, size)
+        state_agent, _ = lotj_rl.train_offline(self.config.state_iql, state_data, state_spec,
+                                               rl.offline_steps, rl.batch_size, seed,
+                                               shift_pad=0, agent_module=iql)
       reward_config = ml_collections.ConfigDict(self.config.reward.to_dict())
       reward_config.variant = rl.reward_variant
-      reward_states, _ = lotj_reward.train(reward_config, self.config.seed, 1,
-                                           lotj_data.reward_images(train), rl.reward_steps,
-                                           self.config.reward_study.shift_pad)
+      reward_states, _ = lotj_reward.train(reward_config, seed, 1, lotj_data.reward_images(train),
+                                           rl.reward_steps, self.config.reward_study.shift_pad)
       accuracy = lotj_reward.held_out_accuracy(reward_states, lotj_data.reward_images(test),
                                                lotj_data.connector_task_ids([connector]))["mean"]
-      import jax
       reward = jax.tree_util.tree_map(lambda x: x[0], reward_states)
       data, spec = lotj_rl.image_transitions(train, size)
       agent, offline_metrics = lotj_rl.train_offline(self.config.agent, data, spec, rl.offline_steps,
-                                                     rl.batch_size, self.config.seed)
+                                                     rl.batch_size, seed, shift_pad=rl.shift_pad)
       self._say(f"[policy] {connector}: reward balanced accuracy {accuracy:.3f}; offline {offline_metrics}")
       for scenario in _csv(rl.scenarios):
         task = lotj_rl.held_out_tasks(connector, scenario)[0]
         row: Dict[str, Any] = {"reward_balanced_accuracy": accuracy}
         for name in baselines:
           if name == "localize":
-            row[name] = lotj_rl.evaluate_localize(localizer_state, task, rl.trials,
-                                                  self.config.seed + 7, size)
+            row[name] = lotj_rl.evaluate_localize(localizer_state, task, rl.trials, seed + 7, size)
+          elif name == "state_iql":
+            row[name] = lotj_rl.evaluate_state_iql(state_agent, task, rl.trials, seed + 7, size,
+                                                   localizer_state)
+            row["state_iql_true_state"] = lotj_rl.evaluate_state_iql(state_agent, task, rl.trials,
+                                                                     seed + 7, size)
           else:
-            row[name] = lotj_rl.evaluate_scripted(name, task, rl.trials, self.config.seed + 7,
+            row[name] = lotj_rl.evaluate_scripted(name, task, rl.trials, seed + 7,
                                                   **lotj_rl.SCRIPTED_BASELINES[name])
-        row["lotj_offline"] = lotj_rl.evaluate_agent(agent, task, rl.trials, self.config.seed + 7, size)
+        row["lotj_offline"] = lotj_rl.evaluate_agent(agent, task, rl.trials, seed + 7, size)
         if rl.finetune_trials:
           learner, practice = lotj_rl.finetune(agent, reward, spec, data, task, rl.finetune_trials,
                                                rl.finetune_envs, rl.updates_per_step, rl.batch_size,
-                                               self.config.seed + 11, size, rl.act_noise)
-          row["lotj_online"] = lotj_rl.evaluate_agent(learner.agent, task, rl.trials,
-                                                      self.config.seed + 7, size)
+                                               seed + 11, size, rl.act_noise, shift_pad=rl.shift_pad)
+          row["lotj_online"] = lotj_rl.evaluate_agent(learner.agent, task, rl.trials, seed + 7, size)
           row["practice_successes"] = practice
+          if rl.true_reward_upper_bound:      # the same practice labelled by the simulator
+            upper, upper_practice = lotj_rl.finetune(
+                agent, reward, spec, data, task, rl.finetune_trials, rl.finetune_envs,
+                rl.updates_per_step, rl.batch_size, seed + 11, size, rl.act_noise,
+                shift_pad=rl.shift_pad, true_reward=True)
+            row["online_true_reward"] = lotj_rl.evaluate_agent(upper.agent, task, rl.trials,
+                                                               seed + 7, size)
+            row["practice_successes_true_reward"] = upper_practice
         row["premise"] = lotj_rl.premise(accuracy, {"lotj_offline": row["lotj_offline"]}, rl.trials)
         row["barnard"] = lotj_report.barnard_best(lotj_report.scores_of(row), rl.trials)
         table[f"{task.name}/{scenario}"] = row

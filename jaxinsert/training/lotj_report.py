@@ -12,7 +12,7 @@ import numpy as np
 from jaxinsert.training import logging
 
 # The learned and scripted methods of a row, in the paper's column order; absent ones are skipped.
-COLUMNS = ("localize", "straight_down", "random_search", "spiral_search", "lotj_offline",
+COLUMNS = ("localize", "state_iql", "straight_down", "random_search", "spiral_search", "lotj_offline",
            "lotj_online")
 
 

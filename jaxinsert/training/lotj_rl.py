@@ -149,7 +149,8 @@ def evaluate_scripted(name: str, task: tasks_lib.InsertionTask, trials: int, see
 
 def finetune(agent: lotj.LOTJState, reward, spec, offline, task: tasks_lib.InsertionTask,
              trials: int, num_envs: int, updates_per_step: int, batch_size: int, seed: int,
-             image_size: int, act_noise: float, capacity: int = 8192):
+             image_size: int, act_noise: float, capacity: int = 8192, shift_pad: int = 2,
+             true_reward: bool = False):
   """Self-rewarded practice: `trials` trials of 20 steps on `task` (num_envs at a time)."""
   if trials % num_envs:
     raise ValueError(f"trials ({trials}) must be a multiple of num_envs ({num_envs})")
@@ -160,7 +161,7 @@ def finetune(agent: lotj.LOTJState, reward, spec, offline, task: tasks_lib.Inser
   try:
     learner = lotj_finetune.run_trials(learner, hidden, offline, trials // num_envs,
                                        task.max_episode_steps, updates_per_step, batch_size, seed,
-                                       act_noise)
+                                       act_noise, shift_pad=shift_pad, true_reward=true_reward)
   finally:
     env.close()
   log = np.stack(hidden.success_log)              # [steps, envs]
