@@ -30,6 +30,11 @@ flags.DEFINE_string("localizer_pads", "", "Comma-separated random-shift pads: tr
                     "baseline's regressor with each and score it (error in mm, k/20) first.")
 flags.DEFINE_string("localizer_encoder", "patch_conv", "The regressor's image encoder.")
 flags.DEFINE_integer("localizer_steps", 3000, "The regressor's updates.")
+flags.DEFINE_bool("finetune_true_reward", False, "Also finetune each variant on the held-out "
+                  "connector with the simulator's success as reward (the upper bound) and score it.")
+flags.DEFINE_integer("frozen_updates", 0, "Also score each variant after this many updates on "
+                     "offline data alone with the representation frozen (fresh Adam on the heads).")
+flags.DEFINE_float("finetune_lr", 0.0, "Learning rate of the heads while frozen (0: the offline rate).")
 FLAGS = flags.FLAGS
 
 
@@ -76,8 +81,10 @@ def configured(base, fields):
 
 
 def main(_):
-  import jax  # noqa: F401
+  import jax
   from experiments.configs import lotj_default
+  from jaxinsert.agents import lotj
+  from jaxinsert.data import samplers
   from jaxinsert.envs import suites
   from jaxinsert.training import lotj_data, lotj_rl
 
@@ -88,7 +95,6 @@ def main(_):
   episodes = lotj_data.read(data_path)
   train, _ = lotj_data.leave_one_out(episodes, FLAGS.connector)
   size = base.collect.image_size
-  data, spec = lotj_rl.image_transitions(train, size)
   train_connector = FLAGS.train_connector or next(
       t.connector.name for t in suites.get_suite("lotj").tasks
       if t.connector.name not in suites.LOTJ_TEST_CONNECTORS)
@@ -122,18 +128,38 @@ def main(_):
             f"{record['error_mm_held_out']['lateral']:.2f} ({record['seconds']} s)", flush=True)
   for name, fields in parse_variants(FLAGS.variants):
     config, shift_pad = configured(base, fields)
+    data, spec = lotj_rl.offline_transitions(train, size, reward_offset=config.rl.reward_offset)
+    augment = samplers.shift_observations(shift_pad) if shift_pad else (lambda batch, key: batch)
     start = time.time()
     agent, metrics = lotj_rl.train_offline(config.agent, data, spec, config.rl.offline_steps,
                                            config.rl.batch_size, config.seed, shift_pad=shift_pad)
     scores = {k: lotj_rl.evaluate_agent(agent, task, FLAGS.trials, config.seed + 7, size)
               for k, task in tasks.items()}
+    if FLAGS.frozen_updates:
+      frozen = lotj.freeze_representation(agent, FLAGS.finetune_lr)
+      step = jax.jit(lambda state, key: lotj.update(state, augment(
+          samplers.uniform(data, key, config.rl.batch_size), key), key))
+      for index in range(FLAGS.frozen_updates):
+        frozen, _ = step(frozen, jax.random.PRNGKey(index))
+      scores[f"held_out_after_{FLAGS.frozen_updates}_frozen_offline_updates"] = (
+          lotj_rl.evaluate_agent(frozen, tasks["held_out"], FLAGS.trials, config.seed + 7, size))
+    if FLAGS.finetune_true_reward:
+      rl = config.rl
+      learner, practice = lotj_rl.finetune(
+          agent, None, spec, data, tasks["held_out"], rl.finetune_trials, rl.finetune_envs,
+          rl.updates_per_step, rl.batch_size, config.seed + 11, size, rl.act_noise,
+          shift_pad=shift_pad, true_reward=True, reward_offset=rl.reward_offset,
+          learning_rate=FLAGS.finetune_lr)
+      scores["held_out_after_true_reward_finetuning"] = lotj_rl.evaluate_agent(
+          learner.agent, tasks["held_out"], FLAGS.trials, config.seed + 7, size)
+      scores["practice_successes"] = int(sum(practice))
     record = {"variant": name, "fields": fields, "held_out_task": tasks["held_out"].name,
               "training_task": tasks["training"].name, "scenario": FLAGS.scenario,
               "trials": FLAGS.trials, **scores, "metrics": metrics,
               "seconds": round(time.time() - start, 1)}
     records.append(record)
-    print(f"[probe] {name} {fields}: held out {scores['held_out']}/{FLAGS.trials}, training "
-          f"{scores['training']}/{FLAGS.trials} ({record['seconds']} s) {metrics}", flush=True)
+    print(f"[probe] {name} {fields}: " + ", ".join(f"{k} {v}" for k, v in scores.items())
+          + f" ({record['seconds']} s) {metrics}", flush=True)
     with open(out_path, "w") as handle:
       json.dump(records, handle, indent=1)
 

@@ -165,17 +165,29 @@ class _AlternatingSuccessEnv:
         "final_obs": images, "success": success}
 
 
-@pytest.mark.parametrize("true_reward", [False, True])
-def test_only_the_named_upper_bound_labels_practice_with_the_true_success(trained, true_reward):
+@pytest.mark.parametrize("true_reward,offset", [(False, 0.0), (True, 0.0), (True, -1.0)])
+def test_only_the_named_upper_bound_labels_practice_with_the_true_success(trained, true_reward,
+                                                                           offset):
   """LOTJ's practice stores R(s') labels; the true-reward upper bound stores the simulator's
-  success of each step (and nothing else changes)."""
-  learner = lotj_finetune.start(trained["learner"].agent, trained["learner"].reward, SPEC, 16)
+  success of each step; the offset shifts the stored reward only; an environment stores nothing
+  after its first labelled success in a trial (the trial ends there for it)."""
+  learner = lotj_finetune.start(trained["learner"].agent, trained["learner"].reward, SPEC, 16,
+                                reward_offset=offset)
   env = lotj_finetune.HiddenRewardEnv(_AlternatingSuccessEnv())
   learner = lotj_finetune.run_trials(learner, env, trained["offline"], trials_per_env=1,
                                      steps_per_trial=3, updates_per_step=1, batch_size=8, seed=0,
                                      true_reward=true_reward)
+  # What the learner saw: images filled with the step number t, so labels can be recomputed.
+  images = [np.full((2, SIZE, SIZE, 3), t, np.uint8) for t in (1, 2, 3)]
+  model = [np.asarray(jax.jit(lotj_finetune.label)(learner.reward, jnp.asarray(i))[0]) for i in images]
+  labels = [np.asarray(log, np.float32) for log in env.success_log] if true_reward else model
+  expected, active = [], np.ones(2, bool)
+  for step_labels in labels:
+    expected += list(step_labels[active])
+    active &= step_labels < 0.5
   stored = learner.online.data
-  truth = np.concatenate(env.success_log).astype(np.float32)
-  model, _ = jax.jit(lotj_finetune.label)(learner.reward, stored.next_obs[:6])
-  np.testing.assert_array_equal(stored.reward[:6], truth if true_reward else model)
-  np.testing.assert_array_equal(stored.mask[:6], 1.0 - stored.reward[:6])
+  assert int(learner.online.size) == len(expected)
+  np.testing.assert_array_equal(stored.reward[:len(expected)], np.array(expected) + offset)
+  np.testing.assert_array_equal(stored.mask[:len(expected)], 1.0 - np.array(expected))
+  if true_reward:
+    assert len(expected) == 3          # env 1 succeeds at step 1, env 0 at step 2

@@ -16,7 +16,8 @@ CONFIG = os.path.join(ROOT, "experiments", "configs", "lotj_default.py") + ":tin
 
 def _run(workdir, *flags):
   command = [sys.executable, os.path.join(ROOT, "experiments", "lotj.py"), f"--config={CONFIG}",
-             f"--workdir={workdir}", "--config.rl.connectors=dt12", *flags]
+             f"--workdir={workdir}", "--config.rl.connectors=dt12",
+             "--config.rl.scenarios=scenario1", *flags]
   return subprocess.run(command, capture_output=True, text=True, timeout=840, cwd=ROOT,
                         env=dict(os.environ, JAX_PLATFORMS="cpu",
                                  JAX_DISABLE_MOST_OPTIMIZATIONS="1"))

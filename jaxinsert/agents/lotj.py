@@ -196,11 +196,15 @@ def act(state: LOTJState, obs: jax.Array, key: jax.Array, deterministic: bool) -
   return jnp.clip(mean + jnp.exp(log_std) * jax.random.normal(key, mean.shape), -1.0, 1.0)
 
 
-def freeze_representation(state: LOTJState) -> LOTJState:
+def freeze_representation(state: LOTJState, learning_rate: float = 0.0) -> LOTJState:
   """The state for online finetuning: backbones and the policy bottleneck frozen (fresh Adam
-  moments for the rest), the DAIB terms off, the bottleneck in mean mode."""
+  moments for the rest, at `learning_rate` when given, else the offline rate), the DAIB terms
+  off, the bottleneck in mean mode."""
   def freeze(network: common.Network) -> common.Network:
-    optimizer = FrozenOptimizer(network.optimizer)
+    base = network.optimizer
+    if learning_rate:
+      base = dataclasses.replace(base, learning_rate=float(learning_rate))
+    optimizer = FrozenOptimizer(base)
     return network.replace(optimizer=optimizer, opt_state=optimizer.build().init(network.params))
   config = ml_collections.ConfigDict(state.config.to_dict())
   config.freeze_representation = True

@@ -31,14 +31,16 @@ class SelfRewardingLearner:
   agent: lotj.LOTJState
   reward: reward_classifier.RewardState
   online: replay.ReplayBuffer
+  reward_offset: float = struct.field(pytree_node=False, default=0.0)
 
 
 def start(agent: lotj.LOTJState, reward: reward_classifier.RewardState, spec: Spec,
-          capacity: int) -> SelfRewardingLearner:
-  """The learner from an offline-trained agent and reward model, representation frozen."""
+          capacity: int, reward_offset: float = 0.0) -> SelfRewardingLearner:
+  """The learner from an offline-trained agent and reward model, representation frozen.
+  `reward_offset` is added to every 0/1 label, as it was to the offline data's rewards."""
   if not agent.config.freeze_representation:
     agent = lotj.freeze_representation(agent)
-  return SelfRewardingLearner(agent, reward, replay.init(spec, capacity))
+  return SelfRewardingLearner(agent, reward, replay.init(spec, capacity), float(reward_offset))
 
 
 def label(reward: reward_classifier.RewardState, next_obs: jax.Array) -> Tuple[jax.Array, jax.Array]:
@@ -56,9 +58,10 @@ def observe(learner: SelfRewardingLearner, obs: jax.Array, action: jax.Array,
 
 def observe_labelled(learner: SelfRewardingLearner, obs: jax.Array, action: jax.Array,
                      next_obs: jax.Array, reward: jax.Array) -> SelfRewardingLearner:
-  """Adds (s, a, s') labelled with `reward` (0/1), which ends the transition on a success."""
-  transitions = Transition(obs=obs, action=action, reward=reward, mask=1.0 - reward,
-                           next_obs=next_obs)
+  """Adds (s, a, s') labelled with success `reward` (0/1, stored plus the learner's offset),
+  which ends the transition on a success."""
+  transitions = Transition(obs=obs, action=action, reward=reward + learner.reward_offset,
+                           mask=1.0 - reward, next_obs=next_obs)
   return learner.replace(online=replay.add(learner.online, transitions))
 
 
@@ -103,6 +106,12 @@ def run_trials(learner: SelfRewardingLearner, env: HiddenRewardEnv, offline: Tra
   """Online practice: every environment runs `trials_per_env` trials of `steps_per_trial` steps
   with the policy's mean plus Gaussian noise `act_noise`, updating after each step.
 
+  A trial ends for an environment when the learner labels a success (R(s') > 0.5), as a robot
+  stops when it believes it has inserted (the offline episodes end there too): that environment
+  holds still (zero action) until the batch's trials end together, and stores nothing more. Kept
+  going, the moves made with the plug already in the socket were stored as successes and taught
+  the policy to wander near the socket.
+
   `true_reward=True` is the upper bound of the paper's comparison, not LOTJ: transitions are
   labelled with the simulator's success from the environment's log instead of R(s')."""
   key = jax.random.PRNGKey(seed)
@@ -112,20 +121,26 @@ def run_trials(learner: SelfRewardingLearner, env: HiddenRewardEnv, offline: Tra
     mean = lotj.act(agent, obs, key, True)
     return jnp.clip(mean + act_noise * jax.random.normal(key, mean.shape), -1.0, 1.0)
 
-  observe_jit = jax.jit(observe)
+  label_jit = jax.jit(label)
   observe_labelled_jit = jax.jit(observe_labelled)
   update_jit = jax.jit(functools.partial(update, shift_pad=shift_pad), static_argnums=(3,))
   obs = env.reset(seed)
   for trial in range(trials_per_env):
+    active = np.ones(env.num_envs, bool)
     for _ in range(steps_per_trial):
       key, act_key, update_key = jax.random.split(key, 3)
-      action = act(learner.agent, jnp.asarray(obs), act_key)
-      next_obs, following_obs, _ = env.step(np.asarray(action))
+      action = np.where(active[:, None], np.asarray(act(learner.agent, jnp.asarray(obs), act_key)),
+                        0.0).astype(np.float32)
+      next_obs, following_obs, _ = env.step(action)
       if true_reward:
-        learner = observe_labelled_jit(learner, jnp.asarray(obs), action, jnp.asarray(next_obs),
-                                       jnp.asarray(env.success_log[-1], jnp.float32))
+        success = np.asarray(env.success_log[-1], np.float32)
       else:
-        learner = observe_jit(learner, jnp.asarray(obs), action, jnp.asarray(next_obs))
+        success = np.asarray(label_jit(learner.reward, jnp.asarray(next_obs))[0])
+      rows = np.flatnonzero(active)
+      if rows.size:
+        learner = observe_labelled_jit(learner, jnp.asarray(obs[rows]), jnp.asarray(action[rows]),
+                                       jnp.asarray(next_obs[rows]), jnp.asarray(success[rows]))
+      active &= success < 0.5
       for update_key in jax.random.split(update_key, updates_per_step):
         learner, _ = update_jit(learner, offline, update_key, batch_size)
       obs = following_obs

@@ -146,7 +146,8 @@ class LOTJPipeline:
         localizer_state, _ = lotj_rl.train_localizer(
             self.config.localizer, lotj_rl.localizer_targets(train), seed)
       if "state_iql" in baselines:
-        state_data, state_spec = lotj_rl.state_transitions(train, size)
+        state_data, state_spec = lotj_rl.offline_transitions(train, size, "tcp_pose_in_socket",
+                                                             rl.reward_offset)
         state_agent, _ = lotj_rl.train_offline(self.config.state_iql, state_data, state_spec,
                                                rl.offline_steps, rl.batch_size, seed,
                                                shift_pad=0, agent_module=iql)
@@ -157,7 +158,7 @@ class LOTJPipeline:
       accuracy = lotj_reward.held_out_accuracy(reward_states, lotj_data.reward_images(test),
                                                lotj_data.connector_task_ids([connector]))["mean"]
       reward = jax.tree_util.tree_map(lambda x: x[0], reward_states)
-      data, spec = lotj_rl.image_transitions(train, size)
+      data, spec = lotj_rl.offline_transitions(train, size, reward_offset=rl.reward_offset)
       agent, offline_metrics = lotj_rl.train_offline(self.config.agent, data, spec, rl.offline_steps,
                                                      rl.batch_size, seed, shift_pad=rl.shift_pad)
       self._say(f"[policy] {connector}: reward balanced accuracy {accuracy:.3f}; offline {offline_metrics}")
@@ -179,14 +180,16 @@ class LOTJPipeline:
         if rl.finetune_trials:
           learner, practice = lotj_rl.finetune(agent, reward, spec, data, task, rl.finetune_trials,
                                                rl.finetune_envs, rl.updates_per_step, rl.batch_size,
-                                               seed + 11, size, rl.act_noise, shift_pad=rl.shift_pad)
+                                               seed + 11, size, rl.act_noise, shift_pad=rl.shift_pad,
+                reward_offset=rl.reward_offset, learning_rate=rl.finetune_lr)
           row["lotj_online"] = lotj_rl.evaluate_agent(learner.agent, task, rl.trials, seed + 7, size)
           row["practice_successes"] = practice
           if rl.true_reward_upper_bound:      # the same practice labelled by the simulator
             upper, upper_practice = lotj_rl.finetune(
                 agent, reward, spec, data, task, rl.finetune_trials, rl.finetune_envs,
                 rl.updates_per_step, rl.batch_size, seed + 11, size, rl.act_noise,
-                shift_pad=rl.shift_pad, true_reward=True)
+                shift_pad=rl.shift_pad, true_reward=True, reward_offset=rl.reward_offset,
+                learning_rate=rl.finetune_lr)
             row["online_true_reward"] = lotj_rl.evaluate_agent(upper.agent, task, rl.trials,
                                                                seed + 7, size)
             row["practice_successes_true_reward"] = upper_practice

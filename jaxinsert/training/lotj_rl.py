@@ -23,19 +23,15 @@ from jaxinsert.envs import tasks as tasks_lib
 from jaxinsert.training import lotj_data, lotj_finetune
 
 
-def image_transitions(episodes, image_size: int):
-  """Transitions on the device with uint8 image observations (and domain ids)."""
-  data, spec, _ = transitions.load_transitions(list(episodes), obs_keys=["image"],
+def offline_transitions(episodes, image_size: int, obs_key: str = "image",
+                        reward_offset: float = 0.0):
+  """Transitions on the device (domain ids kept) observing `obs_key`: uint8 images for LOTJ, or
+  the calibrated pose `tcp_pose_in_socket` (6-D) for State-IQL, which the paper trains from state
+  and localizes online. `reward_offset` is added to the 0/1 success rewards (-1: AntMaze's r - 1,
+  the reward IQL's sparse settings were tuned with)."""
+  data, spec, _ = transitions.load_transitions(list(episodes), obs_keys=[obs_key],
                                                spec=lotj_data.spec_name(image_size))
-  return data, spec
-
-
-def state_transitions(episodes, image_size: int):
-  """The same transitions with the calibrated pose (`tcp_pose_in_socket`, 6-D) as the state:
-  State-IQL's offline data (the paper trains it from state, then localizes online)."""
-  data, spec, _ = transitions.load_transitions(list(episodes), obs_keys=["tcp_pose_in_socket"],
-                                               spec=lotj_data.spec_name(image_size))
-  return data, spec
+  return data.replace(reward=data.reward + reward_offset), spec
 
 
 def train_offline(config: ml_collections.ConfigDict, data, spec, steps: int, batch_size: int,
@@ -150,14 +146,15 @@ def evaluate_scripted(name: str, task: tasks_lib.InsertionTask, trials: int, see
 def finetune(agent: lotj.LOTJState, reward, spec, offline, task: tasks_lib.InsertionTask,
              trials: int, num_envs: int, updates_per_step: int, batch_size: int, seed: int,
              image_size: int, act_noise: float, capacity: int = 8192, shift_pad: int = 2,
-             true_reward: bool = False):
+             true_reward: bool = False, reward_offset: float = 0.0, learning_rate: float = 0.0):
   """Self-rewarded practice: `trials` trials of 20 steps on `task` (num_envs at a time)."""
   if trials % num_envs:
     raise ValueError(f"trials ({trials}) must be a multiple of num_envs ({num_envs})")
   env = factory.make([task], backend="c", num_envs=num_envs, obs_mode="image",
                      image_size=image_size, terminate_on_success=False)
   hidden = lotj_finetune.HiddenRewardEnv(env)
-  learner = lotj_finetune.start(agent, reward, spec, capacity)
+  learner = lotj_finetune.start(lotj.freeze_representation(agent, learning_rate), reward, spec,
+                                capacity, reward_offset)
   try:
     learner = lotj_finetune.run_trials(learner, hidden, offline, trials // num_envs,
                                        task.max_episode_steps, updates_per_step, batch_size, seed,
