@@ -75,16 +75,21 @@ def _first_trial_success(env, act, steps: int, seed: int) -> np.ndarray:
   return success
 
 
-def evaluate_agent(agent: lotj.LOTJState, task: tasks_lib.InsertionTask, trials: int, seed: int,
-                   image_size: int) -> int:
+def _score_on_images(task: tasks_lib.InsertionTask, trials: int, seed: int, image_size: int,
+                     act) -> int:
+  """Successes of `trials` first trials on image observations; `act(env, images) -> actions`."""
   env = factory.make([task], backend="c", num_envs=trials, obs_mode="image", image_size=image_size)
-  policy = jax.jit(lambda obs: lotj.act(agent, obs, jax.random.PRNGKey(0), True))
   try:
-    success = _first_trial_success(env, lambda obs, _: np.asarray(policy(jnp.asarray(obs))),
-                                   task.max_episode_steps, seed)
+    return int(_first_trial_success(env, lambda obs, _: np.asarray(act(env, jnp.asarray(obs))),
+                                    task.max_episode_steps, seed).sum())
   finally:
     env.close()
-  return int(success.sum())
+
+
+def evaluate_agent(agent: lotj.LOTJState, task: tasks_lib.InsertionTask, trials: int, seed: int,
+                   image_size: int) -> int:
+  policy = jax.jit(lambda obs: lotj.act(agent, obs, jax.random.PRNGKey(0), True))
+  return _score_on_images(task, trials, seed, image_size, lambda env, obs: policy(obs))
 
 
 # LOTJ's search baselines start from the initial position (seed 001 section VI: "moving straight
@@ -105,21 +110,14 @@ def evaluate_state_iql(agent, task: tasks_lib.InsertionTask, trials: int, seed: 
   rotation part of the state set to upright), or on the true position without a localizer."""
   from jaxinsert.agents import iql, localizer
 
-  env = factory.make([task], backend="c", num_envs=trials, obs_mode="image", image_size=image_size)
-
   @jax.jit
   def act(images, true_tips):
     tips = true_tips if localizer_state is None else localizer.predict(localizer_state, images)
     state = jnp.concatenate([tips, jnp.zeros_like(tips)], axis=-1)
     return iql.act(agent, state, jax.random.PRNGKey(0), True)
 
-  def step_action(obs, _):
-    tips = jnp.asarray(env.policy_context()["privileged"]["tip_in_socket"])[:, :3]
-    return np.asarray(act(jnp.asarray(obs), tips))
-  try:
-    return int(_first_trial_success(env, step_action, task.max_episode_steps, seed).sum())
-  finally:
-    env.close()
+  return _score_on_images(task, trials, seed, image_size, lambda env, obs: act(
+      obs, jnp.asarray(env.policy_context()["privileged"]["tip_in_socket"])[:, :3]))
 
 
 def evaluate_scripted(name: str, task: tasks_lib.InsertionTask, trials: int, seed: int,
@@ -233,17 +231,11 @@ def evaluate_localize(state, task: tasks_lib.InsertionTask, trials: int, seed: i
   random actions) acting on the regressor's position estimate from each image."""
   from jaxinsert.agents import localizer
 
-  env = factory.make([task], backend="c", num_envs=trials, obs_mode="image", image_size=image_size)
-  controller = controllers.centerline_then_down(env.config, random_probability=0.0)
+  controller = controllers.centerline_then_down(task.config(), random_probability=0.0)
 
   @jax.jit
   def act(obs):
     keys = jax.random.split(jax.random.PRNGKey(0), obs.shape[0])   # unused: no random actions
     return jax.vmap(lambda k, tip: controller(k, None, {"privileged": {"tip_in_socket": tip}})
                     )(keys, localizer.predict(state, obs))
-  try:
-    success = _first_trial_success(env, lambda obs, _: np.asarray(act(jnp.asarray(obs))),
-                                   task.max_episode_steps, seed)
-  finally:
-    env.close()
-  return int(success.sum())
+  return _score_on_images(task, trials, seed, image_size, lambda env, obs: act(obs))
