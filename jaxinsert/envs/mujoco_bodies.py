@@ -8,12 +8,12 @@ forces `cfrc_ext` [nbody, 6] after the step when `body.contact_forces` (Ant's co
   "c"   (CPU default): MuJoCo's C library through `jax.pure_callback` (a batch of environments is
         one `mujoco.rollout` call; under `vmap` the callback sees the whole batch), so jitted,
         vmapped loops run unchanged. On this CPU it is about 20-50x faster than MJX; on an
-        accelerator each step is a host round trip. Contact forces: `mj_forward` and
-        `mj_rnePostConstraint` at the state before the last substep, per environment, which
-        is what gymnasium reads after its last `mj_step`.
+        accelerator each step is a host round trip. Contact forces: the last substep stepped
+        again per environment, then `mj_rnePostConstraint`, which is what gymnasium reads.
   "mjx": MJX, for accelerators (CG solver and the sparse mass matrix: no LAPACK Cholesky, the
         call that deadlocked MJX on this CPU; gymnasium's models use Newton); contact forces from
-        `mjx.rne_postconstraint` after the last substep.
+        `mjx.rne_postconstraint` after the last substep (not checked against the C library
+        here: no accelerator was at hand when the Ant was added).
 The physics state is carried in float32 between policy steps (the C library computes in
 float64 within a step), and the constraint solver starts cold every policy step (as the
 insertion backends do), so trajectories match gymnasium's to float32 rounding, not bit for bit.
@@ -133,14 +133,16 @@ class _CStepper:
     return outputs
 
   def _contact_forces(self, qpos, qvel, ctrl) -> np.ndarray:
-    """cfrc_ext as gymnasium reads it after `mj_step` + `mj_rnePostConstraint`: the constraint
-    forces of the last substep, solved at the state before it (a cold solver start here)."""
+    """cfrc_ext as gymnasium reads it after `mj_step` + `mj_rnePostConstraint`: the last
+    substep is stepped again from the state before it (with the model's integrator: the Ant's
+    RK4 leaves the contacts of its last stage in the data, not those of the start state)."""
     import mujoco
 
     data, forces = self.datas[0], np.empty((qpos.shape[0], self.body.nbody, 6))
     for index in range(qpos.shape[0]):
       data.qpos[:], data.qvel[:], data.ctrl[:] = qpos[index], qvel[index], ctrl[index]
-      mujoco.mj_forward(self.model, data)
+      data.qacc_warmstart[:] = 0.0
+      mujoco.mj_step(self.model, data)
       mujoco.mj_rnePostConstraint(self.model, data)
       forces[index] = data.cfrc_ext
     return forces
