@@ -80,14 +80,9 @@ class AntDir:
   def reset(self, key: jax.Array, task=None) -> EnvState:
     if task is None:
       raise ValueError("AntDir.reset needs a task (the direction angle, shape (1,))")
-    pos_key, vel_key, key = jax.random.split(key, 3)
-    qpos, qvel = mujoco_bodies.reset_physics(BODY, pos_key, vel_key, self.reset_noise_scale)
-    false = jnp.bool_(False)
-    return EnvState(physics={"qpos": qpos, "qvel": qvel}, task=jnp.asarray(task, jnp.float32),
-                    obs=observation(qpos, qvel), reward=jnp.float32(0.0), terminal=false,
-                    truncated=false, step_count=jnp.int32(0), key=key,
-                    privileged={"healthy": jnp.bool_(True),
-                                "velocity": jnp.zeros(2, jnp.float32)})
+    return mujoco_bodies.reset_state(BODY, key, task, self.reset_noise_scale, observation,
+                                     {"healthy": jnp.bool_(True),
+                                      "velocity": jnp.zeros(2, jnp.float32)})
 
   def step(self, state: EnvState, action: jax.Array) -> EnvState:
     action = jnp.clip(action, -1.0, 1.0)
@@ -96,13 +91,11 @@ class AntDir:
                                                             action)
     reward = self.reward(qpos[..., :2], new_qpos[..., :2], action, forces, state.task[..., 0])
     height = new_qpos[..., 2]
-    step_count = state.step_count + 1
-    return EnvState(physics={"qpos": new_qpos, "qvel": new_qvel}, task=state.task,
-                    obs=observation(new_qpos, new_qvel), reward=reward.astype(jnp.float32),
-                    terminal=jnp.bool_(False), truncated=step_count >= self.max_episode_steps,
-                    step_count=step_count, key=state.key,
-                    privileged={"healthy": (height >= HEALTHY_Z_M[0]) & (height <= HEALTHY_Z_M[1]),
-                                "velocity": (new_qpos[..., :2] - qpos[..., :2]) / self.dt})
+    return mujoco_bodies.stepped_state(
+        state, new_qpos, new_qvel, observation(new_qpos, new_qvel), reward,
+        self.max_episode_steps,
+        {"healthy": (height >= HEALTHY_Z_M[0]) & (height <= HEALTHY_Z_M[1]),
+         "velocity": (new_qpos[..., :2] - qpos[..., :2]) / self.dt})
 
 
 def directions(seed: int, num_tasks: int, max_angle: float = 2 * np.pi) -> np.ndarray:

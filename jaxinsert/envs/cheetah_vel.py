@@ -72,13 +72,8 @@ class HalfCheetahVel:
   def reset(self, key: jax.Array, task=None) -> EnvState:
     if task is None:
       raise ValueError("HalfCheetahVel.reset needs a task (the target velocity, shape (1,))")
-    pos_key, vel_key, key = jax.random.split(key, 3)
-    qpos, qvel = mujoco_bodies.reset_physics(BODY, pos_key, vel_key, self.reset_noise_scale)
-    false = jnp.bool_(False)
-    return EnvState(physics={"qpos": qpos, "qvel": qvel}, task=jnp.asarray(task, jnp.float32),
-                    obs=observation(qpos, qvel), reward=jnp.float32(0.0), terminal=false,
-                    truncated=false, step_count=jnp.int32(0), key=key,
-                    privileged={"velocity": jnp.float32(0.0)})
+    return mujoco_bodies.reset_state(BODY, key, task, self.reset_noise_scale, observation,
+                                     {"velocity": jnp.float32(0.0)})
 
   def step(self, state: EnvState, action: jax.Array) -> EnvState:
     action = jnp.clip(action, -1.0, 1.0)
@@ -86,12 +81,9 @@ class HalfCheetahVel:
     new_qpos, new_qvel = mujoco_bodies.physics_step(BODY, self.backend, qpos, qvel, action)
     target = state.task[..., 0]
     reward = self.reward(qpos[..., 0], new_qpos[..., 0], action, target)
-    step_count = state.step_count + 1
-    return EnvState(physics={"qpos": new_qpos, "qvel": new_qvel}, task=state.task,
-                    obs=observation(new_qpos, new_qvel), reward=reward.astype(jnp.float32),
-                    terminal=jnp.bool_(False), truncated=step_count >= self.max_episode_steps,
-                    step_count=step_count, key=state.key,
-                    privileged={"velocity": (new_qpos[..., 0] - qpos[..., 0]) / self.dt})
+    return mujoco_bodies.stepped_state(
+        state, new_qpos, new_qvel, observation(new_qpos, new_qvel), reward,
+        self.max_episode_steps, {"velocity": (new_qpos[..., 0] - qpos[..., 0]) / self.dt})
 
 
 def target_velocities(seed: int, num_tasks: int, low: float = 0.0, high: float = 3.0

@@ -30,6 +30,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxinsert.envs.base import EnvState
+
 BACKENDS = ("c", "mjx")
 
 
@@ -190,9 +192,25 @@ def physics_step(body: Body, backend: str, qpos: jax.Array, qvel: jax.Array,
   return step(body, qpos, qvel, action)
 
 
-def reset_physics(body: Body, pos_key: jax.Array, vel_key: jax.Array, noise_scale: float):
-  """Gymnasium's (and PEARL's) reset: qpos0 + U(-s, s) and 0 + s N(0, 1)."""
+def reset_state(body: Body, key: jax.Array, task, noise_scale: float, observe,
+                privileged) -> EnvState:
+  """Gymnasium's (and PEARL's) reset, qpos0 + U(-s, s) and 0 + s N(0, 1), as an EnvState with
+  `observe(qpos, qvel)` as its observation."""
+  pos_key, vel_key, key = jax.random.split(key, 3)
   qpos0 = jnp.asarray(mujoco_model(body).qpos0, jnp.float32)
   qpos = qpos0 + jax.random.uniform(pos_key, (body.nq,), jnp.float32, -noise_scale, noise_scale)
   qvel = noise_scale * jax.random.normal(vel_key, (body.nv,), jnp.float32)
-  return qpos, qvel
+  false = jnp.bool_(False)
+  return EnvState(physics={"qpos": qpos, "qvel": qvel}, task=jnp.asarray(task, jnp.float32),
+                  obs=observe(qpos, qvel), reward=jnp.float32(0.0), terminal=false,
+                  truncated=false, step_count=jnp.int32(0), key=key, privileged=privileged)
+
+
+def stepped_state(state: EnvState, qpos: jax.Array, qvel: jax.Array, obs: jax.Array,
+                  reward: jax.Array, max_episode_steps: int, privileged) -> EnvState:
+  """The state after one policy step; no termination (a time limit keeps mask 1)."""
+  step_count = state.step_count + 1
+  return EnvState(physics={"qpos": qpos, "qvel": qvel}, task=state.task, obs=obs,
+                  reward=reward.astype(jnp.float32), terminal=jnp.bool_(False),
+                  truncated=step_count >= max_episode_steps, step_count=step_count,
+                  key=state.key, privileged=privileged)
