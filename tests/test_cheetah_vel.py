@@ -1,5 +1,5 @@
-"""Cheetah-Vel (SMAC S1 a): the body is gymnasium's HalfCheetah-v5, the reward PEARL's, the task
-list reproducible, and the host-callback physics behaves under jit and vmap like per-env steps.
+"""Cheetah-Vel (SMAC S1 a): the body is gymnasium's HalfCheetah-v5 and the reward PEARL's (the
+vmapped physics step and the task list: tests/test_mujoco_bodies.py).
 """
 
 import jax
