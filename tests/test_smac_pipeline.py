@@ -131,3 +131,24 @@ def test_the_cli_runs_smac_the_oracle_and_both_ablations_end_to_end(tmp_path):
   assert step0["oracle"] == step0["smac"], "the oracle must start from SMAC's offline states"
   assert step0["actor_ablation"] != step0["smac"]
   assert step0["encoder_q_only"] != step0["smac"]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1200)
+def test_the_ant_dir_family_runs_every_stage_at_its_tiny_budget(tmp_path):
+  """Ant-Dir's :tiny config end to end: PEARL data written as RLDS under the spec's ant-dir
+  variant, the last-rows RL slice loaded, SMAC, meta-BC, the oracle and the report."""
+  workdir = str(tmp_path / "ant")
+  command = [sys.executable, os.path.join(ROOT, "experiments", "smac.py"),
+             "--config=" + os.path.join(ROOT, "experiments", "configs", "smac_ant_dir.py")
+             + ":tiny", f"--workdir={workdir}"]
+  done = subprocess.run(command, capture_output=True, text=True, timeout=1140, cwd=ROOT,
+                        env=dict(os.environ, JAX_PLATFORMS="cpu",
+                                 JAX_DISABLE_MOST_OPTIMIZATIONS="1"))
+  assert done.returncode == 0, done.stderr[-3000:]
+  with open(os.path.join(workdir, "summary.json")) as handle:
+    summary = json.load(handle)
+  assert summary["family"] == "ant-dir"
+  for phase, methods in (("offline", ("smac", "meta_bc")), ("after_online", ("smac", "oracle"))):
+    for method in methods:
+      assert np.all(np.isfinite(summary[phase][method]["per_seed"])), (phase, method)
