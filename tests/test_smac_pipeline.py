@@ -98,6 +98,13 @@ def test_the_summary_has_a_row_per_method_and_the_z_shift_spread_over_seeds(tmp_
   assert summary["z_shift_after_offline"]["online_above_offline_median"]["per_seed"] == \
       pytest.approx(above)
   assert os.path.exists(summary["plots"]["curve"]) and os.path.exists(summary["plots"]["z_shift"])
+  offline_mean = summary["offline_only_smac"]["mean"]
+  gap = summary["oracle_after_online"]["mean"] - offline_mean
+  closed = summary["smac_after_online"]["mean"] - offline_mean
+  assert summary["gap_closed_fraction"] == (pytest.approx(closed / gap) if gap > 0 else None)
+  # An oracle that loses leaves the fraction undefined rather than a share of a loss.
+  records["online"]["oracle"]["test_post_adaptation"] = [offline_mean - 1.0] * 3
+  assert smac_report.write_summary(pipeline, records)["gap_closed_fraction"] is None
 
 
 @pytest.mark.slow

@@ -69,11 +69,13 @@ def write_summary(pipeline, records: Dict[str, Dict[str, Any]]) -> Dict[str, Any
                               ("oracle_after_online", "after_online", "oracle")):
     if method in summary[phase]:
       summary[name] = summary[phase][method]
+  # SMAC's gain over offline-only as a share of the oracle's; undefined (None) where the oracle
+  # did not gain, since a share of a loss reads as progress.
   summary["gap_closed_fraction"] = None
   if "smac" in online and "oracle" in online:
     gap = summary["oracle_after_online"]["mean"] - summary["offline_only_smac"]["mean"]
     closed = summary["smac_after_online"]["mean"] - summary["offline_only_smac"]["mean"]
-    summary["gap_closed_fraction"] = float(closed / gap) if abs(gap) > 1e-9 else None
+    summary["gap_closed_fraction"] = float(closed / gap) if gap > 1e-9 else None
   for phase, record in (("after_offline", offline), ("after_online", online)):
     if "z_shift" in record:
       summary[f"z_shift_{phase}"] = z_shift_summary(record["z_shift"])
