@@ -107,22 +107,28 @@ def test_the_summary_has_a_row_per_method_and_the_z_shift_spread_over_seeds(tmp_
   assert smac_report.write_summary(pipeline, records)["gap_closed_fraction"] is None
 
 
+def _run_cli(config_file: str, workdir: str, flags=(), timeout: int = 840) -> dict:
+  """The SMAC CLI at a config's :tiny variant in a subprocess (XLA's optimisations off: at
+  this size compilation is nearly all of the time); returns its summary."""
+  command = [sys.executable, os.path.join(ROOT, "experiments", "smac.py"),
+             "--config=" + os.path.join(ROOT, "experiments", "configs", config_file) + ":tiny",
+             f"--workdir={workdir}", *flags]
+  done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=ROOT,
+                        env=dict(os.environ, JAX_PLATFORMS="cpu",
+                                 JAX_DISABLE_MOST_OPTIMIZATIONS="1"))
+  assert done.returncode == 0, done.stderr[-3000:]
+  with open(os.path.join(workdir, "summary.json")) as handle:
+    return json.load(handle)
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_the_cli_runs_smac_the_oracle_and_both_ablations_end_to_end(tmp_path):
   workdir = str(tmp_path / "run")
   methods = lambda names: "(" + ",".join(repr(n) for n in names) + ",)"
-  command = [sys.executable, os.path.join(ROOT, "experiments", "smac.py"),
-             "--config=" + os.path.join(ROOT, "experiments", "configs", "smac_pointrobot.py")
-             + ":tiny", f"--workdir={workdir}",
-             f"--config.offline.methods={methods(ALL_OFFLINE)}",
-             f"--config.online.methods={methods(ALL_ONLINE)}"]
-  done = subprocess.run(command, capture_output=True, text=True, timeout=840, cwd=ROOT,
-                        env=dict(os.environ, JAX_PLATFORMS="cpu",
-                                 JAX_DISABLE_MOST_OPTIMIZATIONS="1"))
-  assert done.returncode == 0, done.stderr[-3000:]
-  with open(os.path.join(workdir, "summary.json")) as handle:
-    summary = json.load(handle)
+  summary = _run_cli("smac_pointrobot.py", workdir,
+                     (f"--config.offline.methods={methods(ALL_OFFLINE)}",
+                      f"--config.online.methods={methods(ALL_ONLINE)}"))
   assert set(summary["offline"]) == set(ALL_OFFLINE)
   assert set(summary["after_online"]) == set(ALL_ONLINE)
   config = smac_pointrobot.get_config("tiny")
@@ -145,16 +151,7 @@ def test_the_cli_runs_smac_the_oracle_and_both_ablations_end_to_end(tmp_path):
 def test_the_ant_dir_family_runs_every_stage_at_its_tiny_budget(tmp_path):
   """Ant-Dir's :tiny config end to end: PEARL data written as RLDS under the spec's ant-dir
   variant, the last-rows RL slice loaded, SMAC, meta-BC, the oracle and the report."""
-  workdir = str(tmp_path / "ant")
-  command = [sys.executable, os.path.join(ROOT, "experiments", "smac.py"),
-             "--config=" + os.path.join(ROOT, "experiments", "configs", "smac_ant_dir.py")
-             + ":tiny", f"--workdir={workdir}"]
-  done = subprocess.run(command, capture_output=True, text=True, timeout=1140, cwd=ROOT,
-                        env=dict(os.environ, JAX_PLATFORMS="cpu",
-                                 JAX_DISABLE_MOST_OPTIMIZATIONS="1"))
-  assert done.returncode == 0, done.stderr[-3000:]
-  with open(os.path.join(workdir, "summary.json")) as handle:
-    summary = json.load(handle)
+  summary = _run_cli("smac_ant_dir.py", str(tmp_path / "ant"), timeout=1140)
   assert summary["family"] == "ant-dir"
   for phase, methods in (("offline", ("smac", "meta_bc")), ("after_online", ("smac", "oracle"))):
     for method in methods:
