@@ -1,5 +1,5 @@
-"""Cheetah-Vel (SMAC S1 a): the body is gymnasium's HalfCheetah-v5, the reward PEARL's, the task
-list reproducible, and the host-callback physics behaves under jit and vmap like per-env steps.
+"""Cheetah-Vel (SMAC S1 a): the body is gymnasium's HalfCheetah-v5 and the reward PEARL's (the
+vmapped physics step and the task list: tests/test_mujoco_bodies.py).
 """
 
 import jax
@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxinsert.envs import cheetah_vel, meta_families
+from jaxinsert.envs import cheetah_vel
 
 
 def _reset(env, seed=0, target=1.5):
@@ -65,33 +65,6 @@ def test_reward_on_hand_computed_states():
   assert float(env.reward(0.0, 0.1, zero, 2.0)) == pytest.approx(0.0, abs=1e-6)
   assert float(env.reward(0.0, 0.1, zero, 0.5)) == pytest.approx(-1.5, abs=1e-6)
   assert float(env.reward(1.0, 0.95, full, 0.0)) == pytest.approx(-1.0 - 0.3, abs=1e-6)
-
-
-@pytest.mark.timeout(60)
-def test_vmapped_steps_equal_one_environment_at_a_time():
-  env = cheetah_vel.HalfCheetahVel()
-  targets = jnp.array([[0.5], [1.0], [2.5]], jnp.float32)
-  states = jax.vmap(env.reset)(jax.random.split(jax.random.PRNGKey(1), 3), targets)
-  actions = jax.random.uniform(jax.random.PRNGKey(2), (3, 6), minval=-1, maxval=1)
-  batched = jax.jit(jax.vmap(env.step))(states, actions)
-  for i in range(3):
-    one = env.step(jax.tree_util.tree_map(lambda x: x[i], states), actions[i])
-    np.testing.assert_array_equal(np.asarray(batched.physics["qpos"][i]),
-                                  np.asarray(one.physics["qpos"]))
-    np.testing.assert_allclose(float(batched.reward[i]), float(one.reward), rtol=1e-6)
-  assert not bool(batched.terminal.any())
-
-
-def test_task_list_is_reproducible_and_split():
-  family = meta_families.make_family("cheetah-vel", 1337, 20, 10)
-  again = meta_families.make_family("cheetah-vel", 1337, 20, 10)
-  other = meta_families.make_family("cheetah-vel", 7, 20, 10)
-  np.testing.assert_array_equal(family.train_tasks, again.train_tasks)
-  assert not np.array_equal(family.train_tasks, other.train_tasks)
-  tasks = np.concatenate([family.train_tasks, family.test_tasks])
-  assert tasks.shape == (30, 1) and tasks.min() >= 0.0 and tasks.max() <= 3.0
-  assert not set(family.train_tasks[:, 0]) & set(family.test_tasks[:, 0])
-  assert family.horizon == 200
 
 
 def test_bad_backend_and_missing_task_are_named():

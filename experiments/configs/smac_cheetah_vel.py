@@ -20,7 +20,7 @@ from experiments.configs import smac_pointrobot
 
 
 def get_config(variant: str = "default"):
-  config = smac_pointrobot.get_config()
+  config = smac_pointrobot.get_config()   # the default variant; tiny is set below
   family = config.family
   family.name = "cheetah-vel"
   family.task_seed = 1337                 # oyster's seed; the velocity list is U[0, 3] from it

@@ -1,6 +1,11 @@
 """SMAC on PEARL's point robot (seed 003, digest Part B), sized for one CPU core.
 
   python experiments/smac.py --config=experiments/configs/smac_pointrobot.py --workdir=runs/smac_pointrobot
+  ...:tiny  for a smoke run of every stage (a minute or two; numbers meaningless)
+
+The ablations run beside SMAC when named in the method lists (pipeline METHODS_OFFLINE /
+METHODS_ONLINE): "--config.offline.methods=('smac','meta_bc','actor_ablation','encoder_q_only')"
+"--config.online.methods=('smac','oracle','actor_ablation','encoder_q_only')".
 
 Reduced budget against the paper (stated in docs/notes/issue17_report.md): 40 train / 10 test
 goals (PEARL: 80 / 20), 128x2 networks (paper: 300x3, encoder 200x3), meta-batch 4 x 128 rows
@@ -16,7 +21,7 @@ SMALL = dict(policy_hidden_dims=(128, 128), critic_hidden_dims=(128, 128),
              encoder_hidden_dims=(128, 128))
 
 
-def get_config():
+def get_config(variant: str = "default"):
   config = ml_collections.ConfigDict()
   config.seed = 0                          # the PEARL data run and the seed streams
   config.num_seeds = 3                     # SMAC / oracle / meta-BC seeds, vmapped
@@ -50,6 +55,7 @@ def get_config():
   config.data = ml_collections.ConfigDict()
   config.data.rl_rows = 400                # each task's first 400 RL rows (Cheetah: first 1200)
   config.data.encoder_rows = 100           # and last 100 encoder rows (Cheetah: last 400)
+  config.data.rl_slice = "first"           # first (Cheetah) | last (Ant) RL rows of each task
 
   config.smac = ml_collections.ConfigDict(SMALL)
   config.smac.beta = 0.3                   # 1 / AWR beta for this family (see the report)
@@ -60,6 +66,7 @@ def get_config():
   config.smac.kl_weight = 0.001
 
   config.offline = ml_collections.ConfigDict()
+  config.offline.methods = ("smac", "meta_bc")  # + "actor_ablation", "encoder_q_only"
   config.offline.steps = 5_000             # paper: 50,000
   config.offline.steps_per_call = 500
   config.offline.meta_batch = 4            # T1
@@ -67,6 +74,7 @@ def get_config():
   config.offline.context_size = 32         # T1: 64
 
   config.online = ml_collections.ConfigDict()
+  config.online.methods = ("smac", "oracle")   # + "actor_ablation", "encoder_q_only"
   config.online.iterations = 30
   config.online.tasks_per_iteration = 10
   config.online.prior_trajectories = 2     # z ~ p(z), the paper's collection (B.8 #6)
@@ -86,4 +94,18 @@ def get_config():
   config.diagnostic.draws = 20             # contexts per training task for the KL histograms
   config.diagnostic.context_size = 32
   config.diagnostic.online_trajectories = 4  # exploration trajectories pooled per task
+
+  if variant == "tiny":
+    config.family.num_train, config.family.num_test = 4, 2
+    config.pearl.iterations, config.pearl.grad_steps, config.pearl.eval_every = 2, 10, 1
+    config.pearl.initial_trajectories, config.pearl.tasks_per_iteration = 2, 2
+    config.data.rl_rows, config.data.encoder_rows = 40, 20
+    config.offline.steps, config.offline.steps_per_call = 20, 10
+    config.online.iterations, config.online.tasks_per_iteration = 2, 2
+    config.online.grad_steps, config.online.eval_every = 10, 1
+    config.eval.repeats = 1
+    config.diagnostic.draws, config.diagnostic.online_trajectories = 2, 2
+    config.num_seeds = 2
+  elif variant != "default":
+    raise ValueError(f"unknown variant {variant!r}; known: default, tiny")
   return config

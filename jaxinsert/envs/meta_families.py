@@ -17,6 +17,10 @@ No termination; episodes end at the horizon (20 steps, PEARL), a time limit (mas
 
 "cheetah-vel": PEARL's Cheetah-Vel on gymnasium's HalfCheetah body (`envs/cheetah_vel.py`):
 target velocities ~ U[0, 3] drawn from the seed, tasks [n, 1], horizon 200.
+
+"ant-dir": PEARL's Ant-Dir on gymnasium's Ant body (`envs/ant_dir.py`): direction angles
+~ U[0, max_angle) drawn from the seed (env field `max_angle`, 2 pi: the whole circle), tasks
+[n, 1], horizon 200.
 """
 
 from __future__ import annotations
@@ -28,10 +32,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxinsert.envs import cheetah_vel
+from jaxinsert.envs import ant_dir, cheetah_vel
 from jaxinsert.envs.base import EnvSpec, EnvState
 
-FAMILIES = ("point-robot", "cheetah-vel")
+FAMILIES = ("point-robot", "cheetah-vel", "ant-dir")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,6 +118,10 @@ def make_family(name: str, seed: int, num_train: int, num_test: int, **env_kwarg
   if name == "cheetah-vel":
     tasks, env = (cheetah_vel.target_velocities(seed, num_train + num_test),
                   cheetah_vel.HalfCheetahVel(**env_kwargs))
+  elif name == "ant-dir":
+    max_angle = env_kwargs.pop("max_angle", 2 * np.pi)
+    tasks, env = (ant_dir.directions(seed, num_train + num_test, max_angle),
+                  ant_dir.AntDir(**env_kwargs))
   else:
     tasks, env = point_robot_goals(seed, num_train + num_test), PointRobot(**env_kwargs)
   return TaskFamily(name=name, env=env, train_tasks=tasks[:num_train],

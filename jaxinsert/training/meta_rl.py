@@ -79,8 +79,9 @@ def z_shift(env, agent, state, tasks: jax.Array, offline_encoder: task_replay.Ta
             ) -> Dict[str, jax.Array]:
   """Fig. 2: KL(q(z | h) || p(z)) [tasks, draws] with h from the task's offline encoder data
   and with h from `online_trajectories` of the policy's own exploration (z ~ prior, its
-  stochastic actions, true rewards), `context_size` rows each; and the return of one
-  deterministic trajectory conditioned on z from each [tasks, draws] (S10)."""
+  stochastic actions, true rewards), `context_size` rows each; the return of one
+  deterministic trajectory conditioned on z from each [tasks, draws] (S10); and each context's
+  mean true reward [tasks, draws] (how the two data sources differ, seen without the encoder)."""
   num_tasks = tasks.shape[0]
   keys = jax.random.split(key, 7)
   slots = jnp.arange(num_tasks)
@@ -100,6 +101,7 @@ def z_shift(env, agent, state, tasks: jax.Array, offline_encoder: task_replay.Ta
                                         ("online", online_rows, keys[6], keys[5])):
     mu, variance = agent.posterior(state, state.encoder.params, rows, ones)
     result[f"kl_{name}"] = jnp.swapaxes(context_lib.kl_to_standard_normal(mu, variance), 0, 1)
+    result[f"context_reward_{name}"] = jnp.swapaxes(jnp.mean(rows.reward, -1), 0, 1)
     z = context_lib.sample(draw_key, mu, variance).reshape(-1, mu.shape[-1])
     run_tasks = jnp.tile(tasks, (draws, 1))
     trajectory = rollout(env, agent, state, run_tasks, z, run_key, True)

@@ -30,8 +30,56 @@ from jaxinsert.types import Spec
 
 # Key streams (smac_loops.seed_keys): data, agent creation, training, evaluation, diagnostics.
 DATA, CREATE, TRAIN, EVAL, DIAGNOSE = range(5)
-METHODS_OFFLINE = ("smac", "meta_bc")
-METHODS_ONLINE = ("smac", "oracle")
+# Offline methods: the agent-config fields each one changes on top of config.smac.
+METHODS_OFFLINE = {
+    "smac": {},
+    "meta_bc": {"actor_objective": "bc"},                        # the meta-BC baseline
+    "actor_ablation": {"actor_objective": "pearl"},              # Eq. 2 -> PEARL's actor loss
+    # Fig. 7's "only Q-loss (online & offline)": the critic loss, not the decoder's, moves the
+    # encoder, in both phases (the decoder still trains offline on a stopped z, for labels).
+    "encoder_q_only": {"q_loss_into_encoder": True, "reward_loss_into_encoder": False,
+                       "train_encoder_online": True},
+}
+# Online methods: (the offline method whose states it starts from and labels with, rewards).
+METHODS_ONLINE = {
+    "smac": ("smac", "decoder"),
+    "oracle": ("smac", "true"),                                  # the same phase, true rewards
+    "actor_ablation": ("actor_ablation", "decoder"),
+    "encoder_q_only": ("encoder_q_only", "decoder"),
+}
+DEFAULT_OFFLINE_METHODS = ("smac", "meta_bc")
+DEFAULT_ONLINE_METHODS = ("smac", "oracle")
+RL_SLICES = ("first", "last")
+
+
+def offline_methods(config: ml_collections.ConfigDict) -> tuple:
+  return tuple(config.offline.get("methods", DEFAULT_OFFLINE_METHODS))
+
+
+def online_methods(config: ml_collections.ConfigDict) -> tuple:
+  return tuple(config.online.get("methods", DEFAULT_ONLINE_METHODS))
+
+
+def check_config(config: ml_collections.ConfigDict) -> None:
+  """Method lists and data slices, refused with the field named before any stage runs."""
+  offline, online = offline_methods(config), online_methods(config)
+  for field, names, known in (("offline.methods", offline, METHODS_OFFLINE),
+                              ("online.methods", online, METHODS_ONLINE)):
+    unknown = sorted(set(names) - set(known))
+    if unknown:
+      raise ValueError(f"config.{field} has unknown methods {unknown}; known: "
+                       f"{', '.join(known)}")
+  for method in online:
+    source = METHODS_ONLINE[method][0]
+    if source not in offline:
+      raise ValueError(f"config.online.methods has {method!r}, which starts from the offline "
+                       f"method {source!r}: add it to config.offline.methods")
+  if "smac" not in offline:
+    raise ValueError("config.offline.methods must hold 'smac' (the z-shift diagnostic and the "
+                     "report read it)")
+  rl_slice = config.data.get("rl_slice", "first")
+  if rl_slice not in RL_SLICES:
+    raise ValueError(f"config.data.rl_slice must be one of {RL_SLICES}, got {rl_slice!r}")
 
 
 class SMACPipeline:
@@ -39,6 +87,7 @@ class SMACPipeline:
 
   def __init__(self, config: ml_collections.ConfigDict, workdir: str, progress: bool = True,
                redo: bool = False):
+    check_config(config)
     self.config = config
     self.workdir = os.path.abspath(workdir)
     self.progress = progress
@@ -152,8 +201,9 @@ class SMACPipeline:
 
   # ---------------------------------------------------------------------------- offline
   def load_buffers(self) -> smac_loops.Buffers:
-    """SMAC's offline buffers (S2): each task's first `data.rl_rows` RL rows and last
-    `data.encoder_rows` encoder rows of the PEARL run."""
+    """SMAC's offline buffers (S2): each task's first (`data.rl_slice="first"`, Cheetah) or
+    last ("last", Ant) `data.rl_rows` RL rows and last `data.encoder_rows` encoder rows of the
+    PEARL run."""
     from jaxinsert.data import transitions
 
     data = self.config.data
@@ -162,7 +212,11 @@ class SMACPipeline:
     for name in ("rl", "encoder"):
       rows, _, _ = transitions.load_transitions(self.path("data", name), obs_keys=["state"])
       loaded[name] = rows
-    rl = task_replay.from_transitions(loaded["rl"], task_ids, data.rl_rows, 0, data.rl_rows)
+    if data.get("rl_slice", "first") == "first":
+      rl = task_replay.from_transitions(loaded["rl"], task_ids, data.rl_rows, 0, data.rl_rows)
+    else:
+      rl = task_replay.from_transitions(loaded["rl"], task_ids, data.rl_rows, -data.rl_rows,
+                                        None)
     encoder = task_replay.from_transitions(loaded["encoder"], task_ids, data.encoder_rows,
                                            -data.encoder_rows, None)
     return smac_loops.Buffers(rl=rl, encoder=encoder, reward_context=encoder)
@@ -170,8 +224,7 @@ class SMACPipeline:
   def agent_config(self, method: str) -> ml_collections.ConfigDict:
     config = smac.get_config()
     config.update(self.config.smac.to_dict())
-    if method == "meta_bc":
-      config.actor_objective = "bc"
+    config.update(METHODS_OFFLINE[method])
     return config
 
   def create_states(self, method: str):
@@ -193,7 +246,7 @@ class SMACPipeline:
     off = self.config.offline
     sizes = (off.meta_batch, off.batch_per_task, off.context_size)
     record: Dict[str, Any] = {}
-    for method in METHODS_OFFLINE:
+    for method in offline_methods(self.config):
       states = self.create_states(method)
       keys = smac_loops.seed_keys(self.config.seed, off.steps // off.steps_per_call, TRAIN)
       log = []
@@ -206,7 +259,8 @@ class SMACPipeline:
       self.save_states(states, "offline", f"{method}.msgpack")
       eval_key = smac_loops.seed_keys(self.config.seed, 1, EVAL)[0]
       record[method] = {"log": log, **self._scores(states, eval_key)}
-    record["z_shift"] = self.z_shift(self.load_states("smac", "offline", "smac.msgpack"), buffers)
+    record["z_shift"] = self.z_shift(self.load_states("smac", "offline", "smac.msgpack"),
+                                     buffers.reward_context)
     return record
 
   def _scores(self, states, key) -> Dict[str, Any]:
@@ -216,15 +270,21 @@ class SMACPipeline:
             "test_first": test[..., 0].mean(axis=(1, 2)).tolist(),
             "train_post_adaptation": train[..., -1].mean(axis=(1, 2)).tolist()}
 
-  def z_shift(self, states, buffers: smac_loops.Buffers) -> Dict[str, Any]:
-    """Fig. 2 on the first seed: KL(q(z|h) || p) with offline and online h, per task and draw."""
+  def z_shift(self, states, offline_encoder: task_replay.TaskBuffers) -> Dict[str, Any]:
+    """Fig. 2 for every seed: KL(q(z|h) || p) with offline and online h, [seeds, tasks, draws]
+    (and the conditioned returns and the contexts' mean true reward, the same shape)."""
     diag = self.config.diagnostic
-    state = jax.tree_util.tree_map(lambda x: x[0], states)
     key = smac_loops.seed_keys(self.config.seed, 1, DIAGNOSE)[0]
-    result = jax.jit(lambda s, b, k: meta_rl.z_shift(
+    run = jax.jit(lambda s, b, k: meta_rl.z_shift(
         self.env, smac, s, self.train_tasks, b, k, diag.draws, diag.context_size,
-        diag.online_trajectories))(state, buffers.reward_context, key)
-    return {name: np.asarray(value).tolist() for name, value in result.items()}
+        diag.online_trajectories))
+    per_seed = []
+    for seed in range(jax.tree_util.tree_leaves(states)[0].shape[0]):
+      pick = lambda tree: jax.tree_util.tree_map(lambda x: x[seed], tree)
+      context = offline_encoder if offline_encoder.count.ndim == 1 else pick(offline_encoder)
+      per_seed.append(run(pick(states), context, key))
+    return {name: np.stack([np.asarray(r[name]) for r in per_seed]).tolist()
+            for name in per_seed[0]}
 
   # ----------------------------------------------------------------------------- online
   def online(self) -> Dict[str, Any]:
@@ -241,12 +301,12 @@ class SMACPipeline:
     loop = (on.tasks_per_iteration, on.prior_trajectories, on.posterior_trajectories,
             on.grad_steps, on.meta_batch, on.batch_per_task, on.context_size,
             bool(on.freeze_encoder_buffer))
-    offline_states = self.load_states("smac", "offline", "smac.msgpack")
-    labeller = offline_states                         # the snapshot at the phase switch
     eval_key = smac_loops.seed_keys(self.config.seed, 1, EVAL)[0]
     record: Dict[str, Any] = {}
-    for method in METHODS_ONLINE:
-      reward_source = "decoder" if method == "smac" else "true"
+    for method in online_methods(self.config):
+      source, reward_source = METHODS_ONLINE[method]
+      offline_states = self.load_states(source, "offline", f"{source}.msgpack")
+      labeller = offline_states                       # the snapshot at the phase switch
       states = jax.vmap(smac.to_online)(offline_states)
       buffers = broadcast(smac_loops.Buffers(
           rl=task_replay.with_capacity(offline_buffers.rl, capacity),
@@ -273,8 +333,7 @@ class SMACPipeline:
       self.save_states(states, "online", f"{method}.msgpack")
       record[method] = {"curve": curve, **self._scores(states, eval_key)}
       if method == "smac":
-        first = jax.tree_util.tree_map(lambda x: x[0], buffers)
-        record["z_shift"] = self.z_shift(states, first)
+        record["z_shift"] = self.z_shift(states, buffers.reward_context)
     return record
 
 

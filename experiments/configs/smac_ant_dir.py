@@ -1,0 +1,30 @@
+"""SMAC on Ant-Dir (seed 003 Table 2; PEARL's task), at the Cheetah-Vel config's reduced budget.
+
+  python experiments/smac.py --config=experiments/configs/smac_ant_dir.py --workdir=runs/smac_ant_dir
+  ...:tiny  for a smoke run of every stage (minutes; numbers meaningless)
+
+The body is gymnasium's Ant-v5 model on MuJoCo's C library (`envs/ant_dir.py`;
+`--config.family.env.backend=mjx` on an accelerator), reward PEARL's AntDirEnv (forward
+progress along the task's direction, control and contact costs, survive bonus), directions
+~ U[0, 2 pi) from the seed, horizon 200. Kept from the paper: AWR beta 100 (config beta 0.01),
+reward scale 5, lambda_pearl 1, the **last** 1200 RL and last 400 encoder rows per task (App.
+C.2: Ant loads the RL buffer's last 1200, Cheetah its first), the encoder buffer not frozen
+online (the paper freezes it for Cheetah only). Reduced against the paper, the same cuts as
+`smac_cheetah_vel.py` (stated there): 20 train / 10 test directions (paper 100 pre-sampled),
+128x2 networks, PEARL 60 iterations of 5 tasks x (1 prior + 2 posterior) trajectories and 500
+updates (paper 100 iterations of >= 1000 transitions and 2000 updates), SMAC 10k offline updates,
+20 online iterations of 5 tasks x 2 prior-z trajectories and 1000 updates.
+"""
+
+from experiments.configs import smac_cheetah_vel
+
+
+def get_config(variant: str = "default"):
+  config = smac_cheetah_vel.get_config(variant)   # its tiny variant shrinks the same fields
+  config.family.name = "ant-dir"
+  config.family.env.max_angle = 6.283185307179586  # 2 pi: the whole circle (rlkit sample_tasks)
+  config.data.rl_slice = "last"                    # App. C.2: the last 1200 RL rows for Ant
+  if variant == "default":
+    config.data.rl_rows = 1200
+  config.online.freeze_encoder_buffer = False      # frozen for Cheetah only (B.8 #9)
+  return config
