@@ -178,21 +178,16 @@ class LOTJPipeline:
                                                   **lotj_rl.SCRIPTED_BASELINES[name])
         row["lotj_offline"] = lotj_rl.evaluate_agent(agent, task, rl.trials, seed + 7, size)
         if rl.finetune_trials:
-          learner, practice = lotj_rl.finetune(agent, reward, spec, data, task, rl.finetune_trials,
-                                               rl.finetune_envs, rl.updates_per_step, rl.batch_size,
-                                               seed + 11, size, rl.act_noise, shift_pad=rl.shift_pad,
-                reward_offset=rl.reward_offset, learning_rate=rl.finetune_lr)
-          row["lotj_online"] = lotj_rl.evaluate_agent(learner.agent, task, rl.trials, seed + 7, size)
-          row["practice_successes"] = practice
-          if rl.true_reward_upper_bound:      # the same practice labelled by the simulator
-            upper, upper_practice = lotj_rl.finetune(
+          def practise(true_reward: bool):
+            learner, practice = lotj_rl.finetune(
                 agent, reward, spec, data, task, rl.finetune_trials, rl.finetune_envs,
                 rl.updates_per_step, rl.batch_size, seed + 11, size, rl.act_noise,
-                shift_pad=rl.shift_pad, true_reward=True, reward_offset=rl.reward_offset,
+                shift_pad=rl.shift_pad, true_reward=true_reward, reward_offset=rl.reward_offset,
                 learning_rate=rl.finetune_lr)
-            row["online_true_reward"] = lotj_rl.evaluate_agent(upper.agent, task, rl.trials,
-                                                               seed + 7, size)
-            row["practice_successes_true_reward"] = upper_practice
+            return lotj_rl.evaluate_agent(learner.agent, task, rl.trials, seed + 7, size), practice
+          row["lotj_online"], row["practice_successes"] = practise(False)
+          if rl.true_reward_upper_bound:      # the same practice labelled by the simulator
+            row["online_true_reward"], row["practice_successes_true_reward"] = practise(True)
         row["premise"] = lotj_rl.premise(accuracy, {"lotj_offline": row["lotj_offline"]}, rl.trials)
         row["barnard"] = lotj_report.barnard_best(lotj_report.scores_of(row), rl.trials)
         table[f"{task.name}/{scenario}"] = row
