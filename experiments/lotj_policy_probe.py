@@ -3,10 +3,10 @@
 connector (k/20, scenario I), so capacity and generalisation are told apart.
 
   python experiments/lotj_policy_probe.py --workdir=runs/lotj --connector=dt12 \
-      --variants="paper:;erm:agent.policy_bottleneck=erm;bc_noshift:agent.beta=0,shift_pad=0"
+      --variants="paper:;erm:agent.policy_bottleneck=erm;bc_noshift:agent.beta=0.0,rl.shift_pad=0"
 
-A variant is `name:field=value,...` over the LOTJ config (`agent.*`, `rl.*`) plus `shift_pad`
-(the random-shift pad of the offline batches). Writes <workdir>/policy_probe.json (one record
+A variant is `name:field=value,...` over the LOTJ config (`agent.*`, `rl.*`; `rl.shift_pad` is
+the random-shift pad of the offline batches). Writes <workdir>/policy_probe.json (one record
 per variant, appended, so runs can be split).
 """
 
@@ -59,25 +59,24 @@ def configured(base, fields):
 
   import ml_collections
 
+  from jaxinsert.training import config as config_lib
+
   config = ml_collections.ConfigDict(base.to_dict())
-  shift_pad = config.reward_study.shift_pad
   for key, value in fields.items():
-    if key == "shift_pad":
-      shift_pad = int(value)
-      continue
-    node, *path = key.split(".")
+    *path, leaf = key.split(".")
     target = config
-    for name in [node] + path[:-1]:
-      target = target[name]
-    leaf = path[-1] if path else node
+    for name in path:
+      target = target.get(name)
+      if not isinstance(target, ml_collections.ConfigDict):
+        raise KeyError(config_lib.unknown_field_message(config, key))
     if leaf not in target:
-      raise KeyError(f"unknown config field {key!r}")
+      raise KeyError(config_lib.unknown_field_message(config, key))
     try:
       value = ast.literal_eval(value)
     except (ValueError, SyntaxError):
       pass                                # a bare word is a string
     target[leaf] = value                  # ConfigDict refuses a value of the wrong type
-  return config, shift_pad
+  return config
 
 
 def main(_):
@@ -127,7 +126,8 @@ def main(_):
             f"{record['error_mm_training']['lateral']:.2f}, held out "
             f"{record['error_mm_held_out']['lateral']:.2f} ({record['seconds']} s)", flush=True)
   for name, fields in parse_variants(FLAGS.variants):
-    config, shift_pad = configured(base, fields)
+    config = configured(base, fields)
+    shift_pad = config.rl.shift_pad
     data, spec = lotj_rl.offline_transitions(train, size, reward_offset=config.rl.reward_offset)
     augment = samplers.shift_observations(shift_pad) if shift_pad else (lambda batch, key: batch)
     start = time.time()

@@ -66,6 +66,19 @@ class SmallConv(nn.Module):
     return nn.relu(nn.Dense(self.features, kernel_init=default_init())(x))
 
 
+def _patch_layers(images: jax.Array, channels: Sequence[int], patch_sizes: Sequence[int],
+                  activate_last: bool = True) -> jax.Array:
+  """Strided convolutions whose kernel equals their stride, as patch reshapes and dense layers
+  with ReLU between them (and after the last unless `activate_last` is False); call it from a
+  module's compact method, whose parameters the layers become."""
+  x = to_unit_range(images)
+  for index, (width, size) in enumerate(zip(channels, patch_sizes)):
+    x = nn.Dense(width, kernel_init=default_init())(_patches(x, size))
+    if activate_last or index + 1 < len(channels):
+      x = nn.relu(x)
+  return x
+
+
 def _patches(x: jax.Array, size: int) -> jax.Array:
   """[..., H, W, C] -> [..., H/size, W/size, size*size*C] (non-overlapping patches)."""
   *leading, height, width, channels = x.shape
@@ -91,9 +104,7 @@ class PatchConv(nn.Module):
 
   @nn.compact
   def __call__(self, images: jax.Array) -> jax.Array:
-    x = to_unit_range(images)
-    for width, size in zip(self.channels, self.patch_sizes):
-      x = nn.relu(nn.Dense(width, kernel_init=default_init())(_patches(x, size)))
+    x = _patch_layers(images, self.channels, self.patch_sizes)
     x = x.reshape(x.shape[:-3] + (-1,))
     return nn.relu(nn.Dense(self.features, kernel_init=default_init())(x))
 
@@ -127,11 +138,7 @@ class PatchKeypoints(nn.Module):
 
   @nn.compact
   def __call__(self, images: jax.Array) -> jax.Array:
-    x = to_unit_range(images)
-    for index, (width, size) in enumerate(zip(self.channels, self.patch_sizes)):
-      x = nn.Dense(width, kernel_init=default_init())(_patches(x, size))
-      if index + 1 < len(self.channels):
-        x = nn.relu(x)
+    x = _patch_layers(images, self.channels, self.patch_sizes, activate_last=False)
     return nn.relu(nn.Dense(self.features, kernel_init=default_init())(SpatialSoftmax()(x)))
 
 
