@@ -97,8 +97,9 @@ def main(_):
   train_connector = FLAGS.train_connector or next(
       t.connector.name for t in suites.get_suite("lotj").tasks
       if t.connector.name not in suites.LOTJ_TEST_CONNECTORS)
-  tasks = {"held_out": lotj_rl.held_out_tasks(FLAGS.connector, FLAGS.scenario)[0],
-           "training": lotj_rl.held_out_tasks(train_connector, FLAGS.scenario)[0]}
+  fovy = base.collect.camera_fovy_deg
+  tasks = {"held_out": lotj_rl.held_out_tasks(FLAGS.connector, FLAGS.scenario, fovy)[0],
+           "training": lotj_rl.held_out_tasks(train_connector, FLAGS.scenario, fovy)[0]}
   out_path = os.path.join(FLAGS.workdir, "policy_probe.json")
   records = json.load(open(out_path)) if os.path.exists(out_path) else []
   if FLAGS.localizer_pads:

@@ -75,3 +75,31 @@ def test_collector_writes_uint8_image_episodes_under_the_vision_spec(tmp_path):
   path = lotj_data.write(tmp_path / "lotj", episodes, 32, provenance={"test": True})
   back = lotj_data.read(path)
   assert len(back) == 4 and back[0]["steps"]["observation"]["image"].dtype == np.uint8
+
+
+def test_a_bad_camera_field_of_view_is_named():
+  with pytest.raises(ValueError, match="camera_fovy_deg must be in"):
+    lotj_data.lotj_tasks(["dt2"], camera_fovy_deg=0.0)
+
+
+@pytest.mark.skipif(not rendering.egl_available(), reason="no offscreen OpenGL")
+def test_a_narrower_field_of_view_shows_the_plug_larger_on_both_cameras():
+  # A crop (smaller fovy) must magnify the plug: the pixels that change when the plug, hovering
+  # 1 cm over the socket, is lifted out of view grow on both robots' cameras.
+  def plug_pixels(fovy, size=32):
+    task_list = lotj_data.lotj_tasks(["dt2"], camera_fovy_deg=fovy)
+    renderer = rendering.BatchRenderer(task_list, size)
+    qpos = np.zeros((len(task_list), task_list[0].model.nq))
+    qpos[:, 2] = 0.01
+    near = renderer.render(qpos).astype(int)
+    qpos[:, 2] = 0.19
+    away = renderer.render(qpos).astype(int)
+    renderer.close()
+    return [int(c) for c in (np.abs(near - away).sum(-1) > 30).sum((1, 2))], near
+
+  wide, wide_images = plug_pixels(None)
+  narrow, _ = plug_pixels(25.0)
+  _, same_images = plug_pixels(45.0)
+  assert np.array_equal(wide_images, same_images)      # None is the scene's 45 degrees
+  for w, n in zip(wide, narrow):
+    assert n > 2 * w > 0, (wide, narrow)

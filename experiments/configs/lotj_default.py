@@ -31,6 +31,7 @@ def get_config(size: str = "cpu"):
   config.collect = ml_collections.ConfigDict()
   config.collect.episodes_per_domain = 60      # 50 domains x 60 (paper: ~70k over 50, B10)
   config.collect.image_size = 64 if resnet else 32
+  config.collect.camera_fovy_deg = 45.0        # vertical field of view (the scene camera's)
   config.collect.random_probability = 0.2      # noisy action with probability 0.2 (paper)
   config.collect.start = "scenario1"           # +-10 mm around the socket (paper)
   config.collect.envs_per_domain = 2

@@ -2,8 +2,9 @@
 
 On a headless CPU machine set `MUJOCO_GL=egl` (Debian: `apt-get install libegl1 libgl1`) before
 MuJoCo creates its first context; `egl_available()` says whether that works here. Each task picks
-one of the model's cameras ("front" or "side", the two robot/camera variants) and carries its
-own plug/socket colours, so domains differ visually. Images are uint8 (H, W, 3), or (H, W, 1)
+one of the model's cameras ("front" or "side", the two robot/camera variants), optionally with its
+own field of view (`camera_fovy_deg`, a crop around the socket), and carries its own plug/socket
+colours, so domains differ visually. Images are uint8 (H, W, 3), or (H, W, 1)
 grayscale (chapter 9 uses 32x32 grayscale).
 """
 
@@ -54,14 +55,18 @@ class BatchRenderer:
     if connector not in self._per_model:
       model = scene.build_model(connector)
       self._per_model[connector] = (model, mujoco.MjData(model),
-                                    mujoco.Renderer(model, self.size, self.size))
+                                    mujoco.Renderer(model, self.size, self.size),
+                                    model.cam_fovy.copy())
     return self._per_model[connector]
 
   def render(self, qpos: np.ndarray) -> np.ndarray:
     channels = 1 if self.grayscale else 3
     images = np.empty((len(self.tasks), self.size, self.size, channels), np.uint8)
     for i, task in enumerate(self.tasks):
-      model, data, renderer = self._context(task.connector)
+      model, data, renderer, scene_fovy = self._context(task.connector)
+      camera = model.camera(task.camera).id
+      fovy = task.camera_fovy_deg
+      model.cam_fovy[camera] = scene_fovy[camera] if fovy is None else fovy
       data.qpos[:] = qpos[i]
       mujoco.mj_kinematics(model, data)
       mujoco.mj_camlight(model, data)
@@ -71,6 +76,6 @@ class BatchRenderer:
     return images
 
   def close(self):
-    for _, _, renderer in self._per_model.values():
+    for _, _, renderer, _ in self._per_model.values():
       renderer.close()
     self._per_model.clear()

@@ -65,6 +65,9 @@ class InsertionTask:
   action_mode: str = "twist"
   max_episode_steps: int = 50
   camera: str = "front"
+  # The camera's vertical field of view in degrees (None: the scene's 45). A narrower view is a
+  # crop around the socket: more pixels per millimetre at the same image size.
+  camera_fovy_deg: Optional[float] = None
   family: str = ""
   robot: int = 0
   # How far the impedance target may lead the measured pose (None: 8 mm for "move", the

@@ -15,7 +15,7 @@ both robot variants, so dropping a connector's task_id removes it on every robot
 from __future__ import annotations
 
 import os
-from typing import Dict, List, Mapping, Sequence, Tuple
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 
@@ -36,9 +36,10 @@ def spec_name(image_size: int) -> str:
   return SPEC_VARIANTS[image_size]
 
 
-def lotj_tasks(connectors: Sequence[str] = (), start: str = "scenario1"
-               ) -> List[tasks_lib.InsertionTask]:
-  """Every robot variant of `connectors` (all 25 when empty) with the named start."""
+def lotj_tasks(connectors: Sequence[str] = (), start: str = "scenario1",
+               camera_fovy_deg: Optional[float] = None) -> List[tasks_lib.InsertionTask]:
+  """Every robot variant of `connectors` (all 25 when empty) with the named start, seen by
+  cameras with `camera_fovy_deg` (None: the scene's)."""
   if start not in STARTS:
     raise ValueError(f"unknown start {start!r}; known: {sorted(STARTS)}")
   suite = suites.get_suite("lotj")
@@ -47,6 +48,9 @@ def lotj_tasks(connectors: Sequence[str] = (), start: str = "scenario1"
   if unknown:
     raise KeyError(f"no lotj connector(s) {unknown}; known: {sorted(known)}")
   chosen = [t for t in suite.tasks if not connectors or t.connector.name in connectors]
+  if camera_fovy_deg is not None and not 0.0 < camera_fovy_deg < 180.0:
+    raise ValueError(f"camera_fovy_deg must be in (0, 180) degrees, got {camera_fovy_deg}")
+  chosen = [t.replace(camera_fovy_deg=camera_fovy_deg) for t in chosen]
   return suites.with_start(chosen, STARTS[start]())
 
 

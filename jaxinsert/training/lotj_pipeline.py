@@ -83,7 +83,7 @@ class LOTJPipeline:
 
   def collect(self) -> Dict[str, Any]:
     c = self.config.collect
-    task_list = lotj_data.lotj_tasks(start=c.start)
+    task_list = lotj_data.lotj_tasks(start=c.start, camera_fovy_deg=c.camera_fovy_deg)
     episodes = lotj_data.collect(task_list, c.episodes_per_domain, image_size=c.image_size,
                                  seed=self.config.seed, random_probability=c.random_probability,
                                  envs_per_domain=c.envs_per_domain)
@@ -163,7 +163,7 @@ class LOTJPipeline:
                                                      rl.batch_size, seed, shift_pad=rl.shift_pad)
       self._say(f"[policy] {connector}: reward balanced accuracy {accuracy:.3f}; offline {offline_metrics}")
       for scenario in _csv(rl.scenarios):
-        task = lotj_rl.held_out_tasks(connector, scenario)[0]
+        task = lotj_rl.held_out_tasks(connector, scenario, self.config.collect.camera_fovy_deg)[0]
         row: Dict[str, Any] = {"reward_balanced_accuracy": accuracy}
         for name in baselines:
           if name == "localize":

@@ -9,7 +9,7 @@ policy acts on images with the bottleneck's mean. Scripted baselines act on the 
 
 from __future__ import annotations
 
-from typing import Dict, Sequence
+from typing import Dict, Optional, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -164,8 +164,9 @@ def finetune(agent: lotj.LOTJState, reward, spec, offline, task: tasks_lib.Inser
   return learner, per_trial.reshape(-1).astype(int).tolist()
 
 
-def held_out_tasks(connector: str, scenario: str) -> Sequence[tasks_lib.InsertionTask]:
-  return lotj_data.lotj_tasks([connector], start=scenario)
+def held_out_tasks(connector: str, scenario: str, camera_fovy_deg: Optional[float] = None
+                   ) -> Sequence[tasks_lib.InsertionTask]:
+  return lotj_data.lotj_tasks([connector], start=scenario, camera_fovy_deg=camera_fovy_deg)
 
 
 def premise(reward_accuracy: float, zero_shot: Dict[str, int], trials: int) -> Dict[str, object]:
