@@ -1,4 +1,5 @@
-"""LOTJ's baselines: the Localize regressor, keypoint encoder, and searches from the start."""
+"""LOTJ's baselines: the Localize regressor, keypoint encoder, searches from the start, and SAC
+from vision (own backbones, practising with nothing frozen)."""
 
 import jax
 import jax.numpy as jnp
@@ -77,3 +78,61 @@ def test_an_unknown_search_centre_is_refused():
   obs = jnp.zeros(insertion.OBSERVATION_DIM)
   with pytest.raises(ValueError, match="search centre"):
     policy(jax.random.PRNGKey(0), obs, {"step_count": jnp.asarray(0)})
+
+
+def _image_sac():
+  from jaxinsert.agents import sac
+  config = sac.get_config()
+  config.encoder, config.hidden_dims = "patch_conv", (16,)
+  return sac, config
+
+
+def test_sac_from_vision_gives_actor_and_critics_their_own_backbones():
+  from jaxinsert.types import Spec
+  sac, config = _image_sac()
+  agent = sac.create(config, jax.random.PRNGKey(0), Spec((8, 8, 3), 3, jnp.uint8))
+  actor, critic = agent.actor.params["backbone"], agent.critic.params["backbone"]
+  assert jax.tree_util.tree_structure(actor) == jax.tree_util.tree_structure(critic)
+  kernels = [(a, c) for a, c in zip(jax.tree_util.tree_leaves(actor), jax.tree_util.tree_leaves(critic))
+             if a.ndim >= 2]                            # biases start at zero in both
+  assert kernels and not any(np.array_equal(a, c) for a, c in kernels)
+  with pytest.raises(ValueError, match="takes images"):
+    sac.create(config, jax.random.PRNGKey(0), Spec((6,), 3))
+
+
+def test_sac_from_vision_practises_with_every_parameter_and_its_own_labels():
+  # The SAC baseline practises as LOTJ does (self-labelled rows, 75/25 batches) but nothing is
+  # frozen: after updates both backbones and heads have moved, the reward model has not.
+  from jaxinsert.agents import reward_classifier
+  from jaxinsert.training import lotj_finetune
+  from jaxinsert.types import Spec, Transition
+  sac, config = _image_sac()
+  spec = Spec((8, 8, 3), 3, jnp.uint8)
+  rng = np.random.default_rng(0)
+  images = lambda n: jnp.asarray(rng.integers(0, 256, (n, 8, 8, 3)), jnp.uint8)
+  offline = Transition(obs=images(32), action=jnp.asarray(rng.uniform(-1, 1, (32, 3)), jnp.float32),
+                       reward=jnp.asarray(rng.integers(0, 2, 32), jnp.float32), mask=jnp.ones(32),
+                       next_obs=images(32), task_id=jnp.zeros(32, jnp.int32),
+                       domain_id=jnp.zeros(32, jnp.int32))
+  reward_config = reward_classifier.get_config()
+  reward_config.invariant_dim, reward_config.specific_dim, reward_config.head_hidden_dims = 4, 4, (8,)
+  reward = reward_classifier.create(reward_config, jax.random.PRNGKey(1), spec.obs_shape, 4)
+  agent = sac.create(config, jax.random.PRNGKey(0), spec)
+  learner = lotj_finetune.start(agent, reward, spec, capacity=16, agent_name="sac")
+  learner = jax.jit(lotj_finetune.observe)(learner, offline.obs[:8], offline.action[:8],
+                                           offline.next_obs[:8])
+  assert int(learner.online.size) == 8
+  update = jax.jit(lotj_finetune.update, static_argnums=(3,))
+  after = learner
+  for step in range(3):
+    after, metrics = update(after, offline, jax.random.PRNGKey(10 + step), 8)
+  assert "temperature" in metrics                       # SAC's update ran, not IQL's
+  for name in ("actor", "critic"):
+    for part in ("backbone", "head"):
+      old = jax.tree_util.tree_leaves(getattr(learner.agent, name).params[part])
+      new = jax.tree_util.tree_leaves(getattr(after.agent, name).params[part])
+      assert any(not np.array_equal(a, b) for a, b in zip(old, new)), f"{name}.{part} is frozen"
+  for a, b in zip(jax.tree_util.tree_leaves(learner.reward), jax.tree_util.tree_leaves(after.reward)):
+    np.testing.assert_array_equal(a, b)
+  with pytest.raises(ValueError, match="agent_name must be one of"):
+    lotj_finetune.start(agent, reward, spec, capacity=16, agent_name="td3")

@@ -1,5 +1,6 @@
 """The LOTJ CLI end to end at a tiny budget (`lotj_default.py:tiny`): data, the reward study, and
-one held-out connector's row with every baseline, the offline and finetuned policy, Barnard's
+one held-out connector's row with every baseline (SAC from vision offline and after practice
+included), the offline and finetuned policy, Barnard's
 test, the k/20 table and the practice curve; a rerun reuses every stage; a bad baseline name is
 refused naming the field (issue 18)."""
 
@@ -41,9 +42,10 @@ def test_every_stage_writes_its_results(finished_run):
   (name, row), = summary["policy"].items()
   assert name == "dt12@robot0/scenario1"
   methods = ("localize", "state_iql", "straight_down", "random_search", "spiral_search",
-             "lotj_offline", "lotj_online")
+             "sac_offline", "sac_online", "lotj_offline", "lotj_online")
   assert all(0 <= row[m] <= 4 for m in methods), row
-  assert len(row["practice_successes"]) == 4 and set(row["practice_successes"]) <= {0, 1}
+  for practice in ("practice_successes", "practice_successes_sac"):
+    assert len(row[practice]) == 4 and set(row[practice]) <= {0, 1}, (practice, row)
   assert row["barnard"]["best"] in methods and 0.0 <= row["reward_balanced_accuracy"] <= 1.0
   assert "| dt12@robot0/scenario1 |" in summary["policy_table"] and "/4" in summary["policy_table"]
   assert os.path.exists(os.path.join(workdir, "practice_curve.png"))

@@ -53,31 +53,6 @@ def get_config() -> ml_collections.ConfigDict:
   return config
 
 
-class ImageValue(nn.Module):
-  encoder: str
-  hidden_dims: Sequence[int]
-
-  def setup(self):
-    self.backbone = vision.make_encoder(self.encoder)
-    self.head = ValueNetwork(self.hidden_dims)
-
-  def __call__(self, obs):
-    return self.head(self.backbone(obs))
-
-
-class ImageCritic(nn.Module):
-  encoder: str
-  hidden_dims: Sequence[int]
-  num_critics: int = 2
-
-  def setup(self):
-    self.backbone = vision.make_encoder(self.encoder)
-    self.head = CriticEnsemble(self.hidden_dims, self.num_critics)
-
-  def __call__(self, obs, action):
-    return self.head(self.backbone(obs), action)
-
-
 class ImagePolicy(nn.Module):
   """Image -> (mean, log_std, bottleneck aux); z_pi in mean mode unless `deterministic=False`."""
 
@@ -143,9 +118,10 @@ def create(config: ml_collections.ConfigDict, key: jax.Array, spec: Spec) -> LOT
     # Three keys, three modules, three backbones: the networks share no parameters.
     actor_key, critic_key, value_key = jax.random.split(key, 3)
     actor = common.Network.create(policy, common.Optimizer(config.actor_lr), actor_key, obs)
-    critic = common.Network.create(ImageCritic(config.encoder, hidden, config.num_critics),
-                                   common.Optimizer(config.critic_lr), critic_key, obs, action)
-    value = common.Network.create(ImageValue(config.encoder, hidden),
+    critic = common.Network.create(
+        vision.Encoded(config.encoder, CriticEnsemble(hidden, config.num_critics)),
+        common.Optimizer(config.critic_lr), critic_key, obs, action)
+    value = common.Network.create(vision.Encoded(config.encoder, ValueNetwork(hidden)),
                                   common.Optimizer(config.value_lr), value_key, obs)
     return actor, critic, value
 

@@ -1,6 +1,7 @@
 """Soft Actor-Critic (Haarnoja et al. 2018) with twin critics and a learned temperature.
 
-The online workhorse: trains the expert/medium policies that generate locomotion datasets.
+The online workhorse: trains the expert/medium policies that generate locomotion datasets, and
+from pixels (`config.encoder`) LOTJ's "SAC from vision" baseline.
 Update order: critic (soft Bellman backup with the current policy at s') -> actor (new
 critic) -> temperature (towards the target entropy) -> Polyak target critic.
 """
@@ -17,6 +18,7 @@ from flax import struct
 
 from jaxinsert.agents import common
 from jaxinsert.agents.common import Metrics, Network
+from jaxinsert.networks import vision
 from jaxinsert.networks.critics import CriticEnsemble
 from jaxinsert.networks.policies import TanhGaussianPolicy, tanh_gaussian_sample
 from jaxinsert.types import PyTree, Spec, Transition
@@ -36,6 +38,10 @@ def get_config() -> ml_collections.ConfigDict:
   config.log_std_min = -5.0               # lower clip of the state-dependent log-std
   config.log_std_max = 2.0                # upper clip of the log-std
   config.num_critics = 2                  # Q heads; targets and the actor use their minimum
+  # "" for state observations; an image encoder of `networks.vision` (e.g. "patch_conv") gives
+  # the actor and the critics each their own backbone (SAC from pixels; the target critic keeps
+  # a Polyak copy of the critic's backbone).
+  config.encoder = ""
   return config
 
 
@@ -63,13 +69,24 @@ class SACState:
 
 def create(config: ml_collections.ConfigDict, key: jax.Array, spec: Spec) -> SACState:
   hidden_dims = tuple(config.hidden_dims)
+  encoder = config.get("encoder", "")
+  if encoder and len(spec.obs_shape) != 3:
+    raise ValueError(f"sac encoder {encoder!r} takes images (H, W, C), got observation shape "
+                     f"{spec.obs_shape}; set encoder='' for state observations")
   actor_key, critic_key, temperature_key = jax.random.split(key, 3)
   obs, action = common.example_inputs(spec)
-  actor = Network.create(
-      TanhGaussianPolicy(hidden_dims, spec.action_dim, config.log_std_min, config.log_std_max),
-      common.Optimizer(config.actor_lr), actor_key, obs)
-  critic = Network.create(CriticEnsemble(hidden_dims, config.num_critics),
-                          common.Optimizer(config.critic_lr), critic_key, obs, action)
+  policy = TanhGaussianPolicy(hidden_dims, spec.action_dim, config.log_std_min, config.log_std_max)
+  critics = CriticEnsemble(hidden_dims, config.num_critics)
+  if encoder:
+    policy, critics = vision.Encoded(encoder, policy), vision.Encoded(encoder, critics)
+
+  def networks(actor_key, critic_key):
+    actor = Network.create(policy, common.Optimizer(config.actor_lr), actor_key, obs)
+    critic = Network.create(critics, common.Optimizer(config.critic_lr), critic_key, obs, action)
+    return actor, critic
+
+  # Jitted: eager initialisation of conv backbones dispatches thousands of small ops.
+  actor, critic = (jax.jit(networks) if encoder else networks)(actor_key, critic_key)
   temperature = Network.create(Temperature(config.initial_temperature),
                                common.Optimizer(config.temperature_lr), temperature_key)
   return SACState(actor=actor, critic=critic, temperature=temperature,

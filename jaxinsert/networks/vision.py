@@ -191,6 +191,20 @@ def make_encoder(name: str, **kwargs) -> nn.Module:
   return ENCODERS[name](**kwargs)
 
 
+class Encoded(nn.Module):
+  """`head(encoder(images), *args)`: a state-space network (value, critic, policy) on its own
+  image backbone. Parameters live under "backbone" and "head", the names frozen for finetuning."""
+
+  encoder: str
+  head: nn.Module
+
+  def setup(self):
+    self.backbone = make_encoder(self.encoder)
+
+  def __call__(self, images, *args, **kwargs):
+    return self.head(self.backbone(images), *args, **kwargs)
+
+
 def gaussian_kl_to_standard(mean: jax.Array, log_std: jax.Array) -> jax.Array:
   """KL(N(mean, diag exp(log_std)^2) || N(0, I)), summed over the last axis (closed form)."""
   return 0.5 * jnp.sum(mean**2 + jnp.exp(2 * log_std) - 1.0 - 2 * log_std, axis=-1)

@@ -12,35 +12,44 @@ an agent whose representation is frozen (`agents.lotj.freeze_representation`).
 from __future__ import annotations
 
 import functools
-from typing import Callable, Dict, List, Tuple
+from typing import Any, Callable, Dict, List, Tuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from jaxinsert.agents import lotj, reward_classifier
+from jaxinsert.agents import lotj, reward_classifier, sac
 from jaxinsert.data import replay, samplers
 from jaxinsert.types import Spec, Transition
 
 OFFLINE_RATIO = 0.75   # paper: 75% offline (augmented) / 25% online (not augmented)
 
 
+# The agents that practise: LOTJ's image IQL (representation frozen) and the "SAC from vision"
+# baseline (image SAC, every parameter trained online, as SAC from pixels is finetuned).
+AGENTS = {"lotj": lotj, "sac": sac}
+
+
 @struct.dataclass
 class SelfRewardingLearner:
-  agent: lotj.LOTJState
+  agent: Any                      # lotj.LOTJState or sac.SACState (`agent_name`)
   reward: reward_classifier.RewardState
   online: replay.ReplayBuffer
   reward_offset: float = struct.field(pytree_node=False, default=0.0)
+  agent_name: str = struct.field(pytree_node=False, default="lotj")
 
 
-def start(agent: lotj.LOTJState, reward: reward_classifier.RewardState, spec: Spec,
-          capacity: int, reward_offset: float = 0.0) -> SelfRewardingLearner:
-  """The learner from an offline-trained agent and reward model, representation frozen.
-  `reward_offset` is added to every 0/1 label, as it was to the offline data's rewards."""
-  if not agent.config.freeze_representation:
+def start(agent, reward: reward_classifier.RewardState, spec: Spec, capacity: int,
+          reward_offset: float = 0.0, agent_name: str = "lotj") -> SelfRewardingLearner:
+  """The learner from an offline-trained agent and reward model (LOTJ's with its representation
+  frozen). `reward_offset` is added to every 0/1 label, as it was to the offline data's rewards."""
+  if agent_name not in AGENTS:
+    raise ValueError(f"agent_name must be one of {sorted(AGENTS)}, got {agent_name!r}")
+  if agent_name == "lotj" and not agent.config.freeze_representation:
     agent = lotj.freeze_representation(agent)
-  return SelfRewardingLearner(agent, reward, replay.init(spec, capacity), float(reward_offset))
+  return SelfRewardingLearner(agent, reward, replay.init(spec, capacity), float(reward_offset),
+                              agent_name)
 
 
 def label(reward: reward_classifier.RewardState, next_obs: jax.Array) -> Tuple[jax.Array, jax.Array]:
@@ -70,7 +79,7 @@ def update(learner: SelfRewardingLearner, offline: Transition, key: jax.Array, b
   sample_key, update_key = jax.random.split(key)
   batch = samplers.mixed(offline, learner.online, sample_key, batch_size, OFFLINE_RATIO,
                          offline_augment=samplers.shift_observations(shift_pad) if shift_pad else None)
-  agent, metrics = lotj.update(learner.agent, batch, update_key)
+  agent, metrics = AGENTS[learner.agent_name].update(learner.agent, batch, update_key)
   return learner.replace(agent=agent), metrics
 
 
@@ -118,7 +127,7 @@ def run_trials(learner: SelfRewardingLearner, env: HiddenRewardEnv, offline: Tra
 
   @jax.jit
   def act(agent, obs, key):
-    mean = lotj.act(agent, obs, key, True)
+    mean = AGENTS[learner.agent_name].act(agent, obs, key, True)
     return jnp.clip(mean + act_noise * jax.random.normal(key, mean.shape), -1.0, 1.0)
 
   label_jit = jax.jit(label)

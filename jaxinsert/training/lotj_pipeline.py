@@ -25,13 +25,15 @@ def _csv(text: str) -> List[str]:
 
 
 LEARNED_BASELINES = ("localize", "state_iql")
+# Offline-to-online baselines: trained offline on the images, then practising as LOTJ does.
+PRACTISING_BASELINES = ("sac_vision",)
 
 
 def check_baselines(config: ml_collections.ConfigDict) -> None:
   """Refuses an unknown `rl.baselines` name before any stage runs."""
   from jaxinsert.training import lotj_rl
 
-  known = sorted(lotj_rl.SCRIPTED_BASELINES) + list(LEARNED_BASELINES)
+  known = sorted(lotj_rl.SCRIPTED_BASELINES) + list(LEARNED_BASELINES) + list(PRACTISING_BASELINES)
   unknown = sorted(set(_csv(config.rl.baselines)) - set(known))
   if unknown:
     raise ValueError(f"config.rl.baselines: unknown {unknown}; known: {known}")
@@ -53,7 +55,8 @@ class LOTJPipeline:
                                    ("seed", "num_seeds", "reward", "reward_study"), ("collect",)))
     if self.config.rl.connectors:
       declared.append(stages.Stage("policy", self.policy, ("seed", "reward", "agent", "rl",
-                                                           "localizer", "state_iql"), ("collect",)))
+                                                           "localizer", "state_iql", "sac_vision"),
+                                   ("collect",)))
     return declared
 
   def run(self) -> Dict[str, Any]:
@@ -133,8 +136,8 @@ class LOTJPipeline:
   def policy(self) -> Dict[str, Any]:
     import jax
 
-    from jaxinsert.agents import iql
-    from jaxinsert.training import lotj_report, lotj_reward, lotj_rl
+    from jaxinsert.agents import iql, sac
+    from jaxinsert.training import lotj_finetune, lotj_report, lotj_reward, lotj_rl
 
     rl, size, seed = self.config.rl, self.config.collect.image_size, self.config.seed
     baselines, learned = _csv(rl.baselines), LEARNED_BASELINES
@@ -161,6 +164,11 @@ class LOTJPipeline:
       data, spec = lotj_rl.offline_transitions(train, size, reward_offset=rl.reward_offset)
       agent, offline_metrics = lotj_rl.train_offline(self.config.agent, data, spec, rl.offline_steps,
                                                      rl.batch_size, seed, shift_pad=rl.shift_pad)
+      if "sac_vision" in baselines:
+        sac_agent, sac_metrics = lotj_rl.train_offline(self.config.sac_vision, data, spec,
+                                                       rl.offline_steps, rl.batch_size, seed,
+                                                       shift_pad=rl.shift_pad, agent_module=sac)
+        self._say(f"[policy] {connector}: SAC from vision offline {sac_metrics}")
       self._say(f"[policy] {connector}: reward balanced accuracy {accuracy:.3f}; offline {offline_metrics}")
       for scenario in _csv(rl.scenarios):
         task = lotj_rl.held_out_tasks(connector, scenario, self.config.collect.camera_fovy_deg)[0]
@@ -173,21 +181,29 @@ class LOTJPipeline:
                                                    localizer_state)
             row["state_iql_true_state"] = lotj_rl.evaluate_state_iql(state_agent, task, rl.trials,
                                                                      seed + 7, size)
+          elif name == "sac_vision":
+            row["sac_offline"] = lotj_rl.evaluate_agent(sac_agent, task, rl.trials, seed + 7,
+                                                        size, agent_module=sac)
           else:
             row[name] = lotj_rl.evaluate_scripted(name, task, rl.trials, seed + 7,
                                                   **lotj_rl.SCRIPTED_BASELINES[name])
         row["lotj_offline"] = lotj_rl.evaluate_agent(agent, task, rl.trials, seed + 7, size)
         if rl.finetune_trials:
-          def practise(true_reward: bool):
+          def practise(true_reward: bool, learner_agent=agent, agent_name="lotj"):
             learner, practice = lotj_rl.finetune(
-                agent, reward, spec, data, task, rl.finetune_trials, rl.finetune_envs,
+                learner_agent, reward, spec, data, task, rl.finetune_trials, rl.finetune_envs,
                 rl.updates_per_step, rl.batch_size, seed + 11, size, rl.act_noise,
                 shift_pad=rl.shift_pad, true_reward=true_reward, reward_offset=rl.reward_offset,
-                learning_rate=rl.finetune_lr)
-            return lotj_rl.evaluate_agent(learner.agent, task, rl.trials, seed + 7, size), practice
+                learning_rate=rl.finetune_lr if agent_name == "lotj" else 0.0,
+                agent_name=agent_name)
+            module = lotj_finetune.AGENTS[agent_name]
+            return lotj_rl.evaluate_agent(learner.agent, task, rl.trials, seed + 7, size,
+                                          agent_module=module), practice
           row["lotj_online"], row["practice_successes"] = practise(False)
           if rl.true_reward_upper_bound:      # the same practice labelled by the simulator
             row["online_true_reward"], row["practice_successes_true_reward"] = practise(True)
+          if "sac_vision" in baselines:       # SAC from vision, self-rewarded as LOTJ
+            row["sac_online"], row["practice_successes_sac"] = practise(False, sac_agent, "sac")
         row["premise"] = lotj_rl.premise(accuracy, {"lotj_offline": row["lotj_offline"]}, rl.trials)
         row["barnard"] = lotj_report.barnard_best(lotj_report.scores_of(row), rl.trials)
         table[f"{task.name}/{scenario}"] = row

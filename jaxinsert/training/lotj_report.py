@@ -12,8 +12,8 @@ import numpy as np
 from jaxinsert.training import logging
 
 # The learned and scripted methods of a row, in the paper's column order; absent ones are skipped.
-COLUMNS = ("localize", "state_iql", "straight_down", "random_search", "spiral_search", "lotj_offline",
-           "lotj_online")
+COLUMNS = ("localize", "state_iql", "straight_down", "random_search", "spiral_search", "sac_offline",
+           "sac_online", "lotj_offline", "lotj_online")
 
 
 def barnard_best(scores: Mapping[str, int], trials: int, alpha: float = 0.05) -> Dict[str, object]:

@@ -86,9 +86,11 @@ def _score_on_images(task: tasks_lib.InsertionTask, trials: int, seed: int, imag
     env.close()
 
 
-def evaluate_agent(agent: lotj.LOTJState, task: tasks_lib.InsertionTask, trials: int, seed: int,
-                   image_size: int) -> int:
-  policy = jax.jit(lambda obs: lotj.act(agent, obs, jax.random.PRNGKey(0), True))
+def evaluate_agent(agent, task: tasks_lib.InsertionTask, trials: int, seed: int,
+                   image_size: int, agent_module=lotj) -> int:
+  """First-trial successes of an image agent's deterministic action (LOTJ's, or image SAC's
+  with `agent_module=agents.sac`)."""
+  policy = jax.jit(lambda obs: agent_module.act(agent, obs, jax.random.PRNGKey(0), True))
   return _score_on_images(task, trials, seed, image_size, lambda env, obs: policy(obs))
 
 
@@ -141,18 +143,24 @@ def evaluate_scripted(name: str, task: tasks_lib.InsertionTask, trials: int, see
     env.close()
 
 
-def finetune(agent: lotj.LOTJState, reward, spec, offline, task: tasks_lib.InsertionTask,
+def finetune(agent, reward, spec, offline, task: tasks_lib.InsertionTask,
              trials: int, num_envs: int, updates_per_step: int, batch_size: int, seed: int,
              image_size: int, act_noise: float, capacity: int = 8192, shift_pad: int = 2,
-             true_reward: bool = False, reward_offset: float = 0.0, learning_rate: float = 0.0):
-  """Self-rewarded practice: `trials` trials of 20 steps on `task` (num_envs at a time)."""
+             true_reward: bool = False, reward_offset: float = 0.0, learning_rate: float = 0.0,
+             agent_name: str = "lotj"):
+  """Self-rewarded practice: `trials` trials of 20 steps on `task` (num_envs at a time), by
+  LOTJ's agent (representation frozen, heads at `learning_rate` or the offline rate) or by
+  image SAC (`agent_name="sac"`, every parameter at its offline rate)."""
   if trials % num_envs:
     raise ValueError(f"trials ({trials}) must be a multiple of num_envs ({num_envs})")
   env = factory.make([task], backend="c", num_envs=num_envs, obs_mode="image",
                      image_size=image_size, terminate_on_success=False)
   hidden = lotj_finetune.HiddenRewardEnv(env)
-  learner = lotj_finetune.start(lotj.freeze_representation(agent, learning_rate), reward, spec,
-                                capacity, reward_offset)
+  if agent_name == "lotj":
+    agent = lotj.freeze_representation(agent, learning_rate)
+  elif learning_rate:
+    raise ValueError(f"learning_rate applies to LOTJ's frozen heads only, not to {agent_name!r}")
+  learner = lotj_finetune.start(agent, reward, spec, capacity, reward_offset, agent_name)
   try:
     learner = lotj_finetune.run_trials(learner, hidden, offline, trials // num_envs,
                                        task.max_episode_steps, updates_per_step, batch_size, seed,
