@@ -35,6 +35,9 @@ flags.DEFINE_bool("finetune_true_reward", False, "Also finetune each variant on 
 flags.DEFINE_integer("frozen_updates", 0, "Also score each variant after this many updates on "
                      "offline data alone with the representation frozen (fresh Adam on the heads).")
 flags.DEFINE_float("finetune_lr", 0.0, "Learning rate of the heads while frozen (0: the offline rate).")
+flags.DEFINE_string("tip_noise_mm", "", "Comma-separated noise levels: score the collector's "
+                    "controller on the true tip position plus Gaussian noise of each (mm per axis "
+                    "and step), the precision the insertion needs.")
 FLAGS = flags.FLAGS
 
 
@@ -102,6 +105,18 @@ def main(_):
            "training": lotj_rl.held_out_tasks(train_connector, FLAGS.scenario, fovy)[0]}
   out_path = os.path.join(FLAGS.workdir, "policy_probe.json")
   records = json.load(open(out_path)) if os.path.exists(out_path) else []
+  if FLAGS.tip_noise_mm:
+    for noise_mm in [float(n) for n in FLAGS.tip_noise_mm.split(",")]:
+      record = {"variant": f"tip_noise_{noise_mm}mm", "held_out_task": tasks["held_out"].name,
+                "training_task": tasks["training"].name, "scenario": FLAGS.scenario,
+                "trials": FLAGS.trials}
+      for k, task in tasks.items():
+        record[k] = lotj_rl.evaluate_noisy_tip(task, FLAGS.trials, base.seed + 7, size,
+                                               noise_mm * 1e-3)
+      records.append(record)
+      print(f"[probe] controller on the true tip + {noise_mm} mm noise: held out "
+            f"{record['held_out']}/{FLAGS.trials}, training {record['training']}/{FLAGS.trials}",
+            flush=True)
   if FLAGS.localizer_pads:
     from jaxinsert.agents import localizer
     _, test = lotj_data.leave_one_out(episodes, FLAGS.connector)
@@ -150,7 +165,7 @@ def main(_):
           agent, None, spec, data, tasks["held_out"], rl.finetune_trials, rl.finetune_envs,
           rl.updates_per_step, rl.batch_size, config.seed + 11, size, rl.act_noise,
           shift_pad=shift_pad, true_reward=True, reward_offset=rl.reward_offset,
-          learning_rate=FLAGS.finetune_lr)
+          learning_rate=FLAGS.finetune_lr, beta=rl.finetune_beta)
       scores["held_out_after_true_reward_finetuning"] = lotj_rl.evaluate_agent(
           learner.agent, tasks["held_out"], FLAGS.trials, config.seed + 7, size)
       scores["practice_successes"] = int(sum(practice))

@@ -1,7 +1,7 @@
 """The LOTJ CLI end to end at a tiny budget (`lotj_default.py:tiny`): data, the reward study, and
 one held-out connector's row with every baseline (SAC from vision offline and after practice
-included), the offline and finetuned policy, Barnard's
-test, the k/20 table and the practice curve; a rerun reuses every stage; a bad baseline name is
+included), the offline and finetuned policy, Barnard's test, the k/20 table, the practice curve
+and the rollout videos; a rerun reuses every stage; a bad baseline name is
 refused naming the field (issue 18)."""
 
 import json
@@ -49,6 +49,9 @@ def test_every_stage_writes_its_results(finished_run):
   assert row["barnard"]["best"] in methods and 0.0 <= row["reward_balanced_accuracy"] <= 1.0
   assert "| dt12@robot0/scenario1 |" in summary["policy_table"] and "/4" in summary["policy_table"]
   assert os.path.exists(os.path.join(workdir, "practice_curve.png"))
+  for phase in ("offline", "online"):
+    video = os.path.join(workdir, "videos", f"dt12@robot0_scenario1_{phase}.gif")
+    assert os.path.getsize(video) > 1000, video
   assert "[policy] dt12@robot0 scenario1:" in stdout
 
 

@@ -73,6 +73,7 @@ def get_config(size: str = "cpu"):
   # at 0.005, 114 and 15 (2026-12-06, lotj_policy_probe.py --finetune_true_reward).
   config.rl.act_noise = 0.02
   config.rl.finetune_lr = 0.0                  # Adam rate of the heads online (0: the offline rate)
+  config.rl.finetune_beta = 0.0                # actor's inverse temperature online (0: agent.beta)
   # Stored reward = success + offset. -1 (AntMaze's r - 1, for which IQL's expectile 0.9 and
   # temperature 10 were tuned) makes advantages ~30x larger, and the offline policy on held-out
   # dt12 fell from 14/20 to 0/20 (2026-12-06, lotj_policy_probe.py): 0/1 stays the default.

@@ -172,10 +172,11 @@ def act(state: LOTJState, obs: jax.Array, key: jax.Array, deterministic: bool) -
   return jnp.clip(mean + jnp.exp(log_std) * jax.random.normal(key, mean.shape), -1.0, 1.0)
 
 
-def freeze_representation(state: LOTJState, learning_rate: float = 0.0) -> LOTJState:
+def freeze_representation(state: LOTJState, learning_rate: float = 0.0, beta: float = 0.0
+                          ) -> LOTJState:
   """The state for online finetuning: backbones and the policy bottleneck frozen (fresh Adam
   moments for the rest, at `learning_rate` when given, else the offline rate), the DAIB terms
-  off, the bottleneck in mean mode."""
+  off, the bottleneck in mean mode; the actor's inverse temperature `beta` when given."""
   def freeze(network: common.Network) -> common.Network:
     base = network.optimizer
     if learning_rate:
@@ -184,5 +185,7 @@ def freeze_representation(state: LOTJState, learning_rate: float = 0.0) -> LOTJS
     return network.replace(optimizer=optimizer, opt_state=optimizer.build().init(network.params))
   config = ml_collections.ConfigDict(state.config.to_dict())
   config.freeze_representation = True
+  if beta:
+    config.beta = float(beta)
   return state.replace(actor=freeze(state.actor), critic=freeze(state.critic),
                        value=freeze(state.value), config=common.frozen(config))

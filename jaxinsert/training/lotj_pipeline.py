@@ -195,15 +195,20 @@ class LOTJPipeline:
                 rl.updates_per_step, rl.batch_size, seed + 11, size, rl.act_noise,
                 shift_pad=rl.shift_pad, true_reward=true_reward, reward_offset=rl.reward_offset,
                 learning_rate=rl.finetune_lr if agent_name == "lotj" else 0.0,
-                agent_name=agent_name)
+                beta=rl.finetune_beta if agent_name == "lotj" else 0.0, agent_name=agent_name)
             module = lotj_finetune.AGENTS[agent_name]
             return lotj_rl.evaluate_agent(learner.agent, task, rl.trials, seed + 7, size,
-                                          agent_module=module), practice
-          row["lotj_online"], row["practice_successes"] = practise(False)
+                                          agent_module=module), practice, learner.agent
+          row["lotj_online"], row["practice_successes"], finetuned = practise(False)
           if rl.true_reward_upper_bound:      # the same practice labelled by the simulator
-            row["online_true_reward"], row["practice_successes_true_reward"] = practise(True)
+            row["online_true_reward"], row["practice_successes_true_reward"], _ = practise(True)
           if "sac_vision" in baselines:       # SAC from vision, self-rewarded as LOTJ
-            row["sac_online"], row["practice_successes_sac"] = practise(False, sac_agent, "sac")
+            row["sac_online"], row["practice_successes_sac"], _ = practise(False, sac_agent, "sac")
+        # A rollout video of LOTJ's policy before and after practice (camera view | its input).
+        for phase, phase_agent in (("offline", agent), ("online", finetuned if rl.finetune_trials else None)):
+          if phase_agent is not None:
+            lotj_rl.record_trial(phase_agent, task, seed + 7, size, os.path.join(
+                self.workdir, "videos", f"{task.name}_{scenario}_{phase}.gif"))
         row["premise"] = lotj_rl.premise(accuracy, {"lotj_offline": row["lotj_offline"]}, rl.trials)
         row["barnard"] = lotj_report.barnard_best(lotj_report.scores_of(row), rl.trials)
         table[f"{task.name}/{scenario}"] = row

@@ -9,6 +9,7 @@ policy acts on images with the bottleneck's mean. Scripted baselines act on the 
 
 from __future__ import annotations
 
+import os
 from typing import Dict, Optional, Sequence
 
 import jax
@@ -94,6 +95,47 @@ def evaluate_agent(agent, task: tasks_lib.InsertionTask, trials: int, seed: int,
   return _score_on_images(task, trials, seed, image_size, lambda env, obs: policy(obs))
 
 
+def record_trial(agent, task: tasks_lib.InsertionTask, seed: int, image_size: int, path: str,
+                 agent_module=lotj, view_size: int = 128) -> Optional[str]:
+  """One trial of an image agent's deterministic action saved as a video (None without EGL):
+  each frame is the camera at `view_size` beside the `image_size` image the policy acted on
+  (magnified), from the start to the first success or the time limit."""
+  from jaxinsert.envs import rendering
+  from jaxinsert.training import videos
+
+  if not rendering.egl_available():
+    return None
+  if view_size % image_size:
+    raise ValueError(f"view_size {view_size} must be a multiple of image_size {image_size}")
+  env = factory.make([task], backend="c", num_envs=1, obs_mode="image", image_size=image_size,
+                     terminate_on_success=False)
+  viewer = rendering.BatchRenderer([task], view_size)
+  policy = jax.jit(lambda obs: agent_module.act(agent, obs, jax.random.PRNGKey(0), True))
+  zoom = view_size // image_size
+
+  def frame(image):
+    view = viewer.render(env.physics_state["qpos"])[0]
+    seen = np.repeat(np.repeat(image, zoom, axis=0), zoom, axis=1)
+    return np.concatenate([view, seen], axis=1)
+
+  try:
+    obs = env.reset(seed)
+    frames = [frame(obs[0])]
+    for _ in range(task.max_episode_steps):
+      obs, _, _, truncated, info = env.step(np.asarray(policy(jnp.asarray(obs))))
+      if truncated[0]:                 # the environment has reset: the outcome is not shown
+        break
+      frames.append(frame(obs[0]))
+      if info["success"][0]:
+        break
+  finally:
+    viewer.close()
+    env.close()
+  frames += [frames[-1]] * 5           # a looping viewer rests on the outcome
+  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+  return videos.save_video(path, np.stack(frames), fps=5)
+
+
 # LOTJ's search baselines start from the initial position (seed 001 section VI: "moving straight
 # down from the initial starting position and then move to 5 randomly sampled positions"): they
 # are centred on the start, not on the socket, whose position they do not know. Radii are not
@@ -147,19 +189,20 @@ def finetune(agent, reward, spec, offline, task: tasks_lib.InsertionTask,
              trials: int, num_envs: int, updates_per_step: int, batch_size: int, seed: int,
              image_size: int, act_noise: float, capacity: int = 8192, shift_pad: int = 2,
              true_reward: bool = False, reward_offset: float = 0.0, learning_rate: float = 0.0,
-             agent_name: str = "lotj"):
+             agent_name: str = "lotj", beta: float = 0.0):
   """Self-rewarded practice: `trials` trials of 20 steps on `task` (num_envs at a time), by
-  LOTJ's agent (representation frozen, heads at `learning_rate` or the offline rate) or by
-  image SAC (`agent_name="sac"`, every parameter at its offline rate)."""
+  LOTJ's agent (representation frozen, heads at `learning_rate` or the offline rate, the actor's
+  inverse temperature `beta` or the offline one) or by image SAC (`agent_name="sac"`, every
+  parameter at its offline rate)."""
   if trials % num_envs:
     raise ValueError(f"trials ({trials}) must be a multiple of num_envs ({num_envs})")
   env = factory.make([task], backend="c", num_envs=num_envs, obs_mode="image",
                      image_size=image_size, terminate_on_success=False)
   hidden = lotj_finetune.HiddenRewardEnv(env)
   if agent_name == "lotj":
-    agent = lotj.freeze_representation(agent, learning_rate)
-  elif learning_rate:
-    raise ValueError(f"learning_rate applies to LOTJ's frozen heads only, not to {agent_name!r}")
+    agent = lotj.freeze_representation(agent, learning_rate, beta)
+  elif learning_rate or beta:
+    raise ValueError(f"learning_rate and beta apply to LOTJ's frozen heads only, not to {agent_name!r}")
   learner = lotj_finetune.start(agent, reward, spec, capacity, reward_offset, agent_name)
   try:
     learner = lotj_finetune.run_trials(learner, hidden, offline, trials // num_envs,
@@ -234,17 +277,34 @@ def localizer_error_mm(state, data: Dict[str, np.ndarray], batch: int = 1024) ->
           "lateral": float(np.sqrt(np.mean(np.sum(error[:, :2]**2, axis=1))))}
 
 
+def _collector_controller_on(task: tasks_lib.InsertionTask, trials: int, seed: int,
+                             image_size: int, tips) -> int:
+  """The collector's hand-designed controller (centreline within 1 mm, then down; no random
+  actions) acting on the tip positions `tips(env, images)` (N, 3)."""
+  controller = jax.jit(jax.vmap(
+      lambda tip: controllers.centerline_then_down(task.config(), random_probability=0.0)(
+          jax.random.PRNGKey(0), None, {"privileged": {"tip_in_socket": tip}})))
+  return _score_on_images(task, trials, seed, image_size,
+                          lambda env, obs: controller(tips(env, obs)))
+
+
 def evaluate_localize(state, task: tasks_lib.InsertionTask, trials: int, seed: int,
                       image_size: int) -> int:
-  """Localize: the collector's hand-designed controller (centreline within 1 mm, then down; no
-  random actions) acting on the regressor's position estimate from each image."""
+  """Localize: the collector's controller acting on the regressor's estimate from each image."""
   from jaxinsert.agents import localizer
 
-  controller = controllers.centerline_then_down(task.config(), random_probability=0.0)
+  predict = jax.jit(lambda obs: localizer.predict(state, obs))
+  return _collector_controller_on(task, trials, seed, image_size,
+                                  lambda env, obs: predict(obs))
 
-  @jax.jit
-  def act(obs):
-    keys = jax.random.split(jax.random.PRNGKey(0), obs.shape[0])   # unused: no random actions
-    return jax.vmap(lambda k, tip: controller(k, None, {"privileged": {"tip_in_socket": tip}})
-                    )(keys, localizer.predict(state, obs))
-  return _score_on_images(task, trials, seed, image_size, lambda env, obs: act(obs))
+
+def evaluate_noisy_tip(task: tasks_lib.InsertionTask, trials: int, seed: int, image_size: int,
+                       noise_m: float) -> int:
+  """The collector's controller on the true tip position plus fresh Gaussian noise of `noise_m`
+  per axis and step: the perception precision the insertion needs, without any learning."""
+  rng = np.random.default_rng(seed)
+
+  def tips(env, obs):
+    true = np.asarray(env.policy_context()["privileged"]["tip_in_socket"])[:, :3]
+    return jnp.asarray(true + rng.normal(0.0, noise_m, true.shape), jnp.float32)
+  return _collector_controller_on(task, trials, seed, image_size, tips)
