@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from jaxinsert.agents import localizer
-from jaxinsert.envs import controllers, insertion
+from jaxinsert.envs import controllers, insertion, rendering
 from jaxinsert.networks import vision
 
 
@@ -136,3 +136,12 @@ def test_sac_from_vision_practises_with_every_parameter_and_its_own_labels():
     np.testing.assert_array_equal(a, b)
   with pytest.raises(ValueError, match="agent_name must be one of"):
     lotj_finetune.start(agent, reward, spec, capacity=16, agent_name="td3")
+
+
+@pytest.mark.skipif(not rendering.egl_available(), reason="no offscreen OpenGL")
+def test_the_collector_controller_inserts_on_the_true_tip_and_fails_on_a_coarse_estimate():
+  from jaxinsert.training import lotj_rl
+  task = lotj_rl.held_out_tasks("dt2", "scenario1")[0]
+  exact = lotj_rl.evaluate_noisy_tip(task, 4, 0, 32, noise_m=0.0)
+  coarse = lotj_rl.evaluate_noisy_tip(task, 4, 0, 32, noise_m=0.01)
+  assert exact == 4 and coarse <= 1, (exact, coarse)

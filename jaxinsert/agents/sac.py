@@ -38,10 +38,10 @@ def get_config() -> ml_collections.ConfigDict:
   config.log_std_min = -5.0               # lower clip of the state-dependent log-std
   config.log_std_max = 2.0                # upper clip of the log-std
   config.num_critics = 2                  # Q heads; targets and the actor use their minimum
-  # "" for state observations; an image encoder of `networks.vision` (e.g. "patch_conv") gives
-  # the actor and the critics each their own backbone (SAC from pixels; the target critic keeps
-  # a Polyak copy of the critic's backbone).
-  config.encoder = ""
+  # An image encoder of `networks.vision` (e.g. "patch_conv") gives the actor and the critics
+  # each their own backbone (SAC from pixels; the target critic keeps a Polyak copy of the
+  # critic's backbone).
+  config.encoder = ""                     # "" for state observations
   return config
 
 
