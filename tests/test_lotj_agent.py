@@ -191,3 +191,30 @@ def test_only_the_named_upper_bound_labels_practice_with_the_true_success(traine
   np.testing.assert_array_equal(stored.mask[:len(expected)], 1.0 - np.array(expected))
   if true_reward:
     assert len(expected) == 3          # env 1 succeeds at step 1, env 0 at step 2
+
+
+def test_the_q_gradient_actor_moves_the_mean_uphill_on_q_and_awr_stays_the_default(trained):
+  # Online with `online_actor_loss="q_gradient"` the actor follows dQ/da (TD3+BC's loss): from a
+  # batch whose actions are the policy's own means (the cloning term starts at zero), a few
+  # actor steps against a fixed critic raise Q(s, mu(s)). Unknown names are refused.
+  assert lotj.get_config().online_actor_loss == "awr"
+  config = _agent_config()
+  config.online_actor_loss = "q_gradient"
+  state = lotj.freeze_representation(lotj.create(config, jax.random.PRNGKey(0), SPEC))
+  batch = trained["offline"]
+  means = lotj.act(state, batch.obs, jax.random.PRNGKey(0), True)
+  batch = batch.replace(action=means)
+
+  def q_of_mean(state):
+    mean = lotj.act(state, batch.obs, jax.random.PRNGKey(0), True)
+    return float(jnp.mean(jnp.min(state.critic.apply(batch.obs, jnp.clip(mean, -1, 1)), axis=0)))
+
+  step = jax.jit(lambda state, key: state.actor.minimize(lotj.actor_loss, state, batch, key))
+  before, after = q_of_mean(state), state
+  for index in range(5):
+    actor, metrics = step(after, jax.random.PRNGKey(index))
+    after = after.replace(actor=actor)
+  assert "q_pi" in metrics and q_of_mean(after) > before
+  config.online_actor_loss = "reinforce"
+  with pytest.raises(ValueError, match="online_actor_loss"):
+    lotj.create(config, jax.random.PRNGKey(0), SPEC)
