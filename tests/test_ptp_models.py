@@ -10,6 +10,7 @@ from jaxinsert.agents import gciql
 from jaxinsert.data import samplers
 from jaxinsert.envs.multistage import TASKS, MultiStageInsertion, make_task, play_episodes
 from jaxinsert.planning import cvae
+from jaxinsert.training import ptp_loops
 from jaxinsert.types import Transition
 
 EPISODES, STEPS = 50, 20
@@ -125,3 +126,33 @@ def test_barrier_variant_blocks_the_default_carry_height_and_lateral_entry():
     MultiStageInsertion(barriers=((0.0, 0.01, -0.2, 0.2, 0.1),))
   with pytest.raises(ValueError, match="unknown multi-stage task"):
     make_task("no_such_task")
+
+
+def test_nearby_goals_are_hard_negatives_from_other_episodes_in_their_share():
+  config = gciql.get_config()
+  config.nearby_fraction = 0.15
+  random_share, nearby_share = ptp_loops.offline_goal_shares(config)
+  assert random_share == pytest.approx(0.15) and nearby_share == 0.15
+  batch = jax.jit(lambda k: gciql.relabelled_batch(
+      _episode_dataset(), k, 10_000, config, random_fraction=random_share,
+      nearby_fraction=nearby_share))(jax.random.PRNGKey(2))
+  state, goal = np.asarray(batch.obs[:, :2]), np.asarray(batch.obs[:, 2:])
+  achieved = np.asarray(batch.next_obs[:, :2])
+  assert not np.any(goal == MARKER), "every offline row is relabelled"
+  random_rows, nearby_rows = slice(7000, 8500), slice(8500, 10_000)
+  # The nearby block: every goal from another episode, and nearer than goals from anywhere.
+  assert np.all(goal[nearby_rows, 0] != state[nearby_rows, 0])
+  nearby_distance = np.linalg.norm(goal[nearby_rows] - achieved[nearby_rows], axis=-1)
+  random_distance = np.linalg.norm(goal[random_rows] - achieved[random_rows], axis=-1)
+  assert np.median(nearby_distance) * 4 < np.median(random_distance)
+  # Not a future goal of its own episode, so never reached at once: reward -1, not terminal.
+  np.testing.assert_array_equal(np.asarray(batch.reward)[nearby_rows], -1.0)
+  np.testing.assert_array_equal(np.asarray(batch.mask)[nearby_rows], 1.0)
+  # Without the share the batch is the one the sampler drew before nearby goals existed.
+  config.nearby_fraction = 0.0
+  plain = gciql.relabelled_batch(_episode_dataset(), jax.random.PRNGKey(2), 10_000, config,
+                                 random_fraction=0.3)
+  np.testing.assert_array_equal(np.asarray(plain.obs[:8500]), np.asarray(batch.obs[:8500]))
+  config.nearby_fraction = 0.4
+  with pytest.raises(ValueError, match="nearby_fraction"):
+    ptp_loops.offline_goal_shares(config)

@@ -75,6 +75,11 @@ def get_config(size: str = "default"):
   config.agent = ml_collections.ConfigDict()  # overrides of jaxinsert/agents/gciql.py defaults
   config.agent.hidden_dims = (64, 64) if smoke else (128, 128)  # code 256; one CPU core
   config.agent.reward_threshold = 0.15      # latent eps (about 5 mm of depth, 2 cm laterally)
+  # Hard-negative goals: this share of the offline rows (out of the 30% not relabelled with a
+  # future state) takes the latent-nearest of `nearby_candidates` states of other episodes
+  # (jaxinsert/agents/gciql.py; issue 19, walled_socket).
+  config.agent.nearby_fraction = 0.0
+  config.agent.nearby_candidates = 64
   config.batch_size = 256                   # reference code (thesis: 1024)
   config.offline_steps = 20 if tiny else 200 if smoke else 10_000
 

@@ -37,6 +37,13 @@ def get_config() -> ml_collections.ConfigDict:
   config.reward_threshold = 0.15    # eps: reward 0 when ||h' - g|| < eps, else -1 (latent units)
   config.future_fraction = 0.7      # HER: share of rows relabelled with a future state (thesis)
   config.random_fraction = 0.0      # share relabelled with a goal from anywhere in the data
+  # Hard negatives (offline rows): share relabelled with the nearest (in latent) of
+  # `nearby_candidates` states of *other* episodes. Without them every goal near a state comes
+  # from its own future, so V ranks latent-near goals high even behind a wall (issue 19,
+  # walled_socket); with them V learns near-but-unreached goals by bootstrapping. Taken out of
+  # the offline rows' random share (ptp_loops.PTPLoops.train).
+  config.nearby_fraction = 0.0
+  config.nearby_candidates = 64
   return config
 
 
@@ -69,13 +76,15 @@ def sparse_reward(threshold: float):
 
 
 def relabelled_batch(dataset: samplers.IndexedDataset, key: jax.Array, batch_size: int,
-                     config: ml_collections.ConfigDict, random_fraction: Optional[float] = None
-                     ) -> Transition:
+                     config: ml_collections.ConfigDict, random_fraction: Optional[float] = None,
+                     nearby_fraction: float = 0.0) -> Transition:
   """A batch of [s, g] transitions with HER goals and the sparse reward (module docstring).
 
   Rows keep their stored goal and reward where they are not relabelled (online data: the
   subgoal the policy was following). `random_fraction` overrides the config's (offline play
-  data has no commanded goal, so its remaining rows get goals from anywhere in the data).
+  data has no commanded goal, so its remaining rows get goals from anywhere in the data);
+  `nearby_fraction` of the rows get hard-negative goals: the nearest of
+  `config.nearby_candidates` draws from other episodes (`samplers.her_relabel`).
   """
   if random_fraction is None:
     random_fraction = config.random_fraction
@@ -84,4 +93,5 @@ def relabelled_batch(dataset: samplers.IndexedDataset, key: jax.Array, batch_siz
   return samplers.her_relabel(
       dataset, key, batch_size, goal_slice=slice(size, 2 * size), achieved_goal_slice=slice(0, size),
       reward_fn=sparse_reward(config.reward_threshold), future_fraction=config.future_fraction,
-      random_fraction=random_fraction, terminal_fn=reached)
+      random_fraction=random_fraction, terminal_fn=reached, nearby_fraction=nearby_fraction,
+      nearby_candidates=config.get("nearby_candidates", 64))

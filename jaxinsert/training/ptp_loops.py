@@ -58,6 +58,18 @@ class PlannerSettings:
         buffer_prior_probability=self.buffer_prior_probability)
 
 
+def offline_goal_shares(agent_config: ml_collections.ConfigDict) -> Tuple[float, float]:
+  """(random, nearby) shares of the offline rows' goals. Offline play rows carry no commanded
+  goal, so those not relabelled with a future state get a hard-negative goal
+  (`nearby_fraction`, gciql) or one from anywhere in the data."""
+  nearby = agent_config.get("nearby_fraction", 0.0)
+  random = 1.0 - agent_config.future_fraction - nearby
+  if nearby < 0 or random < -1e-9:
+    raise ValueError(f"agent.nearby_fraction must be in [0, 1 - future_fraction], got "
+                     f"{nearby} with future_fraction {agent_config.future_fraction}")
+  return max(random, 0.0), nearby
+
+
 class PTPLoops:
   def __init__(self, env: MultiStageInsertion, vae: TrainedVAE,
                generators: Sequence[TrainedCVAE], agent_config: ml_collections.ConfigDict,
@@ -142,14 +154,15 @@ class PTPLoops:
     the first `online_filled` episodes are real; the rest of the slots repeat them cyclically so
     that the shapes (and the compiled program) stay fixed as the buffer fills."""
     config = self.agent_config
-    offline_random = 1.0 - config.future_fraction   # offline rows carry no commanded goal
+    offline_random, offline_nearby = offline_goal_shares(config)
     online_rows = int(round(batch_size * online_fraction)) if online is not None else 0
     online_data = None if online is None else self._online_dataset(online, online_filled)
 
     def sample(batch_key):
       offline_key, online_key = jax.random.split(batch_key)
       batch = gciql.relabelled_batch(offline, offline_key, batch_size - online_rows, config,
-                                     random_fraction=offline_random)
+                                     random_fraction=offline_random,
+                                     nearby_fraction=offline_nearby)
       if online_rows:
         fresh = gciql.relabelled_batch(online_data, online_key, online_rows, config,
                                        random_fraction=0.0)
