@@ -153,6 +153,13 @@ def test_nearby_goals_are_hard_negatives_from_other_episodes_in_their_share():
   plain = gciql.relabelled_batch(_episode_dataset(), jax.random.PRNGKey(2), 10_000, config,
                                  random_fraction=0.3)
   np.testing.assert_array_equal(np.asarray(plain.obs[:8500]), np.asarray(batch.obs[:8500]))
+  # Counted unreachable: an unreached nearby goal ends the row with the failure reward.
+  config.nearby_failure_reward = -50.0
+  failed = gciql.relabelled_batch(_episode_dataset(), jax.random.PRNGKey(2), 10_000, config,
+                                  random_fraction=random_share, nearby_fraction=nearby_share)
+  np.testing.assert_array_equal(np.asarray(failed.reward)[nearby_rows], -50.0)
+  np.testing.assert_array_equal(np.asarray(failed.mask)[nearby_rows], 0.0)
+  np.testing.assert_array_equal(np.asarray(failed.reward)[:8500], np.asarray(batch.reward)[:8500])
   config.nearby_fraction = 0.4
   with pytest.raises(ValueError, match="nearby_fraction"):
     ptp_loops.offline_goal_shares(config)

@@ -80,6 +80,7 @@ def get_config(size: str = "default"):
   # (jaxinsert/agents/gciql.py; issue 19, walled_socket).
   config.agent.nearby_fraction = 0.0
   config.agent.nearby_candidates = 64
+  config.agent.nearby_failure_reward = ml_collections.FieldReference(None, field_type=float)
   config.batch_size = 256                   # reference code (thesis: 1024)
   config.offline_steps = 20 if tiny else 200 if smoke else 10_000
 

@@ -44,6 +44,10 @@ def get_config() -> ml_collections.ConfigDict:
   # the offline rows' random share (ptp_loops.PTPLoops.train).
   config.nearby_fraction = 0.0
   config.nearby_candidates = 64
+  # With it set, an unreached nearby goal ends the row with this reward instead of
+  # bootstrapping (the goal counted unreachable: about -(1 - discount^60) / (1 - discount), a
+  # 60-step episode that never reaches it). None: the usual -1 and bootstrap.
+  config.nearby_failure_reward = None
   return config
 
 
@@ -94,4 +98,5 @@ def relabelled_batch(dataset: samplers.IndexedDataset, key: jax.Array, batch_siz
       dataset, key, batch_size, goal_slice=slice(size, 2 * size), achieved_goal_slice=slice(0, size),
       reward_fn=sparse_reward(config.reward_threshold), future_fraction=config.future_fraction,
       random_fraction=random_fraction, terminal_fn=reached, nearby_fraction=nearby_fraction,
-      nearby_candidates=config.get("nearby_candidates", 64))
+      nearby_candidates=config.get("nearby_candidates", 64),
+      nearby_failure_reward=config.get("nearby_failure_reward", None))

@@ -196,7 +196,8 @@ def her_relabel(dataset: IndexedDataset, key: jax.Array, batch_size: int, *, goa
                 achieved_goal_slice: slice, reward_fn: Callable[[jax.Array, jax.Array], jax.Array],
                 next_fraction: float = 0.0, future_fraction: float = 0.0, random_fraction: float = 0.0,
                 terminal_fn: Optional[Callable[[jax.Array, jax.Array], jax.Array]] = None,
-                nearby_fraction: float = 0.0, nearby_candidates: int = 64) -> Transition:
+                nearby_fraction: float = 0.0, nearby_candidates: int = 64,
+                nearby_failure_reward: Optional[float] = None) -> Transition:
   """Samples a batch and replaces its goals with hindsight goals (HER; PTP's next/future mix).
 
   Rows come in fixed blocks: the first round(B * next_fraction) rows take the goal achieved at
@@ -205,7 +206,9 @@ def her_relabel(dataset: IndexedDataset, key: jax.Array, batch_size: int, *, goa
   the dataset, then round(B * nearby_fraction) one achieved in *another* episode near the row's
   own achieved goal (the nearest of `nearby_candidates` uniform draws, those of the row's episode
   left out: hard negatives, goals that look close but need not be reachable, as behind a wall);
-  the rest keep their goals and rewards. Goals sit at `goal_slice` of obs and
+  with `nearby_failure_reward`, a nearby row whose goal is not reached ends there with that
+  reward (the goal counted unreachable, Actionable Models' negative goals) instead of
+  bootstrapping; the rest keep their goals and rewards. Goals sit at `goal_slice` of obs and
   next_obs; a state's achieved goal is next_obs[..., achieved_goal_slice]. Relabelled rows get
   reward_fn(achieved goal of next_obs, goal) and, with `terminal_fn`, mask = 1 - terminal_fn(...).
   """
@@ -244,6 +247,10 @@ def her_relabel(dataset: IndexedDataset, key: jax.Array, batch_size: int, *, goa
   mask = batch.mask
   if terminal_fn is not None:
     mask = jnp.where(relabelled[:, 0], 1.0 - terminal_fn(achieved, goal).astype(mask.dtype), mask)
+  if nearby_rows and nearby_failure_reward is not None:
+    failed = is_nearby & (mask > 0)
+    reward = jnp.where(failed, jnp.asarray(nearby_failure_reward, reward.dtype), reward)
+    mask = jnp.where(failed, 0.0, mask)
   return batch.replace(obs=obs, next_obs=next_obs, reward=reward, mask=mask)
 
 
