@@ -11,7 +11,7 @@ from jaxinsert.data import samplers
 from jaxinsert.envs.multistage import TASKS, MultiStageInsertion, make_task, play_episodes
 from jaxinsert.planning import cvae
 from jaxinsert.training import ptp_loops
-from jaxinsert.types import Transition
+from jaxinsert.types import Spec, Transition
 
 EPISODES, STEPS = 50, 20
 MARKER = 100.0   # the stored goal: any other goal in a batch was relabelled
@@ -163,3 +163,24 @@ def test_nearby_goals_are_hard_negatives_from_other_episodes_in_their_share():
   config.nearby_fraction = 0.4
   with pytest.raises(ValueError, match="nearby_fraction"):
     ptp_loops.offline_goal_shares(config)
+
+
+def test_the_actor_learns_only_from_its_own_rows_when_given_them():
+  config = gciql.get_config()
+  config.hidden_dims = (16, 16)
+  spec = Spec(obs_shape=(4,), action_dim=1)
+  state = gciql.create(config, jax.random.PRNGKey(0), spec)
+  batch = gciql.relabelled_batch(_episode_dataset(), jax.random.PRNGKey(1), 64, config,
+                                 random_fraction=0.3)
+  key = jax.random.PRNGKey(2)
+  plain, _ = gciql.update(state, batch, key)
+  same, _ = gciql.update(state, batch, key, batch)
+  fewer, _ = gciql.update(state, batch, key, jax.tree_util.tree_map(lambda x: x[:32], batch))
+  leaves = lambda tree: jax.tree_util.tree_leaves(tree)
+  for a, b in zip(leaves(plain), leaves(same)):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+  # The value and critic learn from the whole batch either way; the actor from its rows.
+  for a, b in zip(leaves(plain.value.params), leaves(fewer.value.params)):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+  assert any(not np.array_equal(np.asarray(a), np.asarray(b))
+             for a, b in zip(leaves(plain.actor.params), leaves(fewer.actor.params)))

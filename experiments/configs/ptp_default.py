@@ -83,6 +83,7 @@ def get_config(size: str = "default"):
   config.agent.nearby_fraction = 0.3
   config.agent.nearby_candidates = 8
   config.agent.nearby_failure_reward = -20.0
+  config.agent.nearby_train_actor = True
   config.batch_size = 256                   # reference code (thesis: 1024)
   config.offline_steps = 20 if tiny else 200 if smoke else 10_000
 

@@ -48,6 +48,10 @@ def get_config() -> ml_collections.ConfigDict:
   # bootstrapping (the goal counted unreachable: about -(1 - discount^60) / (1 - discount), a
   # 60-step episode that never reaches it). None: the usual -1 and bootstrap.
   config.nearby_failure_reward = None
+  # Whether the actor learns from the hard-negative rows too. Their target does not depend on
+  # the action (a failure label), so for the actor they are behaviour cloning towards goals
+  # nobody was heading for; False keeps them for the value and critic only.
+  config.nearby_train_actor = True
   return config
 
 
@@ -56,7 +60,7 @@ def create(config: ml_collections.ConfigDict, key: jax.Array, spec: Spec) -> IQL
   return iql.create(config, key, spec)
 
 
-update = iql.update
+update = iql.update   # update(state, batch, key, actor_batch=None)
 act = iql.act
 
 

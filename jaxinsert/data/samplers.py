@@ -172,7 +172,8 @@ def check_same_tasks(offline: IndexedDataset, demos: IndexedDataset) -> None:
 
 
 # --------------------------------------------------------------------------- goal relabelling
-def _relabel_counts(batch_size: int, *fractions: float):
+def relabel_counts(batch_size: int, *fractions: float):
+  """Rows per relabelling block of `her_relabel` (next, future, random, nearby), in order."""
   counts = [int(round(batch_size * fraction)) for fraction in fractions]
   if min(fractions) < 0 or sum(counts) > batch_size:
     raise ValueError(f"relabel fractions {fractions} must be >= 0 and sum to at most 1")
@@ -212,7 +213,7 @@ def her_relabel(dataset: IndexedDataset, key: jax.Array, batch_size: int, *, goa
   next_obs; a state's achieved goal is next_obs[..., achieved_goal_slice]. Relabelled rows get
   reward_fn(achieved goal of next_obs, goal) and, with `terminal_fn`, mask = 1 - terminal_fn(...).
   """
-  next_rows, future_rows, random_rows, nearby_rows = _relabel_counts(
+  next_rows, future_rows, random_rows, nearby_rows = relabel_counts(
       batch_size, next_fraction, future_fraction, random_fraction, nearby_fraction)
   if nearby_rows and nearby_candidates < 1:
     raise ValueError(f"nearby_candidates must be >= 1, got {nearby_candidates}")

@@ -20,6 +20,7 @@ from typing import Dict, Optional, Sequence, Tuple
 import jax
 import jax.numpy as jnp
 import ml_collections
+import numpy as np
 
 from jaxinsert.agents import gciql
 from jaxinsert.data import samplers
@@ -169,9 +170,20 @@ class PTPLoops:
         batch = jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a, b]), batch, fresh)
       return batch
 
+    # The actor's rows: all, or all but the hard-negative block (agent.nearby_train_actor).
+    offline_rows = batch_size - online_rows
+    _, future, random, nearby = samplers.relabel_counts(
+        offline_rows, 0.0, config.future_fraction, offline_random, offline_nearby)
+    actor_rows = None
+    if nearby and not config.get("nearby_train_actor", True):
+      actor_rows = np.r_[0:future + random, future + random + nearby:batch_size]
+
     def step(state, step_key):
       batch_key, update_key = jax.random.split(step_key)
-      state, metrics = gciql.update(state, sample(batch_key), update_key)
+      batch = sample(batch_key)
+      actor_batch = None if actor_rows is None else jax.tree_util.tree_map(
+          lambda x: x[actor_rows], batch)
+      state, metrics = gciql.update(state, batch, update_key, actor_batch)
       return state, metrics
 
     agent_state, metrics = jax.lax.scan(step, agent_state, jax.random.split(key, num_steps))
