@@ -119,5 +119,7 @@ def get_config(size: str = "default"):
   # all baselines: ("ptp", "ptp_no_buffer", "ptp_flat", "leap", "gcp", "final_goal").
   config.finetune.methods = ("ptp", "final_goal")
   config.finetune.online_fraction = 0.6     # reference code sample_online_fraction
+  # Hard-negative goals (agent.nearby_fraction) in the offline rows while finetuning too.
+  config.finetune.hard_negatives = True
   config.finetune.eval_every = 1 if smoke else 2
   return config

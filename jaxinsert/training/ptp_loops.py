@@ -150,12 +150,16 @@ class PTPLoops:
   # ---------------------------------------------------------------------------- training
   def train(self, agent_state, offline: samplers.IndexedDataset,
             online: Optional[Transition], online_filled: Optional[jax.Array], key: jax.Array,
-            num_steps: int, batch_size: int, online_fraction: float):
+            num_steps: int, batch_size: int, online_fraction: float,
+            hard_negatives: bool = True):
     """`num_steps` gciql updates. `online`: (capacity episodes, steps, ...) transitions of which
     the first `online_filled` episodes are real; the rest of the slots repeat them cyclically so
-    that the shapes (and the compiled program) stay fixed as the buffer fills."""
+    that the shapes (and the compiled program) stay fixed as the buffer fills. Without
+    `hard_negatives` the offline rows take no hard-negative goals (agent.nearby_fraction)."""
     config = self.agent_config
     offline_random, offline_nearby = offline_goal_shares(config)
+    if not hard_negatives:
+      offline_random, offline_nearby = offline_random + offline_nearby, 0.0
     online_rows = int(round(batch_size * online_fraction)) if online is not None else 0
     online_data = None if online is None else self._online_dataset(online, online_filled)
 
