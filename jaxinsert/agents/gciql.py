@@ -40,13 +40,13 @@ def get_config() -> ml_collections.ConfigDict:
   # Hard negatives (offline rows): share relabelled with the nearest (in latent) of
   # `nearby_candidates` states of *other* episodes. Without them every goal near a state comes
   # from its own future, so V ranks latent-near goals high even behind a wall (issue 19,
-  # walled_socket); with them V learns near-but-unreached goals by bootstrapping. Taken out of
-  # the offline rows' random share (ptp_loops.PTPLoops.train).
+  # walled_socket). Taken out of the offline rows' random share (ptp_loops.PTPLoops.train).
+  # Bootstrapped alone they hardly move V in 10k updates; see docs/notes/issue19_report.md.
   config.nearby_fraction = 0.0
   config.nearby_candidates = 64
   # With it set, an unreached nearby goal ends the row with this reward instead of
-  # bootstrapping (the goal counted unreachable: about -(1 - discount^60) / (1 - discount), a
-  # 60-step episode that never reaches it). None: the usual -1 and bootstrap.
+  # bootstrapping (the goal counted unreachable; -20 was measured, the never-reached value
+  # -1 / (1 - discount) = -200 would dominate the regression). None: the usual -1 and bootstrap.
   config.nearby_failure_reward = None
   # Whether the actor learns from the hard-negative rows too. Their target does not depend on
   # the action (a failure label), so for the actor they are behaviour cloning towards goals
