@@ -29,6 +29,9 @@ flags.DEFINE_list("top_subgoals", ["2"], "planner top-level subgoal counts to ev
 flags.DEFINE_bool("control", True, "also follow hand-made feasible subgoals")
 flags.DEFINE_string("agents", "offline", "offline, or finetuned/ptp")
 flags.DEFINE_integer("episodes", 32, "episodes per seed and setting")
+flags.DEFINE_string("value_workdir", None, "plan with the value V(s, g) of this workdir's agents "
+                    "(same `--agents` name; its latent models must be the run's), the policy "
+                    "staying the run's own")
 flags.DEFINE_string("out", None, "json file for the results")
 FLAGS = flags.FLAGS
 
@@ -48,7 +51,12 @@ def main(_):
   config, pipeline, states = ptp_runs.open_run(FLAGS.config, FLAGS.workdir, FLAGS.seed,
                                                FLAGS.task, FLAGS.agents,
                                                models_per_seed=FLAGS.models_per_seed)
-  results = {"workdir": FLAGS.workdir, "agents": FLAGS.agents, "settings": []}
+  if FLAGS.value_workdir:
+    from jaxinsert.training import ptp_pipeline
+    planner_value = ptp_pipeline.PTPPipeline(config, FLAGS.value_workdir, progress=False)
+    states = states.replace(value=planner_value.saved_agents(FLAGS.agents).value)
+  results = {"workdir": FLAGS.workdir, "agents": FLAGS.agents,
+             "value_workdir": FLAGS.value_workdir, "settings": []}
   env = pipeline.env
   models = pipeline.models()
   empty = pipeline.loops().empty_buffers()

@@ -10,7 +10,8 @@ from jaxinsert.agents import gciql
 from jaxinsert.data import samplers
 from jaxinsert.envs.multistage import TASKS, MultiStageInsertion, make_task, play_episodes
 from jaxinsert.planning import cvae
-from jaxinsert.types import Transition
+from jaxinsert.training import ptp_loops
+from jaxinsert.types import Spec, Transition
 
 EPISODES, STEPS = 50, 20
 MARKER = 100.0   # the stored goal: any other goal in a batch was relabelled
@@ -125,3 +126,61 @@ def test_barrier_variant_blocks_the_default_carry_height_and_lateral_entry():
     MultiStageInsertion(barriers=((0.0, 0.01, -0.2, 0.2, 0.1),))
   with pytest.raises(ValueError, match="unknown multi-stage task"):
     make_task("no_such_task")
+
+
+def test_nearby_goals_are_hard_negatives_from_other_episodes_in_their_share():
+  config = gciql.get_config()
+  config.nearby_fraction = 0.15
+  random_share, nearby_share = ptp_loops.offline_goal_shares(config)
+  assert random_share == pytest.approx(0.15) and nearby_share == 0.15
+  batch = jax.jit(lambda k: gciql.relabelled_batch(
+      _episode_dataset(), k, 10_000, config, random_fraction=random_share,
+      nearby_fraction=nearby_share))(jax.random.PRNGKey(2))
+  state, goal = np.asarray(batch.obs[:, :2]), np.asarray(batch.obs[:, 2:])
+  achieved = np.asarray(batch.next_obs[:, :2])
+  assert not np.any(goal == MARKER), "every offline row is relabelled"
+  random_rows, nearby_rows = slice(7000, 8500), slice(8500, 10_000)
+  # The nearby block: every goal from another episode, and nearer than goals from anywhere.
+  assert np.all(goal[nearby_rows, 0] != state[nearby_rows, 0])
+  nearby_distance = np.linalg.norm(goal[nearby_rows] - achieved[nearby_rows], axis=-1)
+  random_distance = np.linalg.norm(goal[random_rows] - achieved[random_rows], axis=-1)
+  assert np.median(nearby_distance) * 4 < np.median(random_distance)
+  # Not a future goal of its own episode, so never reached at once: reward -1, not terminal.
+  np.testing.assert_array_equal(np.asarray(batch.reward)[nearby_rows], -1.0)
+  np.testing.assert_array_equal(np.asarray(batch.mask)[nearby_rows], 1.0)
+  # Without the share the batch is the one the sampler drew before nearby goals existed.
+  config.nearby_fraction = 0.0
+  plain = gciql.relabelled_batch(_episode_dataset(), jax.random.PRNGKey(2), 10_000, config,
+                                 random_fraction=0.3)
+  np.testing.assert_array_equal(np.asarray(plain.obs[:8500]), np.asarray(batch.obs[:8500]))
+  # Counted unreachable: an unreached nearby goal ends the row with the failure reward.
+  config.nearby_failure_reward = -50.0
+  failed = gciql.relabelled_batch(_episode_dataset(), jax.random.PRNGKey(2), 10_000, config,
+                                  random_fraction=random_share, nearby_fraction=nearby_share)
+  np.testing.assert_array_equal(np.asarray(failed.reward)[nearby_rows], -50.0)
+  np.testing.assert_array_equal(np.asarray(failed.mask)[nearby_rows], 0.0)
+  np.testing.assert_array_equal(np.asarray(failed.reward)[:8500], np.asarray(batch.reward)[:8500])
+  config.nearby_fraction = 0.4
+  with pytest.raises(ValueError, match="nearby_fraction"):
+    ptp_loops.offline_goal_shares(config)
+
+
+def test_the_actor_learns_only_from_its_own_rows_when_given_them():
+  config = gciql.get_config()
+  config.hidden_dims = (16, 16)
+  spec = Spec(obs_shape=(4,), action_dim=1)
+  state = gciql.create(config, jax.random.PRNGKey(0), spec)
+  batch = gciql.relabelled_batch(_episode_dataset(), jax.random.PRNGKey(1), 64, config,
+                                 random_fraction=0.3)
+  key = jax.random.PRNGKey(2)
+  plain, _ = gciql.update(state, batch, key)
+  same, _ = gciql.update(state, batch, key, batch)
+  fewer, _ = gciql.update(state, batch, key, jax.tree_util.tree_map(lambda x: x[:32], batch))
+  leaves = lambda tree: jax.tree_util.tree_leaves(tree)
+  for a, b in zip(leaves(plain), leaves(same)):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+  # The value and critic learn from the whole batch either way; the actor from its rows.
+  for a, b in zip(leaves(plain.value.params), leaves(fewer.value.params)):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+  assert any(not np.array_equal(np.asarray(a), np.asarray(b))
+             for a, b in zip(leaves(plain.actor.params), leaves(fewer.actor.params)))

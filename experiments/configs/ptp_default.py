@@ -75,6 +75,16 @@ def get_config(size: str = "default"):
   config.agent = ml_collections.ConfigDict()  # overrides of jaxinsert/agents/gciql.py defaults
   config.agent.hidden_dims = (64, 64) if smoke else (128, 128)  # code 256; one CPU core
   config.agent.reward_threshold = 0.15      # latent eps (about 5 mm of depth, 2 cm laterally)
+  # Hard-negative goals (jaxinsert/agents/gciql.py), off: with nearby_fraction = 0.3 the 30% of
+  # offline rows not relabelled with a future state take the latent-nearest of 8 states of other
+  # episodes instead of goals from anywhere, counted unreachable (reward -20, terminal) unless
+  # reached. With planner.values_weight = 0.3 that makes the offline plans on walled_socket see
+  # the pit wall (PTP offline 0/96 -> 13/96), but finetuning from such agents collapses on
+  # tray_socket (0.99 -> 0.00), so it is not the default (issue19_report.md, 2026-12-06 third).
+  config.agent.nearby_fraction = 0.0
+  config.agent.nearby_candidates = 8
+  config.agent.nearby_failure_reward = -20.0
+  config.agent.nearby_train_actor = True
   config.batch_size = 256                   # reference code (thesis: 1024)
   config.offline_steps = 20 if tiny else 200 if smoke else 10_000
 
@@ -82,7 +92,7 @@ def get_config(size: str = "default"):
   config.planner.num_samples = 16 if tiny else 64 if smoke else 256
   config.planner.noise_levels = (1.0, 0.5, 0.2, 0.1, 0.1)  # reference code
   config.planner.temperature = 0.1          # reference code
-  config.planner.values_weight = 0.01       # eta (thesis 12.6.2)
+  config.planner.values_weight = 0.01       # eta (thesis 12.6.2); 0.3 with hard negatives
   config.planner.prior_weight = 0.01        # reference code
   # 4 -> 8 -> 16 subgoals (L = 3, M = 2). Was 2 (-> 8 subgoals, timeout 6): with 8, the dt-20
   # generator must cover tray-to-socket in two jumps, far beyond the play data's reach, and
@@ -108,5 +118,7 @@ def get_config(size: str = "default"):
   # all baselines: ("ptp", "ptp_no_buffer", "ptp_flat", "leap", "gcp", "final_goal").
   config.finetune.methods = ("ptp", "final_goal")
   config.finetune.online_fraction = 0.6     # reference code sample_online_fraction
+  # Hard-negative goals (agent.nearby_fraction) in the offline rows while finetuning too.
+  config.finetune.hard_negatives = True
   config.finetune.eval_every = 1 if smoke else 2
   return config

@@ -37,6 +37,21 @@ def get_config() -> ml_collections.ConfigDict:
   config.reward_threshold = 0.15    # eps: reward 0 when ||h' - g|| < eps, else -1 (latent units)
   config.future_fraction = 0.7      # HER: share of rows relabelled with a future state (thesis)
   config.random_fraction = 0.0      # share relabelled with a goal from anywhere in the data
+  # Hard negatives (offline rows): share relabelled with the nearest (in latent) of
+  # `nearby_candidates` states of *other* episodes. Without them every goal near a state comes
+  # from its own future, so V ranks latent-near goals high even behind a wall (issue 19,
+  # walled_socket). Taken out of the offline rows' random share (ptp_loops.PTPLoops.train).
+  # Bootstrapped alone they hardly move V in 10k updates; see docs/notes/issue19_report.md.
+  config.nearby_fraction = 0.0
+  config.nearby_candidates = 64
+  # With it set, an unreached nearby goal ends the row with this reward instead of
+  # bootstrapping (the goal counted unreachable; -20 was measured, the never-reached value
+  # -1 / (1 - discount) = -200 would dominate the regression). None: the usual -1 and bootstrap.
+  config.nearby_failure_reward = None
+  # Whether the actor learns from the hard-negative rows too. Their target does not depend on
+  # the action (a failure label), so for the actor they are behaviour cloning towards goals
+  # nobody was heading for; False keeps them for the value and critic only.
+  config.nearby_train_actor = True
   return config
 
 
@@ -45,7 +60,7 @@ def create(config: ml_collections.ConfigDict, key: jax.Array, spec: Spec) -> IQL
   return iql.create(config, key, spec)
 
 
-update = iql.update
+update = iql.update   # update(state, batch, key, actor_batch=None)
 act = iql.act
 
 
@@ -69,13 +84,15 @@ def sparse_reward(threshold: float):
 
 
 def relabelled_batch(dataset: samplers.IndexedDataset, key: jax.Array, batch_size: int,
-                     config: ml_collections.ConfigDict, random_fraction: Optional[float] = None
-                     ) -> Transition:
+                     config: ml_collections.ConfigDict, random_fraction: Optional[float] = None,
+                     nearby_fraction: float = 0.0) -> Transition:
   """A batch of [s, g] transitions with HER goals and the sparse reward (module docstring).
 
   Rows keep their stored goal and reward where they are not relabelled (online data: the
   subgoal the policy was following). `random_fraction` overrides the config's (offline play
-  data has no commanded goal, so its remaining rows get goals from anywhere in the data).
+  data has no commanded goal, so its remaining rows get goals from anywhere in the data);
+  `nearby_fraction` of the rows get hard-negative goals: the nearest of
+  `config.nearby_candidates` draws from other episodes (`samplers.her_relabel`).
   """
   if random_fraction is None:
     random_fraction = config.random_fraction
@@ -84,4 +101,6 @@ def relabelled_batch(dataset: samplers.IndexedDataset, key: jax.Array, batch_siz
   return samplers.her_relabel(
       dataset, key, batch_size, goal_slice=slice(size, 2 * size), achieved_goal_slice=slice(0, size),
       reward_fn=sparse_reward(config.reward_threshold), future_fraction=config.future_fraction,
-      random_fraction=random_fraction, terminal_fn=reached)
+      random_fraction=random_fraction, terminal_fn=reached, nearby_fraction=nearby_fraction,
+      nearby_candidates=config.get("nearby_candidates", 64),
+      nearby_failure_reward=config.get("nearby_failure_reward", None))

@@ -10,7 +10,7 @@ The policy never feeds back into V or Q, so TD learning only sees dataset action
 
 from __future__ import annotations
 
-from typing import Tuple
+from typing import Optional, Tuple
 
 import jax
 import jax.numpy as jnp
@@ -109,10 +109,14 @@ def critic_loss(critic_params: PyTree, state: IQLState, batch: Transition
   return loss, {"critic_loss": loss, "q": jnp.mean(q)}
 
 
-def update(state: IQLState, batch: Transition, key: jax.Array) -> Tuple[IQLState, Metrics]:
+def update(state: IQLState, batch: Transition, key: jax.Array,
+           actor_batch: Optional[Transition] = None) -> Tuple[IQLState, Metrics]:
+  """One IQL update; `actor_batch` (default: `batch`) is what the actor learns from, so that
+  rows meant for the value and critic only (gciql's hard-negative goals) stay out of it."""
   value, value_metrics = state.value.minimize(value_loss, state, batch)
   state = state.replace(value=value)
-  actor, actor_metrics = state.actor.minimize(actor_loss, state, batch, key)
+  actor, actor_metrics = state.actor.minimize(actor_loss, state,
+                                              batch if actor_batch is None else actor_batch, key)
   critic, critic_metrics = state.critic.minimize(critic_loss, state, batch)
   target_critic_params = common.polyak(state.target_critic_params, critic.params,
                                        state.config.target_tau)

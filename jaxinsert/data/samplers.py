@@ -172,30 +172,51 @@ def check_same_tasks(offline: IndexedDataset, demos: IndexedDataset) -> None:
 
 
 # --------------------------------------------------------------------------- goal relabelling
-def _relabel_counts(batch_size: int, next_fraction: float, future_fraction: float,
-                    random_fraction: float):
-  counts = [int(round(batch_size * fraction)) for fraction in (next_fraction, future_fraction, random_fraction)]
-  if min(next_fraction, future_fraction, random_fraction) < 0 or sum(counts) > batch_size:
-    raise ValueError(f"relabel fractions {next_fraction, future_fraction, random_fraction} must be >= 0 "
-                     "and sum to at most 1")
+def relabel_counts(batch_size: int, *fractions: float):
+  """Rows per relabelling block of `her_relabel` (next, future, random, nearby), in order."""
+  counts = [int(round(batch_size * fraction)) for fraction in fractions]
+  if min(fractions) < 0 or sum(counts) > batch_size:
+    raise ValueError(f"relabel fractions {fractions} must be >= 0 and sum to at most 1")
   return counts
+
+
+def _nearby_other_episode(dataset: IndexedDataset, key: jax.Array, index: jax.Array,
+                          achieved: jax.Array, achieved_goal_slice: slice, candidates: int) -> jax.Array:
+  """Per row, of `candidates` transitions drawn uniformly, the one from another episode whose
+  achieved goal is nearest (Euclidean) to the row's `achieved` goal: its index."""
+  total = dataset.transitions.reward.shape[0]
+  drawn = jax.random.randint(key, (index.shape[0], candidates), 0, total)
+  goals = dataset.transitions.next_obs[drawn][..., achieved_goal_slice]
+  distance = jnp.linalg.norm(goals - achieved[:, None], axis=-1)
+  same_episode = dataset.episode_start[drawn] == dataset.episode_start[index][:, None]
+  nearest = jnp.argmin(jnp.where(same_episode, jnp.inf, distance), axis=-1)
+  return jnp.take_along_axis(drawn, nearest[:, None], axis=-1)[:, 0]
 
 
 def her_relabel(dataset: IndexedDataset, key: jax.Array, batch_size: int, *, goal_slice: slice,
                 achieved_goal_slice: slice, reward_fn: Callable[[jax.Array, jax.Array], jax.Array],
                 next_fraction: float = 0.0, future_fraction: float = 0.0, random_fraction: float = 0.0,
-                terminal_fn: Optional[Callable[[jax.Array, jax.Array], jax.Array]] = None) -> Transition:
+                terminal_fn: Optional[Callable[[jax.Array, jax.Array], jax.Array]] = None,
+                nearby_fraction: float = 0.0, nearby_candidates: int = 64,
+                nearby_failure_reward: Optional[float] = None) -> Transition:
   """Samples a batch and replaces its goals with hindsight goals (HER; PTP's next/future mix).
 
   Rows come in fixed blocks: the first round(B * next_fraction) rows take the goal achieved at
   their own next state, the following round(B * future_fraction) one achieved at a uniformly
   drawn later state of the same episode, then round(B * random_fraction) one achieved anywhere in
-  the dataset; the rest keep their goals and rewards. Goals sit at `goal_slice` of obs and
+  the dataset, then round(B * nearby_fraction) one achieved in *another* episode near the row's
+  own achieved goal (the nearest of `nearby_candidates` uniform draws, those of the row's episode
+  left out: hard negatives, goals that look close but need not be reachable, as behind a wall);
+  with `nearby_failure_reward`, a nearby row whose goal is not reached ends there with that
+  reward (the goal counted unreachable, Actionable Models' negative goals) instead of
+  bootstrapping; the rest keep their goals and rewards. Goals sit at `goal_slice` of obs and
   next_obs; a state's achieved goal is next_obs[..., achieved_goal_slice]. Relabelled rows get
   reward_fn(achieved goal of next_obs, goal) and, with `terminal_fn`, mask = 1 - terminal_fn(...).
   """
-  next_rows, future_rows, random_rows = _relabel_counts(batch_size, next_fraction, future_fraction,
-                                                        random_fraction)
+  next_rows, future_rows, random_rows, nearby_rows = relabel_counts(
+      batch_size, next_fraction, future_fraction, random_fraction, nearby_fraction)
+  if nearby_rows and nearby_candidates < 1:
+    raise ValueError(f"nearby_candidates must be >= 1, got {nearby_candidates}")
   index_key, future_key, random_key = jax.random.split(key, 3)
   total = dataset.transitions.reward.shape[0]
   index = jax.random.randint(index_key, (batch_size,), 0, total)
@@ -204,13 +225,21 @@ def her_relabel(dataset: IndexedDataset, key: jax.Array, batch_size: int, *, goa
   is_next = row < next_rows
   is_future = (row >= next_rows) & (row < next_rows + future_rows)
   is_random = (row >= next_rows + future_rows) & (row < next_rows + future_rows + random_rows)
+  before_nearby = next_rows + future_rows + random_rows
+  is_nearby = (row >= before_nearby) & (row < before_nearby + nearby_rows)
   # Uniform over [index, episode_end]: scale a uniform draw by the remaining episode length.
   remaining = dataset.episode_end[index] - index + 1
   future = index + jnp.floor(jax.random.uniform(future_key, (batch_size,)) * remaining).astype(jnp.int32)
   anywhere = jax.random.randint(random_key, (batch_size,), 0, total)
   source = jnp.where(is_future, jnp.minimum(future, dataset.episode_end[index]), jnp.where(is_random, anywhere, index))
+  if nearby_rows:   # its own key, so that batches without nearby goals are as before
+    block = slice(before_nearby, before_nearby + nearby_rows)
+    nearby = _nearby_other_episode(dataset, jax.random.fold_in(key, 3), index[block],
+                                   batch.next_obs[block, achieved_goal_slice], achieved_goal_slice,
+                                   nearby_candidates)
+    source = source.at[block].set(nearby)
   new_goal = dataset.transitions.next_obs[source][:, achieved_goal_slice]
-  relabelled = (is_next | is_future | is_random)[:, None]
+  relabelled = (is_next | is_future | is_random | is_nearby)[:, None]
   goal = jnp.where(relabelled, new_goal, batch.obs[:, goal_slice])
   obs = batch.obs.at[:, goal_slice].set(goal)
   next_obs = batch.next_obs.at[:, goal_slice].set(goal)
@@ -219,6 +248,10 @@ def her_relabel(dataset: IndexedDataset, key: jax.Array, batch_size: int, *, goa
   mask = batch.mask
   if terminal_fn is not None:
     mask = jnp.where(relabelled[:, 0], 1.0 - terminal_fn(achieved, goal).astype(mask.dtype), mask)
+  if nearby_rows and nearby_failure_reward is not None:
+    failed = is_nearby & (mask > 0)
+    reward = jnp.where(failed, jnp.asarray(nearby_failure_reward, reward.dtype), reward)
+    mask = jnp.where(failed, 0.0, mask)
   return batch.replace(obs=obs, next_obs=next_obs, reward=reward, mask=mask)
 
 

@@ -20,6 +20,7 @@ from typing import Dict, Optional, Sequence, Tuple
 import jax
 import jax.numpy as jnp
 import ml_collections
+import numpy as np
 
 from jaxinsert.agents import gciql
 from jaxinsert.data import samplers
@@ -56,6 +57,18 @@ class PlannerSettings:
         top_subgoals=self.top_subgoals, multiplier=self.multiplier, levels=3,
         buffer_capacity=self.buffer_capacity, buffer_min_size=self.buffer_min_size,
         buffer_prior_probability=self.buffer_prior_probability)
+
+
+def offline_goal_shares(agent_config: ml_collections.ConfigDict) -> Tuple[float, float]:
+  """(random, nearby) shares of the offline rows' goals. Offline play rows carry no commanded
+  goal, so those not relabelled with a future state get a hard-negative goal
+  (`nearby_fraction`, gciql) or one from anywhere in the data."""
+  nearby = agent_config.get("nearby_fraction", 0.0)
+  random = 1.0 - agent_config.future_fraction - nearby
+  if nearby < 0 or random < -1e-9:
+    raise ValueError(f"agent.nearby_fraction must be in [0, 1 - future_fraction], got "
+                     f"{nearby} with future_fraction {agent_config.future_fraction}")
+  return max(random, 0.0), nearby
 
 
 class PTPLoops:
@@ -137,28 +150,44 @@ class PTPLoops:
   # ---------------------------------------------------------------------------- training
   def train(self, agent_state, offline: samplers.IndexedDataset,
             online: Optional[Transition], online_filled: Optional[jax.Array], key: jax.Array,
-            num_steps: int, batch_size: int, online_fraction: float):
+            num_steps: int, batch_size: int, online_fraction: float,
+            hard_negatives: bool = True):
     """`num_steps` gciql updates. `online`: (capacity episodes, steps, ...) transitions of which
     the first `online_filled` episodes are real; the rest of the slots repeat them cyclically so
-    that the shapes (and the compiled program) stay fixed as the buffer fills."""
+    that the shapes (and the compiled program) stay fixed as the buffer fills. Without
+    `hard_negatives` the offline rows take no hard-negative goals (agent.nearby_fraction)."""
     config = self.agent_config
-    offline_random = 1.0 - config.future_fraction   # offline rows carry no commanded goal
+    offline_random, offline_nearby = offline_goal_shares(config)
+    if not hard_negatives:
+      offline_random, offline_nearby = offline_random + offline_nearby, 0.0
     online_rows = int(round(batch_size * online_fraction)) if online is not None else 0
     online_data = None if online is None else self._online_dataset(online, online_filled)
 
     def sample(batch_key):
       offline_key, online_key = jax.random.split(batch_key)
       batch = gciql.relabelled_batch(offline, offline_key, batch_size - online_rows, config,
-                                     random_fraction=offline_random)
+                                     random_fraction=offline_random,
+                                     nearby_fraction=offline_nearby)
       if online_rows:
         fresh = gciql.relabelled_batch(online_data, online_key, online_rows, config,
                                        random_fraction=0.0)
         batch = jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a, b]), batch, fresh)
       return batch
 
+    # The actor's rows: all, or all but the hard-negative block (agent.nearby_train_actor).
+    offline_rows = batch_size - online_rows
+    _, future, random, nearby = samplers.relabel_counts(
+        offline_rows, 0.0, config.future_fraction, offline_random, offline_nearby)
+    actor_rows = None
+    if nearby and not config.get("nearby_train_actor", True):
+      actor_rows = np.r_[0:future + random, future + random + nearby:batch_size]
+
     def step(state, step_key):
       batch_key, update_key = jax.random.split(step_key)
-      state, metrics = gciql.update(state, sample(batch_key), update_key)
+      batch = sample(batch_key)
+      actor_batch = None if actor_rows is None else jax.tree_util.tree_map(
+          lambda x: x[actor_rows], batch)
+      state, metrics = gciql.update(state, batch, update_key, actor_batch)
       return state, metrics
 
     agent_state, metrics = jax.lax.scan(step, agent_state, jax.random.split(key, num_steps))

@@ -416,7 +416,7 @@ class PTPPipeline:
       buffers = loops.add_to_buffers(buffers, episodes["level_latents"])
     state, metrics = loops.train(state, offline, online, filled + f.episodes_per_iteration,
                                  train_key, f.updates_per_iteration, self.config.batch_size,
-                                 f.online_fraction)
+                                 f.online_fraction, f.get("hard_negatives", True))
     return state, buffers, online, metrics, jnp.mean(episodes["success"])
 
   def save_episode(self, name: str) -> str:
