@@ -156,3 +156,23 @@ def test_the_ant_dir_family_runs_every_stage_at_its_tiny_budget(tmp_path):
   for phase, methods in (("offline", ("smac", "meta_bc")), ("after_online", ("smac", "oracle"))):
     for method in methods:
       assert np.all(np.isfinite(summary[phase][method]["per_seed"])), (phase, method)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_the_insertion_family_runs_every_stage_at_its_tiny_budget(tmp_path):
+  """The insertion family's :tiny config end to end: PEARL with its critic on the shaping
+  reward, data written as RLDS under the spec's insertion variant with sparse rewards, SMAC,
+  meta-BC, the oracle, the z-shift diagnostic and the report."""
+  from jaxinsert.data import transitions
+
+  workdir = str(tmp_path / "insertion")
+  summary = _run_cli("smac_insertion.py", workdir)
+  assert summary["family"] == "insertion"
+  for phase, methods in (("offline", ("smac", "meta_bc")), ("after_online", ("smac", "oracle"))):
+    for method in methods:
+      assert np.all(np.isfinite(summary[phase][method]["per_seed"])), (phase, method)
+  rows, _, _ = transitions.load_transitions(os.path.join(workdir, "data", "rl"),
+                                           obs_keys=["state"])
+  rewards = np.asarray(rows.reward)
+  assert rewards.size and set(np.unique(rewards)) <= {0.0, 1.0}, "the buffers must hold the sparse reward"
