@@ -20,12 +20,10 @@ from experiments.configs import smac_pointrobot
 
 
 def get_config(variant: str = "default"):
-  config = smac_pointrobot.get_config()   # the default variant; tiny is set below
+  config = smac_pointrobot.get_config(variant)   # its tiny variant shrinks the shared sizes
   family = config.family
   family.name = "insertion"
   family.task_seed = 1337                 # the socket directions and connectors
-  family.num_train = 40                   # Sawyer: 50 / 10
-  family.num_test = 10
   del family["reward_type"]               # one env reward: sparse (the shaping is PEARL's critic's)
   family.env = dict(max_angle=float(np.pi))  # socket directions on a half circle (see report)
 
@@ -35,28 +33,17 @@ def get_config(variant: str = "default"):
   # robot's) peaks at 6.9 after 25 iterations and falls to 0 by 30-40 (Q -1,200 and growing);
   # PEARL's default 5 rises steadily to 9.1 at 80 (of about 22 for a known socket).
   pearl.agent.reward_scale = 5.0
-  pearl.iterations = 80                   # a PEARL that inserts, terminated early
-  data = config.data
-  data.rl_slice = "last"                  # Ant's slice: the RL rows of the PEARL that inserts
-  data.rl_rows = 420                      # 14 trajectories of 30 steps (point robot: 400)
-  data.encoder_rows = 120                 # 4 trajectories (point robot: 100)
+  config.data.rl_slice = "last"           # Ant's slice: the RL rows of the PEARL that inserts
 
   smac = config.smac
   smac.beta = 1.0 / 0.3                   # Table 2, Sawyer: AWR beta 0.3
   smac.reward_scale = 1.0                 # Table 2, Sawyer
   smac.lambda_pearl = 0.0                 # Table 2, Sawyer
 
-  if variant == "tiny":
-    family.num_train, family.num_test = 4, 2
-    pearl.iterations, pearl.grad_steps, pearl.eval_every = 2, 10, 1
-    pearl.initial_trajectories, pearl.tasks_per_iteration = 2, 2
-    data.rl_rows, data.encoder_rows = 60, 30
-    config.offline.steps, config.offline.steps_per_call = 20, 10
-    config.online.iterations, config.online.tasks_per_iteration = 2, 2
-    config.online.grad_steps, config.online.eval_every = 10, 1
-    config.eval.repeats = 1
-    config.diagnostic.draws, config.diagnostic.online_trajectories = 2, 2
-    config.num_seeds = 2
-  elif variant != "default":
-    raise ValueError(f"unknown variant {variant!r}; known: default, tiny")
+  if variant == "default":
+    family.num_train = 40                 # Sawyer: 50 / 10
+    family.num_test = 10
+    pearl.iterations = 80                 # a PEARL that inserts, terminated early
+    config.data.rl_rows = 420             # 14 trajectories of 30 steps (point robot: 400)
+    config.data.encoder_rows = 120        # 4 trajectories (point robot: 100)
   return config
