@@ -82,6 +82,7 @@ def test_the_summary_has_a_row_per_method_and_the_z_shift_spread_over_seeds(tmp_
   config = _config()
   config.num_seeds = 3
   pipeline = types.SimpleNamespace(family=types.SimpleNamespace(name="point-robot"),
+                                   env=types.SimpleNamespace(reward_type="dense"),
                                    config=config, workdir=str(tmp_path))
   summary = smac_report.write_summary(pipeline, records)
   assert set(summary["offline"]) == set(ALL_OFFLINE)
@@ -168,7 +169,7 @@ def test_the_insertion_family_runs_every_stage_at_its_tiny_budget(tmp_path):
 
   workdir = str(tmp_path / "insertion")
   summary = _run_cli("smac_insertion.py", workdir)
-  assert summary["family"] == "insertion"
+  assert summary["family"] == "insertion" and summary["reward_type"] == "sparse"
   for phase, methods in (("offline", ("smac", "meta_bc")), ("after_online", ("smac", "oracle"))):
     for method in methods:
       assert np.all(np.isfinite(summary[phase][method]["per_seed"])), (phase, method)

@@ -68,6 +68,10 @@ class KinematicInsertion:
   shaped_unit_m: float = 0.01            # the shaping reward is -distance in centimetres
 
   @property
+  def reward_type(self) -> str:
+    return "sparse"   # the env's reward (the shaping is `shaped_reward`, PEARL's critic's)
+
+  @property
   def spec(self) -> EnvSpec:
     return EnvSpec(obs_shape=(3,), action_dim=3, max_episode_steps=self.max_episode_steps)
 
