@@ -82,6 +82,7 @@ def test_the_summary_has_a_row_per_method_and_the_z_shift_spread_over_seeds(tmp_
   config = _config()
   config.num_seeds = 3
   pipeline = types.SimpleNamespace(family=types.SimpleNamespace(name="point-robot"),
+                                   env=types.SimpleNamespace(reward_type="dense"),
                                    config=config, workdir=str(tmp_path))
   summary = smac_report.write_summary(pipeline, records)
   assert set(summary["offline"]) == set(ALL_OFFLINE)
@@ -156,3 +157,23 @@ def test_the_ant_dir_family_runs_every_stage_at_its_tiny_budget(tmp_path):
   for phase, methods in (("offline", ("smac", "meta_bc")), ("after_online", ("smac", "oracle"))):
     for method in methods:
       assert np.all(np.isfinite(summary[phase][method]["per_seed"])), (phase, method)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_the_insertion_family_runs_every_stage_at_its_tiny_budget(tmp_path):
+  """The insertion family's :tiny config end to end: PEARL with its critic on the shaping
+  reward, data written as RLDS under the spec's insertion variant with sparse rewards, SMAC,
+  meta-BC, the oracle, the z-shift diagnostic and the report."""
+  from jaxinsert.data import transitions
+
+  workdir = str(tmp_path / "insertion")
+  summary = _run_cli("smac_insertion.py", workdir)
+  assert summary["family"] == "insertion" and summary["reward_type"] == "sparse"
+  for phase, methods in (("offline", ("smac", "meta_bc")), ("after_online", ("smac", "oracle"))):
+    for method in methods:
+      assert np.all(np.isfinite(summary[phase][method]["per_seed"])), (phase, method)
+  rows, _, _ = transitions.load_transitions(os.path.join(workdir, "data", "rl"),
+                                           obs_keys=["state"])
+  rewards = np.asarray(rows.reward)
+  assert rewards.size and set(np.unique(rewards)) <= {0.0, 1.0}, "the buffers must hold the sparse reward"

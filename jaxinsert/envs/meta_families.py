@@ -21,6 +21,11 @@ target velocities ~ U[0, 3] drawn from the seed, tasks [n, 1], horizon 200.
 "ant-dir": PEARL's Ant-Dir on gymnasium's Ant body (`envs/ant_dir.py`): direction angles
 ~ U[0, max_angle) drawn from the seed (env field `max_angle`, 2 pi: the whole circle), tasks
 [n, 1], horizon 200.
+
+"insertion": the kinematic peg-in-hole analogue of SMAC's sparse Sawyer tasks
+(`envs/insertion_family.py`): tasks are (socket offset 3 mm from nominal in a direction
+~ U[0, max_angle), an ODA-suite connector: train tasks from its train split, test tasks from its
+test split) from the seed, tasks [n, 6]; sparse reward 1 while inserted; horizon 30.
 """
 
 from __future__ import annotations
@@ -32,10 +37,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxinsert.envs import ant_dir, cheetah_vel
+from jaxinsert.envs import ant_dir, cheetah_vel, insertion_family
 from jaxinsert.envs.base import EnvSpec, EnvState
 
-FAMILIES = ("point-robot", "cheetah-vel", "ant-dir")
+FAMILIES = ("point-robot", "cheetah-vel", "ant-dir", "insertion")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,6 +103,15 @@ class TaskFamily:
     return self.env.max_episode_steps
 
 
+def environment_class(name: str):
+  """The environment class of family `name` (to check what it offers before building it)."""
+  classes = {"point-robot": PointRobot, "cheetah-vel": cheetah_vel.HalfCheetahVel,
+             "ant-dir": ant_dir.AntDir, "insertion": insertion_family.KinematicInsertion}
+  if name not in classes:
+    raise ValueError(f"unknown task family {name!r}; known: {', '.join(FAMILIES)}")
+  return classes[name]
+
+
 def point_robot_goals(seed: int, num_tasks: int) -> np.ndarray:
   """[num_tasks, 2] goals on the unit upper half circle, linspace angles, shuffled by `seed`."""
   if num_tasks < 2:
@@ -122,6 +136,10 @@ def make_family(name: str, seed: int, num_train: int, num_test: int, **env_kwarg
     max_angle = env_kwargs.pop("max_angle", 2 * np.pi)
     tasks, env = (ant_dir.directions(seed, num_train + num_test, max_angle),
                   ant_dir.AntDir(**env_kwargs))
+  elif name == "insertion":
+    max_angle = env_kwargs.pop("max_angle", 2 * np.pi)
+    tasks = insertion_family.socket_tasks(seed, num_train, num_test, max_angle)
+    env = insertion_family.KinematicInsertion(**env_kwargs)
   else:
     tasks, env = point_robot_goals(seed, num_train + num_test), PointRobot(**env_kwargs)
   return TaskFamily(name=name, env=env, train_tasks=tasks[:num_train],

@@ -67,7 +67,10 @@ def _collect(env, agent, state, tasks, slots, encoder, key, prior: int, posterio
 
 
 def _train(agent, state, buffers: Buffers, key, steps: int, meta_batch: int, batch: int,
-           context_size: int):
+           context_size: int, critic_reward=None):
+  """`steps` updates; `critic_reward` (PEARL on a sparse family): (slots -> the RL rows' reward
+  recomputed from their next observation and task), so the critic learns from a dense shaping
+  reward while the context keeps the stored sparse one (oyster's sparse-reward recipe)."""
   num_tasks = buffers.rl.num_tasks
 
   def body(agent_state, step_key):
@@ -75,6 +78,8 @@ def _train(agent, state, buffers: Buffers, key, steps: int, meta_batch: int, bat
     slots = jax.random.choice(slot_key, num_tasks, (meta_batch,), replace=meta_batch > num_tasks)
     meta = task_replay.meta_batch(buffers.rl, buffers.encoder, batch_key, slots, batch,
                                   context_size)
+    if critic_reward is not None:
+      meta = meta._replace(batch=meta.batch.replace(reward=critic_reward(slots, meta.batch)))
     return agent.update(agent_state, meta, update_key)
 
   state, metrics = jax.lax.scan(body, state, jax.random.split(key, steps))
@@ -91,11 +96,13 @@ def pearl_initial(env, state, buffers: Buffers, tasks, trajectories: int, key):
                           encoder=task_replay.append(buffers.encoder, slots, rows))
 
 
-@functools.partial(jax.jit, static_argnums=(0, 1))
-def pearl_iteration(env, loop, state, buffers: Buffers, tasks, key):
+@functools.partial(jax.jit, static_argnums=(0, 1), static_argnames=("shaped_critic",))
+def pearl_iteration(env, loop, state, buffers: Buffers, tasks, key, shaped_critic: bool = False):
   """One PEARL iteration (module docstring); `loop` is a hashable tuple of its sizes:
   (tasks_per_iteration, prior_trajectories, posterior_trajectories, grad_steps, meta_batch,
-  batch_per_task, context_size)."""
+  batch_per_task, context_size). `shaped_critic`: the critic's rewards are the family's
+  `env.shaped_reward(next_obs, task)` (a sparse family's dense shaping); buffers, context and
+  the returned metrics keep the env's own (sparse) reward."""
   per_iteration, prior, posterior, steps, meta_batch, batch, context_size = loop
   slot_key, collect_key, train_key = jax.random.split(key, 3)
   num_tasks = tasks.shape[0]
@@ -110,7 +117,11 @@ def pearl_iteration(env, loop, state, buffers: Buffers, tasks, key):
                             jax.random.fold_in(collect_key, 1), 0, posterior, context_size)
     rl = task_replay.append(rl, slots, post_rows)
   buffers = buffers._replace(rl=rl, encoder=encoder)
-  state, metrics = _train(pearl, state, buffers, train_key, steps, meta_batch, batch, context_size)
+  critic_reward = None
+  if shaped_critic:   # rows [meta_batch, batch, ...], task rows broadcast over the batch axis
+    critic_reward = lambda slots, rows: env.shaped_reward(rows.next_obs, tasks[slots][:, None])
+  state, metrics = _train(pearl, state, buffers, train_key, steps, meta_batch, batch, context_size,
+                          critic_reward)
   metrics["explore_return"] = jnp.sum(prior_rows.reward) / (per_iteration * prior)
   return state, buffers, metrics
 

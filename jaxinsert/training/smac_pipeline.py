@@ -50,6 +50,9 @@ METHODS_ONLINE = {
 DEFAULT_OFFLINE_METHODS = ("smac", "meta_bc")
 DEFAULT_ONLINE_METHODS = ("smac", "oracle")
 RL_SLICES = ("first", "last")
+# PEARL's critic reward: the env's own, or the family's dense shaping (sparse families; the
+# buffers and the encoder keep the env's reward either way).
+CRITIC_REWARDS = ("env", "shaped")
 
 
 def offline_methods(config: ml_collections.ConfigDict) -> tuple:
@@ -77,6 +80,14 @@ def check_config(config: ml_collections.ConfigDict) -> None:
   if "smac" not in offline:
     raise ValueError("config.offline.methods must hold 'smac' (the z-shift diagnostic and the "
                      "report read it)")
+  critic_reward = config.pearl.get("critic_reward", "env")
+  if critic_reward not in CRITIC_REWARDS:
+    raise ValueError(f"config.pearl.critic_reward must be one of {CRITIC_REWARDS}, got "
+                     f"{critic_reward!r}")
+  if critic_reward == "shaped" and not hasattr(
+      meta_families.environment_class(config.family.name), "shaped_reward"):
+    raise ValueError(f"config.pearl.critic_reward='shaped' needs a family with a shaping "
+                     f"reward; {config.family.name!r} has none")
   rl_slice = config.data.get("rl_slice", "first")
   if rl_slice not in RL_SLICES:
     raise ValueError(f"config.data.rl_slice must be one of {RL_SLICES}, got {rl_slice!r}")
@@ -165,10 +176,12 @@ class SMACPipeline:
                                        cfg.initial_trajectories, keys[0])
     loop = (cfg.tasks_per_iteration, cfg.prior_trajectories, cfg.posterior_trajectories,
             cfg.grad_steps, cfg.meta_batch, cfg.batch_per_task, cfg.context_size)
+    shaped = cfg.get("critic_reward", "env") == "shaped"
     curve, eval_key = [], smac_loops.seed_keys(self.config.seed, 1, EVAL)[0]
     for iteration in range(cfg.iterations):
       state, buffers, metrics = smac_loops.pearl_iteration(self.env, loop, state, buffers,
-                                                           self.train_tasks, keys[iteration + 1])
+                                                           self.train_tasks, keys[iteration + 1],
+                                                           shaped_critic=shaped)
       if (iteration + 1) % cfg.eval_every == 0 or iteration + 1 == cfg.iterations:
         returns = self.evaluate(pearl, state, self.test_tasks, eval_key, vmapped=False)
         post, first = meta_rl.summarize_returns(returns)

@@ -54,7 +54,7 @@ def write_summary(pipeline, records: Dict[str, Dict[str, Any]]) -> Dict[str, Any
   offline_methods = [m for m in LABELS if m in offline]
   online_methods = [m for m in LABELS if m in online]
   summary: Dict[str, Any] = {
-      "family": pipeline.family.name, "reward_type": pipeline.config.family.get("reward_type", "dense"),
+      "family": pipeline.family.name, "reward_type": getattr(pipeline.env, "reward_type", "dense"),
       "num_seeds": pipeline.config.num_seeds,
       "pearl_data_source_test_post_adaptation": pearl_curve[-1]["test_post_adaptation"],
       "offline": {m: _mean_std(offline[m]["test_post_adaptation"]) for m in offline_methods},
