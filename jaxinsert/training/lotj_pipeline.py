@@ -205,10 +205,10 @@ class LOTJPipeline:
           if "sac_vision" in baselines:       # SAC from vision, self-rewarded as LOTJ
             row["sac_online"], row["practice_successes_sac"], _ = practise(False, sac_agent, "sac")
         # A rollout video of LOTJ's policy before and after practice (camera view | its input).
-        for phase, phase_agent in (("offline", agent), ("online", finetuned if rl.finetune_trials else None)):
-          if phase_agent is not None:
-            lotj_rl.record_trial(phase_agent, task, seed + 7, size, os.path.join(
-                self.workdir, "videos", f"{task.name}_{scenario}_{phase}.gif"))
+        phases = {"offline": agent, **({"online": finetuned} if rl.finetune_trials else {})}
+        for phase, phase_agent in phases.items():
+          lotj_rl.record_trial(phase_agent, task, seed + 7, size, os.path.join(
+              self.workdir, "videos", f"{task.name}_{scenario}_{phase}.gif"))
         row["premise"] = lotj_rl.premise(accuracy, {"lotj_offline": row["lotj_offline"]}, rl.trials)
         row["barnard"] = lotj_report.barnard_best(lotj_report.scores_of(row), rl.trials)
         table[f"{task.name}/{scenario}"] = row
