@@ -70,7 +70,8 @@ def get_config(size: str = "cpu"):
   # Gaussian exploration noise on the action (not given; B14.7). An action of 1 moves 1 cm, so
   # 0.1 was 1 mm per axis against clearances of 0.25-0.5 mm: on held-out dt12 (offline 15/20)
   # practice succeeded 47 times in 200 and true-reward practice left 5/20; at 0.02, 112 and 13;
-  # at 0.005, 114 and 15 (2026-12-06, lotj_policy_probe.py --finetune_true_reward).
+  # at 0.005, 114 and 15 (2026-12-06, lotj_policy_probe.py --finetune_true_reward). Over seeds
+  # 0/1/2 (offline 15/6/0): after true-reward practice 5/0/3 at 0.1, 13/3/7 at 0.02.
   config.rl.act_noise = 0.02
   config.rl.finetune_lr = 0.0                  # Adam rate of the heads online (0: the offline rate)
   config.rl.finetune_beta = 0.0                # actor's inverse temperature online (0: agent.beta)
