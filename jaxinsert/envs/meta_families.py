@@ -130,20 +130,16 @@ def make_family(name: str, seed: int, num_train: int, num_test: int, **env_kwarg
   if num_train < 1 or num_test < 1:
     raise ValueError(f"a family needs >= 1 train and test task, got {num_train} and {num_test}")
   if name == "cheetah-vel":
-    tasks, env = (cheetah_vel.target_velocities(seed, num_train + num_test),
-                  cheetah_vel.HalfCheetahVel(**env_kwargs))
+    tasks = cheetah_vel.target_velocities(seed, num_train + num_test)
   elif name == "ant-dir":
-    max_angle = env_kwargs.pop("max_angle", 2 * np.pi)
-    tasks, env = (ant_dir.directions(seed, num_train + num_test, max_angle),
-                  ant_dir.AntDir(**env_kwargs))
+    tasks = ant_dir.directions(seed, num_train + num_test, env_kwargs.pop("max_angle", 2 * np.pi))
   elif name == "insertion":
-    max_angle = env_kwargs.pop("max_angle", 2 * np.pi)
-    tasks = insertion_family.socket_tasks(seed, num_train, num_test, max_angle)
-    env = insertion_family.KinematicInsertion(**env_kwargs)
+    tasks = insertion_family.socket_tasks(seed, num_train, num_test,
+                                          env_kwargs.pop("max_angle", 2 * np.pi))
   else:
-    tasks, env = point_robot_goals(seed, num_train + num_test), PointRobot(**env_kwargs)
-  return TaskFamily(name=name, env=env, train_tasks=tasks[:num_train],
-                    test_tasks=tasks[num_train:])
+    tasks = point_robot_goals(seed, num_train + num_test)
+  return TaskFamily(name=name, env=environment_class(name)(**env_kwargs),
+                    train_tasks=tasks[:num_train], test_tasks=tasks[num_train:])
 
 
 def task_angles(goals: np.ndarray) -> Tuple[float, ...]:

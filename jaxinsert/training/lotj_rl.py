@@ -35,29 +35,32 @@ def offline_transitions(episodes, image_size: int, obs_key: str = "image",
   return data.replace(reward=data.reward + reward_offset), spec
 
 
+def _train_in_chunks(update, sample, state, steps: int, seed: int, chunk: int, what: str):
+  """`steps` updates through `offline.scan_updates` (the project's one update loop), jitted
+  `chunk` at a time; returns the state and the last chunk's mean metrics as floats."""
+  from jaxinsert.training import offline
+
+  if steps % chunk:
+    raise ValueError(f"{what} steps must be a multiple of {chunk}, got {steps}")
+  run = jax.jit(lambda state, key: offline.scan_updates(update, sample, state, key, chunk))
+  key = jax.random.PRNGKey(seed + 1)
+  metrics = {}
+  for start in range(0, steps, chunk):
+    state, _, metrics = run(state, jax.random.fold_in(key, start))
+  return state, {k: float(v) for k, v in metrics.items()}
+
+
 def train_offline(config: ml_collections.ConfigDict, data, spec, steps: int, batch_size: int,
                   seed: int, shift_pad: int = 2, chunk: int = 250, agent_module=lotj):
   """One agent (LOTJ's image IQL by default; `agents.iql` for State-IQL) trained `steps`
   updates on uniform batches, random-shifted when `shift_pad` > 0."""
-  if steps % chunk:
-    raise ValueError(f"offline steps must be a multiple of {chunk}, got {steps}")
   agent = agent_module.create(config, jax.random.PRNGKey(seed), spec)
   augment = samplers.shift_observations(shift_pad) if shift_pad else (lambda batch, key: batch)
 
-  @jax.jit
-  def run(agent, key):
-    def body(agent, key):
-      sample_key, shift_key, update_key = jax.random.split(key, 3)
-      batch = augment(samplers.uniform(data, sample_key, batch_size), shift_key)
-      return agent_module.update(agent, batch, update_key)
-    agent, metrics = jax.lax.scan(body, agent, jax.random.split(key, chunk))
-    return agent, jax.tree_util.tree_map(jnp.mean, metrics)
-
-  key = jax.random.PRNGKey(seed + 1)
-  metrics = {}
-  for start in range(0, steps, chunk):
-    agent, metrics = run(agent, jax.random.fold_in(key, start))
-  return agent, {k: float(v) for k, v in metrics.items()}
+  def sample(key):
+    row_key, shift_key = jax.random.split(key)
+    return augment(samplers.uniform(data, row_key, batch_size), shift_key)
+  return _train_in_chunks(agent_module.update, sample, agent, steps, seed, chunk, "offline")
 
 
 def _first_trial_success(env, act, steps: int, seed: int) -> np.ndarray:
@@ -87,11 +90,21 @@ def _score_on_images(task: tasks_lib.InsertionTask, trials: int, seed: int, imag
     env.close()
 
 
+def _deterministic(agent, agent_module):
+  """The jitted deterministic action of an image agent (LOTJ's, or image SAC's)."""
+  return jax.jit(lambda obs: agent_module.act(agent, obs, jax.random.PRNGKey(0), True))
+
+
+def _true_tips(env) -> np.ndarray:
+  """The plug tip's true position relative to the socket (N, 3), from the simulator."""
+  return np.asarray(env.policy_context()["privileged"]["tip_in_socket"])[:, :3]
+
+
 def evaluate_agent(agent, task: tasks_lib.InsertionTask, trials: int, seed: int,
                    image_size: int, agent_module=lotj) -> int:
   """First-trial successes of an image agent's deterministic action (LOTJ's, or image SAC's
   with `agent_module=agents.sac`)."""
-  policy = jax.jit(lambda obs: agent_module.act(agent, obs, jax.random.PRNGKey(0), True))
+  policy = _deterministic(agent, agent_module)
   return _score_on_images(task, trials, seed, image_size, lambda env, obs: policy(obs))
 
 
@@ -110,7 +123,7 @@ def record_trial(agent, task: tasks_lib.InsertionTask, seed: int, image_size: in
   env = factory.make([task], backend="c", num_envs=1, obs_mode="image", image_size=image_size,
                      terminate_on_success=False)
   viewer = rendering.BatchRenderer([task], view_size)
-  policy = jax.jit(lambda obs: agent_module.act(agent, obs, jax.random.PRNGKey(0), True))
+  policy = _deterministic(agent, agent_module)
   zoom = view_size // image_size
 
   def frame(image):
@@ -160,8 +173,8 @@ def evaluate_state_iql(agent, task: tasks_lib.InsertionTask, trials: int, seed: 
     state = jnp.concatenate([tips, jnp.zeros_like(tips)], axis=-1)
     return iql.act(agent, state, jax.random.PRNGKey(0), True)
 
-  return _score_on_images(task, trials, seed, image_size, lambda env, obs: act(
-      obs, jnp.asarray(env.policy_context()["privileged"]["tip_in_socket"])[:, :3]))
+  return _score_on_images(task, trials, seed, image_size,
+                          lambda env, obs: act(obs, jnp.asarray(_true_tips(env))))
 
 
 def evaluate_scripted(name: str, task: tasks_lib.InsertionTask, trials: int, seed: int,
@@ -240,28 +253,19 @@ def train_localizer(config: ml_collections.ConfigDict, data: Dict[str, np.ndarra
   """The Localize baseline's regressor, `config.steps` updates on uniform random-shifted batches."""
   from jaxinsert.agents import localizer
 
-  if config.steps % chunk:
-    raise ValueError(f"localizer steps must be a multiple of {chunk}, got {config.steps}")
   images = jnp.asarray(data["image"], jnp.uint8)
   positions = jnp.asarray(data["position"], jnp.float32)
   state = localizer.create(config, jax.random.PRNGKey(seed), images.shape[1:])
 
-  @jax.jit
-  def run(state, key):
-    def body(state, key):
-      row_key, shift_key = jax.random.split(key)
-      rows = jax.random.randint(row_key, (config.batch_size,), 0, images.shape[0])
-      batch = images[rows]
-      if config.shift_pad:
-        batch = samplers.random_shift(batch, shift_key, config.shift_pad)
-      return localizer.update(state, batch, positions[rows])
-    state, metrics = jax.lax.scan(body, state, jax.random.split(key, chunk))
-    return state, jax.tree_util.tree_map(jnp.mean, metrics)
-
-  key = jax.random.PRNGKey(seed + 1)
-  for start in range(0, config.steps, chunk):
-    state, metrics = run(state, jax.random.fold_in(key, start))
-  return state, {k: float(v) for k, v in metrics.items()}
+  def sample(key):
+    row_key, shift_key = jax.random.split(key)
+    rows = jax.random.randint(row_key, (config.batch_size,), 0, images.shape[0])
+    batch = images[rows]
+    if config.shift_pad:
+      batch = samplers.random_shift(batch, shift_key, config.shift_pad)
+    return batch, positions[rows]
+  return _train_in_chunks(lambda state, batch, key: localizer.update(state, *batch), sample,
+                          state, config.steps, seed, chunk, "localizer")
 
 
 def localizer_error_mm(state, data: Dict[str, np.ndarray], batch: int = 1024) -> Dict[str, float]:
@@ -305,6 +309,6 @@ def evaluate_noisy_tip(task: tasks_lib.InsertionTask, trials: int, seed: int, im
   rng = np.random.default_rng(seed)
 
   def tips(env, obs):
-    true = np.asarray(env.policy_context()["privileged"]["tip_in_socket"])[:, :3]
+    true = _true_tips(env)
     return jnp.asarray(true + rng.normal(0.0, noise_m, true.shape), jnp.float32)
   return _collector_controller_on(task, trials, seed, image_size, tips)
