@@ -4,12 +4,8 @@ Each prints a human-readable table and, as its last line, one JSON object with t
 """
 
 import json
-import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from absl import app, flags  # noqa: E402
+from absl import app, flags
 
 _WHAT = flags.DEFINE_enum("what", "updates", ["updates", "iql_reference", "data", "env", "online"], "What to measure.")
 _AGENTS = flags.DEFINE_list("agents", None, "Agents to measure (--what=updates); default all.")

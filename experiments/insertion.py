@@ -7,14 +7,9 @@ changed where they do not (`--redo` runs those again), and resumes the interrupt
 success table (k/N, 95% Wilson intervals, per connector, before and after finetuning).
 """
 
-import os
-import sys
+from absl import app
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from absl import app  # noqa: E402
-
-from jaxinsert.training import cli  # noqa: E402
+from jaxinsert.training import cli
 
 main = cli.define_pipeline_main("jaxinsert.training.insertion_pipeline:run")
 

@@ -8,14 +8,9 @@ Re-running with the same workdir reuses finished stages whose settings match, st
 changed where they do not (`--redo` runs those again). Writes <workdir>/summary.json.
 """
 
-import os
-import sys
+from absl import app
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from absl import app  # noqa: E402
-
-from jaxinsert.training import cli  # noqa: E402
+from jaxinsert.training import cli
 
 main = cli.define_pipeline_main("jaxinsert.training.lotj_pipeline:run")
 

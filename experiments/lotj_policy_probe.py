@@ -12,12 +12,9 @@ per variant, appended, so runs can be split).
 
 import json
 import os
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from absl import app, flags  # noqa: E402
+from absl import app, flags
 
 flags.DEFINE_string("workdir", "runs/lotj", "A LOTJ workdir whose collect stage is done.")
 flags.DEFINE_string("connector", "dt12", "Held-out connector (both robots left out).")

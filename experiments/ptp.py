@@ -7,14 +7,9 @@ changed ones again). Prints PTP (planned subgoals) against the model-free final-
 offline and after online finetuning, with a curve of success against online steps.
 """
 
-import os
-import sys
+from absl import app
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from absl import app  # noqa: E402
-
-from jaxinsert.training import cli  # noqa: E402
+from jaxinsert.training import cli
 
 main = cli.define_pipeline_main("jaxinsert.training.ptp_pipeline:run")
 

@@ -8,14 +8,10 @@ feasible subgoals (lift, carry above every obstacle, over the hole, the goal).
 """
 
 import json
-import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from absl import app, flags
 
-from absl import app, flags  # noqa: E402
-
-from experiments import ptp_runs  # noqa: E402
+from experiments import ptp_runs
 
 flags.DEFINE_string("workdir", None, "a finished PTP workdir", required=True)
 flags.DEFINE_string("config", "experiments/configs/ptp_default.py", "config file[:size]")

@@ -15,13 +15,10 @@ statuses, policy latency. `--policy` also takes `controller:centre_then_down` (a
 
 import json
 import os
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from absl import app, flags  # noqa: E402
-import numpy as np  # noqa: E402
+from absl import app, flags
+import numpy as np
 
 TARGETS = ("sim", "sawyer", "iiwa_ros", "iiwa_fri")
 

@@ -8,14 +8,9 @@ return of offline-only SMAC, meta-BC, SMAC after the self-supervised phase and t
 same phase with true rewards), and writes the curve and the z-shift histograms as plots.
 """
 
-import os
-import sys
+from absl import app
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from absl import app  # noqa: E402
-
-from jaxinsert.training import cli  # noqa: E402
+from jaxinsert.training import cli
 
 main = cli.define_pipeline_main("jaxinsert.training.smac_pipeline:run")
 

@@ -123,7 +123,6 @@ def main() -> None:
   parser.add_argument("--phase", choices=["all", "convert", "load"], default="all")
   parser.add_argument("paths", nargs="*")
   args = parser.parse_args()
-  sys.path.insert(0, ROOT)
   if args.phase == "convert":
     print(json.dumps(_measure_convert(*args.paths)))
   elif args.phase == "load":

@@ -13,13 +13,11 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 os.environ.setdefault("MUJOCO_GL", "egl")
 
-from absl import app, flags  # noqa: E402
+from absl import app, flags
 
 _SIZE = flags.DEFINE_integer("image_size", 32, "Image side (32, 48, 64).")
 _ENCODER = flags.DEFINE_string("encoder", "patch_conv", "patch_conv | small_conv | resnet18.")

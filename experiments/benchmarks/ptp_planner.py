@@ -18,18 +18,14 @@ table and, last, one JSON line. Not a test: nothing is asserted.
 from __future__ import annotations
 
 import json
-import os
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+import jax
+import jax.numpy as jnp
 
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-
-from experiments.benchmarks.updates import measure_matmul_peak  # noqa: E402
-from jaxinsert.networks.critics import ValueNetwork  # noqa: E402
-from jaxinsert.planning import cvae, gcp, modes, mppi, vae  # noqa: E402
+from experiments.benchmarks.updates import measure_matmul_peak
+from jaxinsert.networks.critics import ValueNetwork
+from jaxinsert.planning import cvae, gcp, modes, mppi, vae
 
 LATENT_DIM, Z_DIM, HIDDEN = 4, 4, (128, 128)
 NUM_SAMPLES, NOISE_LEVELS = 1024, (1.0, 0.5, 0.2, 0.1, 0.1)
