@@ -7,8 +7,15 @@ import json
 
 import jax
 import numpy as np
+import pytest
 
+from jaxinsert.agents import sac
 from jaxinsert.benchmarks.d4rl import policy_io, sac_training
+from jaxinsert.data import replay
+from jaxinsert.training import checkpoints
+from jaxinsert.types import Spec
+
+HOPPER = Spec(obs_shape=(11,), action_dim=3)
 
 
 def _tiny_config(env_steps):
@@ -28,18 +35,25 @@ def _log(workdir):
   return [json.loads(line) for line in (workdir / "log.jsonl").read_text().splitlines()]
 
 
+def _restore(workdir, config):
+  """What a resumed run of `config` would start from."""
+  template = sac.create(config.agent, jax.random.PRNGKey(123), HOPPER)
+  return sac_training.restore_checkpoint(
+      sac_training.make_checkpointer(workdir, "Hopper-v5", config), template,
+      replay.init(HOPPER, config.replay_capacity), jax.random.PRNGKey(0))
+
+
 def test_a_stopped_run_resumes_from_its_checkpoint(tmp_path):
   sac_training.train_sac("Hopper-v5", tmp_path, _tiny_config(200), progress=False)
-  stored = np.load(tmp_path / sac_training.CHECKPOINT)
-  assert json.loads(str(stored["meta"]))["step"] == 200
-  assert json.loads(str(stored["meta"]))["buffer_size"] == 200, "every env step is in the buffer"
+  _, buffer, _, step, _, _ = _restore(tmp_path, _tiny_config(200))
+  assert step == 200 and int(buffer.size) == 200, "every env step is in the buffer"
   params_at_200 = policy_io.load_policy(tmp_path / "snapshots" / "step_00000200.npz").params
 
   sac_training.train_sac("Hopper-v5", tmp_path, _tiny_config(300), progress=False)
   assert [line["env_steps"] for line in _log(tmp_path)] == [0, 100, 200, 300], \
       "the resumed run must continue the log without repeating the checkpoint's snapshot"
-  meta = json.loads(str(np.load(tmp_path / sac_training.CHECKPOINT)["meta"]))
-  assert meta["step"] == 300 and meta["buffer_size"] == 300
+  _, buffer, _, step, _, _ = _restore(tmp_path, _tiny_config(300))
+  assert step == 300 and int(buffer.size) == 300
   # The snapshot at 200 is left as it was; the resumed run trained from those parameters on.
   again = policy_io.load_policy(tmp_path / "snapshots" / "step_00000200.npz").params
   assert all(jax.tree_util.tree_leaves(jax.tree_util.tree_map(np.array_equal, params_at_200, again)))
@@ -49,15 +63,9 @@ def test_a_stopped_run_resumes_from_its_checkpoint(tmp_path):
 def test_checkpoint_round_trip_restores_agent_and_buffer(tmp_path):
   config = _tiny_config(150)
   sac_training.train_sac("Hopper-v5", tmp_path, config, progress=False)
-  from jaxinsert.agents import sac
-  from jaxinsert.data import replay
-  from jaxinsert.types import Spec
-
-  spec = Spec(obs_shape=(11,), action_dim=3)
-  template = sac.create(config.agent, jax.random.PRNGKey(123), spec)
-  agent, buffer, key, step, _, _ = sac_training.load_checkpoint(
-      tmp_path / sac_training.CHECKPOINT, template, replay.init(spec, config.replay_capacity))
+  agent, buffer, key, step, elapsed, returns = _restore(tmp_path, config)
   assert step == 100 and int(buffer.size) == 100 and int(buffer.position) == 100
+  assert elapsed > 0 and all(np.isfinite(returns))
   assert np.all(np.asarray(buffer.data.obs[100:]) == 0), "rows past the stored size stay empty"
   assert np.any(np.asarray(buffer.data.obs[:100]) != 0)
   saved = policy_io.load_policy(tmp_path / "snapshots" / "step_00000100.npz").params
@@ -73,3 +81,17 @@ def test_stop_return_ends_the_run_at_the_first_snapshot_reaching_it(tmp_path):
   config.stop_return = -1e9  # any return reaches it: the run stops at its first snapshot
   line = sac_training.train_sac("Hopper-v5", tmp_path, config, progress=False)
   assert line["env_steps"] == 0 and [entry["env_steps"] for entry in _log(tmp_path)] == [0]
+
+
+def test_a_changed_setting_is_refused_and_a_legacy_checkpoint_is_named(tmp_path):
+  sac_training.train_sac("Hopper-v5", tmp_path, _tiny_config(100), progress=False)
+  changed = _tiny_config(200)
+  changed.batch_size = 64
+  with pytest.raises(checkpoints.CheckpointError, match="batch_size: 32 -> 64"):
+    sac_training.train_sac("Hopper-v5", tmp_path, changed, progress=False)
+  legacy = tmp_path / "legacy"
+  legacy.mkdir()
+  (legacy / sac_training.LEGACY_CHECKPOINT).write_bytes(b"old")
+  with pytest.raises(ValueError, match="single-file format"):
+    sac_training.train_sac("Hopper-v5", legacy, _tiny_config(100), progress=False)
+  assert (legacy / sac_training.LEGACY_CHECKPOINT).read_bytes() == b"old"

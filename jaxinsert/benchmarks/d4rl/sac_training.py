@@ -13,10 +13,12 @@ It writes into `workdir`:
   snapshots/step_XXXXXXXX.npz  the actor every `snapshot_every` env steps (policy_io format),
                                with the stochastic policy's mean return over `eval_episodes`
   log.jsonl                    one line per snapshot (steps, returns, losses, env steps/s)
-  checkpoint.npz               agent state, the filled part of the replay buffer, key and step,
-                               rewritten at every snapshot
-A run resumes from checkpoint.npz when started again on the same workdir (with a larger
-`env_steps` to go further). The episode in progress is not stored: a resumed run starts a new
+  checkpoints/<step>/          agent state, replay ring, key, wall clock and recent returns at
+                               every snapshot, through the runs' own orbax checkpointer
+                               (`jaxinsert.training.checkpoints`: atomic, digest-checked, the
+                               newest two kept)
+A run resumes from its newest checkpoint when started again on the same workdir (with a larger
+`env_steps` or `stop_return` to go further; any other changed setting is refused, named). The episode in progress is not stored: a resumed run starts a new
 one, so resuming is not bit-for-bit (the stored transitions and the learner state are).
 
 `jaxinsert.training.online.OnlineTrainer` could run SAC too (offline_steps=0, offline_ratio=0)
@@ -27,7 +29,6 @@ policy snapshots, which D4RL's medium-replay and medium policies need.
 from __future__ import annotations
 
 import json
-import os
 import pathlib
 import time
 from typing import Any, Dict, Optional, Tuple
@@ -41,11 +42,16 @@ from tqdm import tqdm
 from jaxinsert.agents import sac
 from jaxinsert.benchmarks.d4rl import policy_io
 from jaxinsert.data import replay
+from jaxinsert.training import checkpoints
 from jaxinsert.training.environments import rescale_action
 from jaxinsert.training.offline import scan_updates
 from jaxinsert.types import Spec, Transition
 
-CHECKPOINT = "checkpoint.npz"
+CHECKPOINTS = "checkpoints"
+# The single-file format of runs started before the checkpoints above (2026-12-06, 45c9af3).
+LEGACY_CHECKPOINT = "checkpoint.npz"
+# Episode returns kept for the log's "train_return_last10".
+_RECENT_RETURNS = 10
 
 
 def default_config() -> ml_collections.ConfigDict:
@@ -130,10 +136,9 @@ def train_sac(env_id: str, workdir: Any, config: Optional[ml_collections.ConfigD
   key, init_key = jax.random.split(key)
   agent_state = sac.create(config.agent, init_key, spec)
   buffer = replay.init(spec, config.replay_capacity)
-  first_step, elapsed_before, recent_returns = 0, 0.0, []
-  if (workdir / CHECKPOINT).exists():
-    agent_state, buffer, key, first_step, elapsed_before, recent_returns = load_checkpoint(
-        workdir / CHECKPOINT, agent_state, buffer)
+  checkpointer = make_checkpointer(workdir, env_id, config)
+  agent_state, buffer, key, first_step, elapsed_before, recent_returns = restore_checkpoint(
+      checkpointer, agent_state, buffer, key)
   # Fresh buffers for every leaf: the jitted steps donate their inputs, and XLA refuses a buffer
   # passed twice (the target critic starts as the critic; the empty ring shares zero arrays).
   agent_state, buffer = jax.tree_util.tree_map(lambda x: jnp.array(x, copy=True), (agent_state, buffer))
@@ -158,7 +163,7 @@ def train_sac(env_id: str, workdir: Any, config: Optional[ml_collections.ConfigD
                        metrics, time.perf_counter() - started)
       log.write(json.dumps(line) + "\n")
       log.flush()
-      save_checkpoint(workdir / CHECKPOINT, agent_state, buffer, key, step,
+      save_checkpoint(checkpointer, agent_state, buffer, key, step,
                       time.perf_counter() - started, recent_returns)
       bar.set_postfix(eval_return=f"{line['eval_return_mean']:.0f}")
       if config.stop_return and line["eval_return_mean"] >= config.stop_return:
@@ -176,7 +181,7 @@ def train_sac(env_id: str, workdir: Any, config: Optional[ml_collections.ConfigD
     episode_return += float(reward)
     obs = next_obs
     if terminated or truncated:
-      recent_returns = (recent_returns + [episode_return])[-10:]
+      recent_returns = (recent_returns + [episode_return])[-_RECENT_RETURNS:]
       episode_return = 0.0
       obs, _ = env.reset()
     if len(chunk["reward"]) == config.train_every:
@@ -197,44 +202,41 @@ def train_sac(env_id: str, workdir: Any, config: Optional[ml_collections.ConfigD
   return line
 
 
-def save_checkpoint(path: pathlib.Path, agent_state, buffer: replay.ReplayBuffer, key: jax.Array,
-                    step: int, elapsed: float, recent_returns) -> None:
-  """Agent arrays, the filled rows of the buffer, key and step in one .npz (atomic rename)."""
-  size = int(buffer.size)
-  arrays = {f"agent/{i}": np.asarray(leaf)
-            for i, leaf in enumerate(jax.tree_util.tree_leaves(agent_state))}
-  # Until the ring wraps, rows [0, size) are the whole content; after, all of it is.
-  arrays.update({f"buffer/{i}": np.asarray(leaf[:size])
-                 for i, leaf in enumerate(jax.tree_util.tree_leaves(buffer.data))})
-  meta = {"step": int(step), "elapsed_seconds": float(elapsed), "buffer_size": size,
-          "buffer_position": int(buffer.position), "recent_returns": list(map(float, recent_returns))}
-  temporary = path.with_name(path.name + ".tmp")
-  with open(temporary, "wb") as handle:
-    np.savez(handle, meta=np.array(json.dumps(meta)), key=np.asarray(key), **arrays)
-  os.replace(temporary, path)
+def make_checkpointer(workdir: pathlib.Path, env_id: str, config) -> checkpoints.Checkpointer:
+  """The run's checkpointer. Its fingerprint covers every setting a resumed run must share;
+  `env_steps` and `stop_return` only say how far to go, so a resume may change them."""
+  if (workdir / LEGACY_CHECKPOINT).exists() and not (workdir / CHECKPOINTS).exists():
+    raise ValueError(f"{workdir / LEGACY_CHECKPOINT} is a checkpoint of the single-file format used "
+                     "before 2026-12-06; resume it with jaxinsert at commit 45c9af3 or earlier, or "
+                     "start a new run in another workdir")
+  settings = {name: value for name, value in config.to_dict().items()
+              if name not in ("env_steps", "stop_return")}
+  return checkpoints.Checkpointer(str(workdir / CHECKPOINTS),
+                                  {"trainer": "d4rl.sac_training", "env_id": env_id, **settings})
 
 
-def load_checkpoint(path: pathlib.Path, agent_template, buffer_template: replay.ReplayBuffer):
-  """(agent_state, buffer, key, step, elapsed_seconds, recent_returns) from `save_checkpoint`,
-  shaped like the templates (built by the same config); refuses a checkpoint of other shapes."""
-  with np.load(path) as stored:
-    meta = json.loads(str(stored["meta"]))
-    leaves, treedef = jax.tree_util.tree_flatten(agent_template)
-    saved = [stored[f"agent/{i}"] for i in range(len(leaves))]
-    for template, value in zip(leaves, saved):
-      if np.shape(template) != value.shape:
-        raise ValueError(f"{path} was saved by a run with other network sizes "
-                         f"({value.shape} vs {np.shape(template)}); use a new workdir")
-    agent_state = jax.tree_util.tree_unflatten(
-        treedef, [jnp.asarray(value, np.asarray(template).dtype) for template, value in zip(leaves, saved)])
-    size = meta["buffer_size"]
-    data_leaves, data_treedef = jax.tree_util.tree_flatten(buffer_template.data)
-    data = jax.tree_util.tree_unflatten(
-        data_treedef, [leaf.at[:size].set(stored[f"buffer/{i}"]) for i, leaf in enumerate(data_leaves)])
-    buffer = replay.ReplayBuffer(data=data, position=jnp.asarray(meta["buffer_position"], jnp.int32),
-                                 size=jnp.asarray(size, jnp.int32))
-    key = jnp.asarray(stored["key"])
-  return agent_state, buffer, key, meta["step"], meta["elapsed_seconds"], meta["recent_returns"]
+def save_checkpoint(checkpointer: checkpoints.Checkpointer, agent_state, buffer: replay.ReplayBuffer,
+                    key: jax.Array, step: int, elapsed: float, recent_returns) -> None:
+  """Agent state, the whole replay ring, key, wall clock and the last episode returns at `step`."""
+  returns = np.full(_RECENT_RETURNS, np.nan, np.float32)
+  returns[:len(recent_returns)] = recent_returns
+  checkpointer.save(step, {"agent": agent_state, "buffer": buffer, "key": key,
+                           "elapsed_seconds": np.asarray(elapsed, np.float32), "recent_returns": returns})
+
+
+def restore_checkpoint(checkpointer: checkpoints.Checkpointer, agent_template,
+                       buffer_template: replay.ReplayBuffer, key: jax.Array):
+  """(agent_state, buffer, key, step, elapsed_seconds, recent_returns) of the newest checkpoint,
+  or the templates at step 0 when there is none."""
+  template = {"agent": agent_template, "buffer": buffer_template, "key": key,
+              "elapsed_seconds": np.zeros((), np.float32), "recent_returns": np.zeros(_RECENT_RETURNS, np.float32)}
+  restored = checkpointer.restore_latest(template)
+  if restored is None:
+    return agent_template, buffer_template, key, 0, 0.0, []
+  step, state = restored
+  returns = np.asarray(state["recent_returns"])
+  return (state["agent"], state["buffer"], state["key"], step, float(state["elapsed_seconds"]),
+          [float(value) for value in returns[np.isfinite(returns)]])
 
 
 def _snapshot(workdir: pathlib.Path, env_id: str, agent_state, step: int, meta_base: Dict[str, Any],
