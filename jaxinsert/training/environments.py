@@ -3,6 +3,12 @@
 A name is either one of jaxinsert's own environments (functional JAX environments, run as one
 jitted rollout) or a gymnasium id such as "Hopper-v5" (stepped on the host through
 `GymnasiumVectorEnv`, same-step autoreset like every `VectorEnv`).
+
+`GymnasiumVectorEnv` is the one host loop over gymnasium environments: evaluation, online
+finetuning, D4RL's SAC training and the scoring of stored policies all step through it. The
+only other is `benchmarks.d4rl.protocol.rollout`, which writes D4RL's dataset layout (the
+physics state before every step, per-environment row quotas, D4RL's reset seeds) and must keep
+generating the same files.
 """
 
 from __future__ import annotations
@@ -93,3 +99,7 @@ class GymnasiumVectorEnv:
     info = {"final_obs": np.stack(finals).astype(np.float32), "success": np.array(successes)}
     return (np.stack(observations).astype(np.float32), np.array(rewards, np.float32),
             np.array(terminals), np.array(truncations), info)
+
+  def close(self) -> None:
+    for env in self.envs:
+      env.close()

@@ -79,7 +79,7 @@ def rollout(env_id: str, policy: Optional[policy_io.StoredPolicy], steps: int, s
   """
   import gymnasium
 
-  from jaxinsert.benchmarks.d4rl.sac_training import env_action
+  from jaxinsert.training.environments import rescale_action
 
   num_envs = max(1, min(num_envs, steps))
   envs = [gymnasium.make(env_id) for _ in range(num_envs)]
@@ -106,7 +106,7 @@ def rollout(env_id: str, policy: Optional[policy_io.StoredPolicy], steps: int, s
         continue
       data = env.unwrapped.data
       qpos, qvel = np.array(data.qpos, np.float32), np.array(data.qvel, np.float32)
-      next_obs, reward, terminated, truncated, _ = env.step(env_action(env, actions[i]))
+      next_obs, reward, terminated, truncated, _ = env.step(rescale_action(actions[i], env.action_space.low, env.action_space.high))
       episode_steps[i] += 1
       last_row = len(share["rewards"]) + 1 == quotas[i]
       timeout = (bool(truncated) or episode_steps[i] >= MAX_EPISODE_STEPS or last_row) and not terminated

@@ -43,7 +43,7 @@ from jaxinsert.agents import sac
 from jaxinsert.benchmarks.d4rl import policy_io
 from jaxinsert.data import replay
 from jaxinsert.training import checkpoints
-from jaxinsert.training.environments import rescale_action
+from jaxinsert.training import environments, evaluation
 from jaxinsert.training.offline import scan_updates
 from jaxinsert.types import Spec, Transition
 
@@ -84,36 +84,26 @@ def _explore(agent_state, obs: jax.Array, key: jax.Array) -> Tuple[jax.Array, ja
   return sac.act(agent_state, obs[None], act_key, False)[0], key
 
 
-def env_action(env, action: np.ndarray) -> np.ndarray:
-  """[-1, 1] policy actions to the environment's box (identity for hopper/walker/halfcheetah)."""
-  space = env.action_space
-  return rescale_action(action, space.low, space.high)
-
-
 def evaluate_stored(env_id: str, policy: policy_io.StoredPolicy, episodes: int, seed: int,
                     deterministic: bool = False) -> np.ndarray:
   """Episode returns of a policy (stochastic by default: the behaviour that makes datasets).
 
-  The episodes run in lockstep, one batched policy call per step for all of them; episode i is
-  reset with `seed + i`.
+  One environment per episode, stepped in lockstep by the host loop every gymnasium
+  evaluation uses (`evaluation.evaluate_vector_env`); episode i is reset with `seed + i`.
   """
-  import gymnasium
-
-  envs = [gymnasium.make(env_id) for _ in range(episodes)]
   act = policy_io.make_act(policy)
   key = jax.random.PRNGKey(seed)
-  obs = np.stack([env.reset(seed=seed + i)[0] for i, env in enumerate(envs)])
-  returns = np.zeros(episodes)
-  running = np.ones(episodes, bool)
-  while running.any():
+
+  def sample(obs: np.ndarray) -> np.ndarray:
+    nonlocal key
     key, act_key = jax.random.split(key)
-    actions = act(obs, act_key, deterministic)
-    for i in np.flatnonzero(running):
-      obs[i], reward, terminated, truncated, _ = envs[i].step(env_action(envs[i], actions[i]))
-      returns[i] += float(reward)
-      running[i] = not (terminated or truncated)
-  for env in envs:
-    env.close()
+    return act(obs, act_key, deterministic)
+
+  vec_env = environments.GymnasiumVectorEnv(env_id, episodes)
+  try:
+    returns, _, _ = evaluation.evaluate_vector_env(vec_env, sample, episodes, seed)
+  finally:
+    vec_env.close()
   return returns
 
 
@@ -121,8 +111,6 @@ def train_sac(env_id: str, workdir: Any, config: Optional[ml_collections.ConfigD
               progress: bool = True) -> Dict[str, Any]:
   """Trains SAC up to `config.env_steps` (resuming from the workdir's checkpoint if there is
   one), or until a snapshot's return reaches `config.stop_return`; returns the last log line."""
-  import gymnasium
-
   config = config or default_config()
   if config.snapshot_every % config.train_every:
     raise ValueError(f"snapshot_every ({config.snapshot_every}) must be a multiple of train_every "
@@ -130,8 +118,8 @@ def train_sac(env_id: str, workdir: Any, config: Optional[ml_collections.ConfigD
   workdir = pathlib.Path(workdir)
   (workdir / "snapshots").mkdir(parents=True, exist_ok=True)
   (workdir / "config.json").write_text(config.to_json(indent=2) + "\n")
-  env = gymnasium.make(env_id)
-  spec = Spec(obs_shape=tuple(env.observation_space.shape), action_dim=int(np.prod(env.action_space.shape)))
+  env = environments.GymnasiumVectorEnv(env_id, 1)
+  spec = Spec(obs_shape=env.spec.obs_shape, action_dim=env.spec.action_dim)
   key = jax.random.PRNGKey(config.seed)
   key, init_key = jax.random.split(key)
   agent_state = sac.create(config.agent, init_key, spec)
@@ -150,7 +138,7 @@ def train_sac(env_id: str, workdir: Any, config: Optional[ml_collections.ConfigD
                "log_std_max": config.agent.log_std_max, "seed": config.seed,
                "trainer": "jaxinsert.benchmarks.d4rl.sac_training"}
   chunk = {name: [] for name in ("obs", "action", "reward", "mask", "next_obs")}
-  obs, _ = env.reset(seed=config.seed + first_step)
+  obs = env.reset(config.seed + first_step)[0]
   episode_return, metrics, line = 0.0, {}, {}
   started = time.perf_counter() - elapsed_before
   log = open(workdir / "log.jsonl", "a")
@@ -175,15 +163,14 @@ def train_sac(env_id: str, workdir: Any, config: Optional[ml_collections.ConfigD
     else:
       action, key = _explore(agent_state, jnp.asarray(obs, jnp.float32), key)
       action = np.asarray(action)
-    next_obs, reward, terminated, truncated, _ = env.step(env_action(env, action))
-    for name, value in zip(chunk, (obs, action, reward, 1.0 - float(terminated), next_obs)):
+    following, reward, terminated, truncated, info = env.step(action[None])
+    for name, value in zip(chunk, (obs, action, reward[0], 1.0 - float(terminated[0]), info["final_obs"][0])):
       chunk[name].append(value)
-    episode_return += float(reward)
-    obs = next_obs
-    if terminated or truncated:
+    episode_return += float(reward[0])
+    obs = following[0]  # the next episode's first observation when this one ended
+    if terminated[0] or truncated[0]:
       recent_returns = (recent_returns + [episode_return])[-_RECENT_RETURNS:]
       episode_return = 0.0
-      obs, _ = env.reset()
     if len(chunk["reward"]) == config.train_every:
       batch = Transition(obs=jnp.asarray(np.stack(chunk["obs"]), jnp.float32),
                          action=jnp.asarray(np.stack(chunk["action"]), jnp.float32),
