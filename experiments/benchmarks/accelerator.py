@@ -23,7 +23,7 @@ import jax
 from experiments.benchmarks import env as env_bench
 from experiments.benchmarks import updates
 from jaxinsert.agents import get_agent
-from jaxinsert.training.offline import init_run_state, make_train_chunk, own_buffers
+from jaxinsert.training.offline import init_run_state, make_train_chunk, own_buffers, vmap_seeds
 from jaxinsert.types import Spec
 
 
@@ -32,7 +32,7 @@ def per_step_dispatch(name: str, dataset, steps: int) -> float:
   agent = get_agent(name)
   run = own_buffers(init_run_state(agent, updates.agent_config(name),
                                    Spec((updates.OBS_DIM,), updates.ACTION_DIM), 0, 1))
-  step = jax.jit(jax.vmap(make_train_chunk(agent, updates.BATCH, 1), in_axes=(0, 0, None)))
+  step = jax.jit(vmap_seeds(make_train_chunk(agent, updates.BATCH, 1), (0, 0, None)))
   state, key, metrics = step(run.agent, run.key, dataset)
   jax.block_until_ready(metrics)
   started = time.perf_counter()

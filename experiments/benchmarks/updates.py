@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxinsert.agents import AGENT_NAMES, get_agent
-from jaxinsert.training.offline import init_run_state, make_train_chunk, own_buffers
+from jaxinsert.training.offline import init_run_state, make_train_chunk, own_buffers, vmap_seeds
 from jaxinsert.types import Spec, Transition
 
 OBS_DIM, ACTION_DIM, BATCH, HIDDEN = 17, 6, 256, (256, 256)
@@ -61,7 +61,7 @@ def bench_agent(name: str, dataset: Transition, steps_per_call: int, calls: int,
   config = agent_config(name)
   spec = Spec((OBS_DIM,), ACTION_DIM)
   run = own_buffers(init_run_state(agent, config, spec, seed=0, num_seeds=seeds))
-  chunk = jax.jit(jax.vmap(make_train_chunk(agent, BATCH, steps_per_call), in_axes=(0, 0, None)),
+  chunk = jax.jit(vmap_seeds(make_train_chunk(agent, BATCH, steps_per_call), (0, 0, None)),
                   donate_argnums=(0, 1))
   compile_seconds, best = time_chunk(chunk, (run.agent, run.key), (dataset,), calls)
   return {"compile_seconds": compile_seconds, "updates_per_second": steps_per_call / best}
@@ -88,7 +88,7 @@ def flops_per_update(name: str, dataset: Transition) -> float:
   """XLA's FLOP count of one update (a scan of length 1: XLA counts a loop body once)."""
   agent = get_agent(name)
   run = init_run_state(agent, agent_config(name), Spec((OBS_DIM,), ACTION_DIM), 0, 1)
-  chunk = jax.jit(jax.vmap(make_train_chunk(agent, BATCH, 1), in_axes=(0, 0, None)))
+  chunk = jax.jit(vmap_seeds(make_train_chunk(agent, BATCH, 1), (0, 0, None)))
   analysis = chunk.lower(run.agent, run.key, dataset).compile().cost_analysis()
   if isinstance(analysis, (list, tuple)):
     analysis = analysis[0]

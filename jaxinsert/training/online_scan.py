@@ -115,7 +115,7 @@ class ScannedOnlineTrainer(OnlineBookkeeping):
     self.progress = progress
     self.iterations = chunk_iterations(config, self.num_envs)
     chunk = make_chunk(self.agent, env, config, self.num_envs, self.iterations)
-    self._chunk = jax.jit(jax.vmap(chunk, in_axes=(0, None)), donate_argnums=(0,))
+    self._chunk = jax.jit(offline.vmap_seeds(chunk, (0, None)), donate_argnums=(0,))
     self._open_records(config, workdir, spec, {"phase": "online", "loop": "scan"})
 
   def initial_state(self, agent_states: Any, seed: int) -> ScannedOnlineState:
