@@ -106,7 +106,8 @@ def rollout(env_id: str, policy: Optional[policy_io.StoredPolicy], steps: int, s
         continue
       data = env.unwrapped.data
       qpos, qvel = np.array(data.qpos, np.float32), np.array(data.qvel, np.float32)
-      next_obs, reward, terminated, truncated, _ = env.step(rescale_action(actions[i], env.action_space.low, env.action_space.high))
+      action = rescale_action(actions[i], env.action_space.low, env.action_space.high)
+      next_obs, reward, terminated, truncated, _ = env.step(action)
       episode_steps[i] += 1
       last_row = len(share["rewards"]) + 1 == quotas[i]
       timeout = (bool(truncated) or episode_steps[i] >= MAX_EPISODE_STEPS or last_row) and not terminated

@@ -18,8 +18,9 @@ It writes into `workdir`:
                                (`jaxinsert.training.checkpoints`: atomic, digest-checked, the
                                newest two kept)
 A run resumes from its newest checkpoint when started again on the same workdir (with a larger
-`env_steps` or `stop_return` to go further; any other changed setting is refused, named). The episode in progress is not stored: a resumed run starts a new
-one, so resuming is not bit-for-bit (the stored transitions and the learner state are).
+`env_steps` or `stop_return` to go further; any other changed setting is refused, named). The
+episode in progress is not stored: a resumed run starts a new one, so resuming is not
+bit-for-bit (the stored transitions and the learner state are).
 
 `jaxinsert.training.online.OnlineTrainer` could run SAC too (offline_steps=0, offline_ratio=0)
 but it dispatches one jitted update call per env step, has no random warm-up phase and keeps no
@@ -42,8 +43,7 @@ from tqdm import tqdm
 from jaxinsert.agents import sac
 from jaxinsert.benchmarks.d4rl import policy_io
 from jaxinsert.data import replay
-from jaxinsert.training import checkpoints
-from jaxinsert.training import environments, evaluation
+from jaxinsert.training import checkpoints, environments, evaluation
 from jaxinsert.training.offline import scan_updates
 from jaxinsert.types import Spec, Transition
 
