@@ -39,6 +39,7 @@ def get_config(variant: str = "default"):
   smac.beta = 1.0 / 0.3                   # Table 2, Sawyer: AWR beta 0.3
   smac.reward_scale = 1.0                 # Table 2, Sawyer
   smac.lambda_pearl = 0.0                 # Table 2, Sawyer
+  smac.discount = 0.99                    # SMAC and PEARL (the field: overridable from the CLI)
 
   if variant == "default":
     family.num_train = 40                 # Sawyer: 50 / 10
