@@ -236,6 +236,38 @@ def test_offline_update_trains_everything_and_the_online_phase_freezes_encoder_a
   assert not _close(online.critic.params, stepped.critic.params)
 
 
+def test_the_control_iteration_collects_nothing_and_runs_the_same_updates():
+  """reward_source "none" (the online phase's control): the buffers come back unchanged and the
+  agent gets exactly the updates `_train` gives on them; a decoder iteration appends its
+  trajectories; an unknown source is refused with its name."""
+  from jaxinsert.training import smac_loops
+
+  family = meta_families.make_family("point-robot", 0, TASKS, 1)
+  tasks = jnp.asarray(family.train_tasks)
+  horizon = family.env.spec.max_episode_steps
+  empty = task_replay.empty(TASKS, 4 * horizon, 2, 2)
+  filled = task_replay.append(empty, jnp.arange(TASKS), _rows(jax.random.PRNGKey(4),
+                                                              (TASKS, horizon)))
+  buffers = smac_loops.Buffers(rl=filled, encoder=filled, reward_context=filled)
+  state = smac.to_online(_state())
+  loop = (2, 1, 0, 3, 2, BATCH, CONTEXT, False)   # 2 tasks x 1 trajectory, 3 updates
+  key = jax.random.PRNGKey(5)
+  control, control_buffers, _ = smac_loops.smac_online_iteration(
+      family.env, loop, "none", state, state, buffers, tasks, key)
+  assert _close(control_buffers, buffers), "the control must not touch the buffers"
+  train_key = jax.random.split(key, 5)[-1]
+  expected, _ = smac_loops._train(smac, state, buffers, train_key, 3, 2, BATCH, CONTEXT)
+  assert _close(control.actor.params, expected.actor.params, atol=1e-6)
+  assert _close(control.critic.params, expected.critic.params, atol=1e-6)
+  assert not _close(control.actor.params, state.actor.params), "the control did not update"
+  _, grown, _ = smac_loops.smac_online_iteration(family.env, loop, "decoder", state, state,
+                                                 buffers, tasks, key)
+  assert int(jnp.sum(grown.rl.count - buffers.rl.count)) == 2 * horizon
+  with pytest.raises(ValueError, match="reward_source"):
+    smac_loops.smac_online_iteration(family.env, loop, "labels", state, state, buffers, tasks,
+                                     key)
+
+
 def test_labels_come_from_the_snapshot_decoder_with_one_latent_per_trajectory():
   state = _state()
   trajectories = _rows(jax.random.PRNGKey(1), (2, 6))

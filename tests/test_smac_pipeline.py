@@ -46,8 +46,9 @@ def test_each_method_sets_its_agent_fields_on_top_of_the_smac_section(tmp_path):
   assert q_only.train_encoder_online and q_only.actor_objective == "awac"
   # Every online method starts from (and labels with) an offline method that trains.
   for method, (source, rewards) in smac_pipeline.METHODS_ONLINE.items():
-    assert source in ALL_OFFLINE and rewards in ("decoder", "true"), method
+    assert source in ALL_OFFLINE and rewards in ("decoder", "true", "none"), method
   assert smac_pipeline.METHODS_ONLINE["oracle"] == ("smac", "true")
+  assert smac_pipeline.METHODS_ONLINE["no_new_data"] == ("smac", "none")
 
 
 @pytest.mark.timeout(60)
@@ -143,6 +144,7 @@ def test_the_cli_runs_smac_the_oracle_and_both_ablations_end_to_end(tmp_path):
     online = json.load(handle)
   step0 = {m: online[m]["curve"][0]["test_post_adaptation"] for m in ALL_ONLINE}
   assert step0["oracle"] == step0["smac"], "the oracle must start from SMAC's offline states"
+  assert step0["no_new_data"] == step0["smac"], "the control must start from SMAC's states"
   assert step0["actor_ablation"] != step0["smac"]
   assert step0["encoder_q_only"] != step0["smac"]
 

@@ -17,7 +17,9 @@ SMAC online iteration (Alg. 1 / B.8 decisions 6-9): sample tasks; collect
 rewards by the decoder's labels (z from a context of the task's frozen offline encoder data,
 encoded by the offline snapshot, one z per trajectory) unless `reward_source="true"` (the
 oracle); append to the RL buffer and, unless `freeze_encoder_buffer`, to the encoder buffer;
-then `grad_steps` updates.
+then `grad_steps` updates. `reward_source="none"` is the control: nothing is collected and the
+same updates run on the buffers as they are (it separates what more updates do from what the
+new data do).
 """
 
 from __future__ import annotations
@@ -127,6 +129,10 @@ def pearl_iteration(env, loop, state, buffers: Buffers, tasks, key, shaped_criti
 
 
 # -------------------------------------------------------------------------------- SMAC
+# Where an online iteration's rewards come from: the decoder (SMAC), the env (the oracle), or
+# nowhere: "none" collects nothing and only updates (the control).
+REWARD_SOURCES = ("decoder", "true", "none")
+
 @functools.partial(jax.jit, static_argnums=(0, 1, 2))
 def smac_offline(agent, steps: int, sizes, state, buffers: Buffers, key):
   """`steps` offline updates (Alg. 1, first loop); sizes = (meta_batch, batch, context_size)."""
@@ -138,12 +144,17 @@ def smac_online_iteration(env, loop, reward_source: str, state, labeller, buffer
                           tasks, key):
   """One self-supervised iteration (module docstring). `loop` = (tasks_per_iteration,
   prior_trajectories, posterior_trajectories, grad_steps, meta_batch, batch, context_size,
-  freeze_encoder_buffer); reward_source "decoder" (SMAC) or "true" (the oracle)."""
+  freeze_encoder_buffer); reward_source "decoder" (SMAC), "true" (the oracle) or "none" (the
+  control: no collection, the updates only)."""
   (per_iteration, prior, posterior, steps, meta_batch, batch, context_size,
    freeze_encoder) = loop
-  if reward_source not in ("decoder", "true"):
-    raise ValueError(f"reward_source must be 'decoder' or 'true', got {reward_source!r}")
+  if reward_source not in REWARD_SOURCES:
+    raise ValueError(f"reward_source must be one of {REWARD_SOURCES}, got {reward_source!r}")
   slot_key, collect_key, label_key, context_key, train_key = jax.random.split(key, 5)
+  if reward_source == "none":
+    state, train_metrics = _train(smac, state, buffers, train_key, steps, meta_batch, batch,
+                                  context_size)
+    return state, buffers, train_metrics
   slots = jax.random.choice(slot_key, tasks.shape[0], (per_iteration,), replace=False)
   prior_rows, post_rows = _collect(env, smac, state, tasks, slots, buffers.encoder, collect_key,
                                    prior, posterior, context_size)

@@ -44,6 +44,9 @@ METHODS_OFFLINE = {
 METHODS_ONLINE = {
     "smac": ("smac", "decoder"),
     "oracle": ("smac", "true"),                                  # the same phase, true rewards
+    # The control: the online phase's updates on the offline buffers, nothing collected (what
+    # the updates alone do to the return; a rise of SMAC above it is the new data's).
+    "no_new_data": ("smac", "none"),
     "actor_ablation": ("actor_ablation", "decoder"),
     "encoder_q_only": ("encoder_q_only", "decoder"),
 }

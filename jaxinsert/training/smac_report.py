@@ -16,9 +16,10 @@ from jaxinsert.training import logging
 
 LABELS = {"smac": "SMAC (decoder rewards)", "oracle": "oracle (true rewards)",
           "actor_ablation": "actor ablation (PEARL actor loss)",
-          "encoder_q_only": "encoder ablation (Q loss only)", "meta_bc": "meta-BC (offline)"}
+          "encoder_q_only": "encoder ablation (Q loss only)",
+          "no_new_data": "control (the same updates, no new data)", "meta_bc": "meta-BC (offline)"}
 COLOURS = {"smac": "tab:blue", "oracle": "tab:green", "actor_ablation": "tab:orange",
-           "encoder_q_only": "tab:purple", "meta_bc": "tab:red"}
+           "encoder_q_only": "tab:purple", "no_new_data": "tab:grey", "meta_bc": "tab:red"}
 
 
 def _mean_std(values) -> Dict[str, float]:

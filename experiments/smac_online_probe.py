@@ -1,0 +1,116 @@
+"""Probes of SMAC's self-supervised online phase on a finished offline stage (issue 17).
+
+  python experiments/smac_online_probe.py --config=experiments/configs/smac_insertion.py \
+      --workdir=runs/smac_insertion --method=oracle --mode=online --eval_repeats=20 \
+      --out=runs/probe_oracle.json [--config.online.grad_steps=50 ...]
+
+Reads the workdir's PEARL data and offline SMAC states (nothing is written there) and runs the
+online phase of `--method` ("smac": decoder labels, "oracle": true rewards) as the pipeline
+does, evaluating the post-adaptation return every `online.eval_every` iterations with
+`--eval_repeats` meta-episodes per test task (the pipeline's `eval.repeats` is part of the
+offline stage's settings, so a larger evaluation here does not redo that stage). `--mode`:
+  online        the pipeline's online iteration (collect, label, append, update)
+  updates_only  the same updates on the offline buffers alone, nothing collected (separates
+                "more updates" from "new data")
+Writes per-seed curves of the test (and training-task) post-adaptation return as JSON.
+"""
+
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+from absl import app, flags  # noqa: E402
+from ml_collections import config_flags  # noqa: E402
+
+from jaxinsert.agents import smac  # noqa: E402
+from jaxinsert.data import task_replay  # noqa: E402
+from jaxinsert.training import smac_loops, smac_pipeline  # noqa: E402
+
+_CONFIG = config_flags.DEFINE_config_file("config", None, "the study's config file")
+_WORKDIR = flags.DEFINE_string("workdir", None, "a workdir with finished pearl_data and offline")
+_METHOD = flags.DEFINE_enum("method", "oracle", ["smac", "oracle"], "online method")
+_MODE = flags.DEFINE_enum("mode", "online", ["online", "updates_only"], "what an iteration does")
+_REPEATS = flags.DEFINE_integer("eval_repeats", 20, "meta-episodes per test task")
+_TRAIN_REPEATS = flags.DEFINE_integer("train_eval_repeats", 0,
+                                      "meta-episodes per training task (0: not evaluated)")
+_OUT = flags.DEFINE_string("out", None, "JSON file for the curves")
+
+
+def main(argv) -> None:
+  del argv
+  config = _CONFIG.value
+  pipe = smac_pipeline.SMACPipeline(config, _WORKDIR.value, progress=False)
+  on = config.online
+  source, reward_source = smac_pipeline.METHODS_ONLINE[_METHOD.value]
+  offline_buffers = pipe.load_buffers()
+  horizon = pipe.family.horizon
+  per_iteration_rows = horizon * on.iterations * (on.prior_trajectories
+                                                  + on.posterior_trajectories)
+  seeds = config.num_seeds
+  broadcast = lambda tree: jax.tree_util.tree_map(
+      lambda x: jnp.broadcast_to(x, (seeds,) + x.shape), tree)
+  buffers = broadcast(smac_loops.Buffers(
+      rl=task_replay.with_capacity(offline_buffers.rl, config.data.rl_rows + per_iteration_rows),
+      encoder=task_replay.with_capacity(offline_buffers.encoder,
+                                        config.data.encoder_rows + per_iteration_rows),
+      reward_context=offline_buffers.reward_context))
+  labeller = pipe.load_states(source, "offline", f"{source}.msgpack")
+  states = jax.vmap(smac.to_online)(labeller)
+  loop = (on.tasks_per_iteration, on.prior_trajectories, on.posterior_trajectories,
+          on.grad_steps, on.meta_batch, on.batch_per_task, on.context_size,
+          bool(on.freeze_encoder_buffer))
+  eval_key = smac_loops.seed_keys(config.seed, 1, smac_pipeline.EVAL)[0]
+
+  def score(states):
+    ev = config.eval
+    run = lambda s, k, tasks, repeats: smac_loops.evaluate(
+        pipe.env, smac, s, ev.num_trajectories, repeats, tasks, k)
+    keys = jax.random.split(eval_key, seeds)
+    test = np.asarray(jax.vmap(lambda s, k: run(s, k, pipe.test_tasks, _REPEATS.value))(
+        states, keys))
+    row = {"test_post": test[..., -1].mean(axis=(1, 2)).tolist(),
+           "test_first": test[..., 0].mean(axis=(1, 2)).tolist()}
+    if _TRAIN_REPEATS.value:
+      train = np.asarray(jax.vmap(lambda s, k: run(s, k, pipe.train_tasks,
+                                                   _TRAIN_REPEATS.value))(states, keys))
+      row["train_post"] = train[..., -1].mean(axis=(1, 2)).tolist()
+    return row
+
+  keys = smac_loops.seed_keys(config.seed, on.iterations, smac_pipeline.TRAIN + 10)
+  online = jax.vmap(lambda s, lab, b, k: smac_loops.smac_online_iteration(
+      pipe.env, loop, reward_source, s, lab, b, pipe.train_tasks, k))
+  sizes = (on.meta_batch, on.batch_per_task, on.context_size)
+  updates = jax.jit(jax.vmap(lambda s, b, k: smac_loops._train(smac, s, b, k, on.grad_steps,
+                                                                *sizes)))
+  curve = [{"iteration": 0, **score(states)}]
+  print(json.dumps(curve[-1]), flush=True)
+  for iteration in range(on.iterations):
+    split = jax.random.split(keys[iteration], seeds)
+    if _MODE.value == "online":
+      states, buffers, metrics = online(states, labeller, buffers, split)
+    else:
+      states, metrics = updates(states, buffers, split)
+    if (iteration + 1) % on.eval_every == 0 or iteration + 1 == on.iterations:
+      curve.append({"iteration": iteration + 1, **score(states),
+                    **smac_loops.mean_metrics(metrics)})
+      print(json.dumps({k: v for k, v in curve[-1].items()
+                        if k in ("iteration", "test_post", "test_first", "train_post", "q",
+                                 "critic_loss", "advantage", "log_prob")}), flush=True)
+  result = {"method": _METHOD.value, "mode": _MODE.value, "eval_repeats": _REPEATS.value,
+            "online": on.to_dict(), "smac": config.smac.to_dict(), "curve": curve}
+  if _OUT.value:
+    with open(_OUT.value, "w") as handle:
+      json.dump(result, handle, indent=1)
+  first, last = np.asarray(curve[0]["test_post"]), np.asarray(curve[-1]["test_post"])
+  print(f"test post-adaptation: step 0 {first.mean():.2f} {np.round(first, 2).tolist()} -> "
+        f"{last.mean():.2f} {np.round(last, 2).tolist()}")
+
+
+if __name__ == "__main__":
+  flags.mark_flags_as_required(["config", "workdir"])
+  app.run(main)
