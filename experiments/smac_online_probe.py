@@ -16,20 +16,16 @@ Writes per-seed curves of the test (and training-task) post-adaptation return as
 """
 
 import json
-import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import jax
+import jax.numpy as jnp
+import numpy as np
+from absl import app, flags
+from ml_collections import config_flags
 
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
-from absl import app, flags  # noqa: E402
-from ml_collections import config_flags  # noqa: E402
-
-from jaxinsert.agents import smac  # noqa: E402
-from jaxinsert.data import task_replay  # noqa: E402
-from jaxinsert.training import smac_loops, smac_pipeline  # noqa: E402
+from jaxinsert.agents import smac
+from jaxinsert.data import task_replay
+from jaxinsert.training import smac_loops, smac_pipeline
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "the study's config file")
 _WORKDIR = flags.DEFINE_string("workdir", None, "a workdir with finished pearl_data and offline")
