@@ -17,7 +17,7 @@ import time
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 
-from absl import app, flags
+from absl import app, flags  # noqa: E402 (MUJOCO_GL is set before anything imports mujoco)
 
 _SIZE = flags.DEFINE_integer("image_size", 32, "Image side (32, 48, 64).")
 _ENCODER = flags.DEFINE_string("encoder", "patch_conv", "patch_conv | small_conv | resnet18.")
