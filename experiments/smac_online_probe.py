@@ -18,13 +18,11 @@ Writes per-seed curves of the test (and training-task) post-adaptation return as
 import json
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from absl import app, flags
 from ml_collections import config_flags
 
 from jaxinsert.agents import smac
-from jaxinsert.data import task_replay
 from jaxinsert.training import smac_loops, smac_pipeline
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "the study's config file")
@@ -42,24 +40,8 @@ def main(argv) -> None:
   config = _CONFIG.value
   pipe = smac_pipeline.SMACPipeline(config, _WORKDIR.value, progress=False)
   on = config.online
-  source, reward_source = smac_pipeline.METHODS_ONLINE[_METHOD.value]
-  offline_buffers = pipe.load_buffers()
-  horizon = pipe.family.horizon
-  per_iteration_rows = horizon * on.iterations * (on.prior_trajectories
-                                                  + on.posterior_trajectories)
+  labeller, states, buffers, keys, online = pipe.online_start(_METHOD.value, pipe.load_buffers())
   seeds = config.num_seeds
-  broadcast = lambda tree: jax.tree_util.tree_map(
-      lambda x: jnp.broadcast_to(x, (seeds,) + x.shape), tree)
-  buffers = broadcast(smac_loops.Buffers(
-      rl=task_replay.with_capacity(offline_buffers.rl, config.data.rl_rows + per_iteration_rows),
-      encoder=task_replay.with_capacity(offline_buffers.encoder,
-                                        config.data.encoder_rows + per_iteration_rows),
-      reward_context=offline_buffers.reward_context))
-  labeller = pipe.load_states(source, "offline", f"{source}.msgpack")
-  states = jax.vmap(smac.to_online)(labeller)
-  loop = (on.tasks_per_iteration, on.prior_trajectories, on.posterior_trajectories,
-          on.grad_steps, on.meta_batch, on.batch_per_task, on.context_size,
-          bool(on.freeze_encoder_buffer))
   eval_key = smac_loops.seed_keys(config.seed, 1, smac_pipeline.EVAL)[0]
 
   def score(states):
@@ -77,9 +59,6 @@ def main(argv) -> None:
       row["train_post"] = train[..., -1].mean(axis=(1, 2)).tolist()
     return row
 
-  keys = smac_loops.seed_keys(config.seed, on.iterations, smac_pipeline.TRAIN + 10)
-  online = jax.vmap(lambda s, lab, b, k: smac_loops.smac_online_iteration(
-      pipe.env, loop, reward_source, s, lab, b, pipe.train_tasks, k))
   sizes = (on.meta_batch, on.batch_per_task, on.context_size)
   updates = jax.jit(jax.vmap(lambda s, b, k: smac_loops._train(smac, s, b, k, on.grad_steps,
                                                                 *sizes)))

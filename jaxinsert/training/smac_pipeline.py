@@ -303,37 +303,43 @@ class SMACPipeline:
             for name in per_seed[0]}
 
   # ----------------------------------------------------------------------------- online
+  def online_start(self, method: str, offline_buffers: smac_loops.Buffers):
+    """What the online phase of `method` starts from: (labeller, states, buffers, keys, step),
+    `step(states, labeller, buffers, keys)` being one vmapped online iteration. The online stage
+    and `experiments/smac_online_probe.py` both start here."""
+    on = self.config.online
+    rows = self.family.horizon * on.iterations * (on.prior_trajectories + on.posterior_trajectories)
+    seeds = self.config.num_seeds
+    source, reward_source = METHODS_ONLINE[method]
+    labeller = self.load_states(source, "offline", f"{source}.msgpack")  # the snapshot at the switch
+    states = jax.vmap(smac.to_online)(labeller)
+    buffers = jax.tree_util.tree_map(
+        lambda x: jnp.broadcast_to(x, (seeds,) + x.shape),
+        smac_loops.Buffers(
+            rl=task_replay.with_capacity(offline_buffers.rl, self.config.data.rl_rows + rows),
+            encoder=task_replay.with_capacity(offline_buffers.encoder,
+                                              self.config.data.encoder_rows + rows),
+            reward_context=offline_buffers.reward_context))
+    loop = (on.tasks_per_iteration, on.prior_trajectories, on.posterior_trajectories,
+            on.grad_steps, on.meta_batch, on.batch_per_task, on.context_size,
+            bool(on.freeze_encoder_buffer))
+    keys = smac_loops.seed_keys(self.config.seed, on.iterations, TRAIN + 10)
+    step = jax.vmap(lambda s, lab, b, k: smac_loops.smac_online_iteration(
+        self.env, loop, reward_source, s, lab, b, self.train_tasks, k))
+    return labeller, states, buffers, keys, step
+
   def online(self) -> Dict[str, Any]:
     on = self.config.online
     offline_buffers = self.load_buffers()
     horizon = self.family.horizon
-    capacity = self.config.data.rl_rows + horizon * on.iterations * (
-        on.prior_trajectories + on.posterior_trajectories)
-    enc_capacity = self.config.data.encoder_rows + horizon * on.iterations * (
-        on.prior_trajectories + on.posterior_trajectories)
     seeds = self.config.num_seeds
-    broadcast = lambda tree: jax.tree_util.tree_map(
-        lambda x: jnp.broadcast_to(x, (seeds,) + x.shape), tree)
-    loop = (on.tasks_per_iteration, on.prior_trajectories, on.posterior_trajectories,
-            on.grad_steps, on.meta_batch, on.batch_per_task, on.context_size,
-            bool(on.freeze_encoder_buffer))
     eval_key = smac_loops.seed_keys(self.config.seed, 1, EVAL)[0]
     record: Dict[str, Any] = {}
     for method in online_methods(self.config):
-      source, reward_source = METHODS_ONLINE[method]
-      offline_states = self.load_states(source, "offline", f"{source}.msgpack")
-      labeller = offline_states                       # the snapshot at the phase switch
-      states = jax.vmap(smac.to_online)(offline_states)
-      buffers = broadcast(smac_loops.Buffers(
-          rl=task_replay.with_capacity(offline_buffers.rl, capacity),
-          encoder=task_replay.with_capacity(offline_buffers.encoder, enc_capacity),
-          reward_context=offline_buffers.reward_context))
+      labeller, states, buffers, keys, run = self.online_start(method, offline_buffers)
       step0 = self.evaluate(smac, states, self.test_tasks, eval_key)
       curve = [{"iteration": 0, "env_steps": 0,
                 "test_post_adaptation": step0[..., -1].mean(axis=(1, 2)).tolist()}]
-      keys = smac_loops.seed_keys(self.config.seed, on.iterations, TRAIN + 10)
-      run = jax.vmap(lambda s, lab, b, k: smac_loops.smac_online_iteration(
-          self.env, loop, reward_source, s, lab, b, self.train_tasks, k))
       for iteration in range(on.iterations):
         states, buffers, metrics = run(states, labeller, buffers,
                                        jax.random.split(keys[iteration], seeds))
