@@ -38,47 +38,6 @@ flags.DEFINE_string("tip_noise_mm", "", "Comma-separated noise levels: score the
 FLAGS = flags.FLAGS
 
 
-def parse_variants(text):
-  variants = []
-  for part in filter(None, (p.strip() for p in text.split(";"))):
-    name, _, body = part.partition(":")
-    fields = {}
-    for item in filter(None, (i.strip() for i in body.split(","))):
-      key, sep, value = item.partition("=")
-      if not sep:
-        raise ValueError(f"variant {name!r}: {item!r} is not field=value")
-      fields[key.strip()] = value.strip()
-    variants.append((name.strip(), fields))
-  if not variants:
-    raise ValueError("--variants is empty")
-  return variants
-
-
-def configured(base, fields):
-  import ast
-
-  import ml_collections
-
-  from jaxinsert.training import config as config_lib
-
-  config = ml_collections.ConfigDict(base.to_dict())
-  for key, value in fields.items():
-    *path, leaf = key.split(".")
-    target = config
-    for name in path:
-      target = target.get(name)
-      if not isinstance(target, ml_collections.ConfigDict):
-        raise KeyError(config_lib.unknown_field_message(config, key))
-    if leaf not in target:
-      raise KeyError(config_lib.unknown_field_message(config, key))
-    try:
-      value = ast.literal_eval(value)
-    except (ValueError, SyntaxError):
-      pass                                # a bare word is a string
-    target[leaf] = value                  # ConfigDict refuses a value of the wrong type
-  return config
-
-
 def main(_):
   import jax
   from experiments.configs import lotj_default
@@ -86,6 +45,7 @@ def main(_):
   from jaxinsert.data import samplers
   from jaxinsert.envs import suites
   from jaxinsert.training import lotj_data, lotj_rl
+  from jaxinsert.training.config import parse_variants, with_fields
 
   base = lotj_default.get_config()
   with open(os.path.join(FLAGS.workdir, "provenance.json")) as handle:
@@ -139,7 +99,7 @@ def main(_):
             f"{record['error_mm_training']['lateral']:.2f}, held out "
             f"{record['error_mm_held_out']['lateral']:.2f} ({record['seconds']} s)", flush=True)
   for name, fields in parse_variants(FLAGS.variants):
-    config = configured(base, fields)
+    config = with_fields(base, fields)
     shift_pad = config.rl.shift_pad
     data, spec = lotj_rl.offline_transitions(train, size, reward_offset=config.rl.reward_offset)
     augment = samplers.shift_observations(shift_pad) if shift_pad else (lambda batch, key: batch)

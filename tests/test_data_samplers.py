@@ -135,6 +135,31 @@ def test_random_shift_moves_each_image_by_at_most_pad():
   assert out.obs.shape == images.shape and not np.array_equal(np.asarray(out.obs), np.asarray(out.next_obs))
 
 
+def test_colour_jitter_changes_colours_per_image_and_keeps_geometry():
+  rng = np.random.RandomState(0)
+  scene = np.full((6, 6, 3), 20, np.uint8)
+  scene[2:4, 1:3] = (200, 60, 30)                          # a coloured plug on a dark table
+  images = jnp.asarray(np.broadcast_to(scene, (256, 6, 6, 3)).copy())
+  out = np.asarray(jax.jit(lambda key: samplers.colour_jitter(images, key))(jax.random.PRNGKey(3)))
+  assert out.dtype == np.uint8 and out.shape == images.shape
+  plug = out[:, 2, 1].astype(int)
+  # The plug stays brighter than the table in every image: positions are untouched.
+  assert (plug.max(axis=1) > out[:, 0, 0].astype(int).max(axis=1)).all()
+  # Its colour varies across images: channel order, gains, brightness and greys.
+  assert len({tuple(p) for p in plug}) > 200
+  assert 0.15 < np.mean((plug[:, 0] == plug[:, 1]) & (plug[:, 1] == plug[:, 2])) < 0.45
+  assert (np.argmax(plug, axis=1) != 0).any(), "the red channel is not always the largest"
+  with pytest.raises(ValueError, match="RGB"):
+    samplers.colour_jitter(images[..., :1], jax.random.PRNGKey(0))
+  noisy = jnp.asarray(rng.randint(0, 256, (64, 5, 5, 3)), jnp.uint8)
+  batch = Transition(obs=noisy, action=jnp.zeros((64, 1)), reward=jnp.zeros(64), mask=jnp.ones(64),
+                     next_obs=noisy)
+  aug = samplers.colour_observations()(batch, jax.random.PRNGKey(4))
+  # One draw per row: obs and next_obs of a row get the same change.
+  np.testing.assert_array_equal(np.asarray(aug.obs), np.asarray(aug.next_obs))
+  assert not np.array_equal(np.asarray(aug.obs), np.asarray(noisy))
+
+
 def test_replay_ring_overwrites_oldest_and_samples_only_valid_entries():
   spec = Spec(obs_shape=(4,), action_dim=2)
   add = jax.jit(replay.add)

@@ -270,6 +270,40 @@ def random_shift(images: jax.Array, key: jax.Array, pad: int = 4) -> jax.Array:
   return jax.vmap(crop)(padded, offsets).reshape(images.shape)
 
 
+def colour_jitter(images: jax.Array, key: jax.Array, gain: float = 0.4, brightness: float = 40.0,
+                  grey_probability: float = 0.3, permute_channels: bool = True) -> jax.Array:
+  """A random colour change per image of a uint8 batch [N, H, W, 3]: the RGB channels permuted,
+  each scaled by U[1 - gain, 1 + gain], a brightness offset U[-brightness, brightness] (in 0-255
+  units) added to all three, and with `grey_probability` the image made grey (channel mean).
+  Geometry is untouched: a label that depends only on positions (a plug's offset from its
+  socket) is unchanged, while the colours that tell domains apart are scrambled."""
+  if images.ndim != 4 or images.shape[-1] != 3:
+    raise ValueError(f"colour_jitter needs RGB images [N, H, W, 3], got shape {images.shape}")
+  x = images.astype(jnp.float32)
+  count = x.shape[0]
+  perm_key, gain_key, bright_key, grey_key = jax.random.split(key, 4)
+  if permute_channels:
+    order = jax.vmap(lambda k: jax.random.permutation(k, 3))(jax.random.split(perm_key, count))
+    x = jnp.take_along_axis(x, order[:, None, None, :], axis=-1)
+  x = x * jax.random.uniform(gain_key, (count, 1, 1, 3), minval=1.0 - gain, maxval=1.0 + gain)
+  x = x + jax.random.uniform(bright_key, (count, 1, 1, 1), minval=-brightness, maxval=brightness)
+  grey = jax.random.uniform(grey_key, (count, 1, 1, 1)) < grey_probability
+  x = jnp.where(grey, jnp.mean(x, axis=-1, keepdims=True), x)
+  return jnp.clip(jnp.round(x), 0, 255).astype(images.dtype)
+
+
+def colour_observations(**kwargs) -> Augmentation:
+  """An augmentation for `mixed`: `colour_jitter` with one draw per row, the same for its obs and
+  next_obs (a transition stays one scene under one lighting)."""
+
+  def augment(batch: Transition, key: jax.Array) -> Transition:
+    height = batch.obs.shape[-3]
+    both = colour_jitter(jnp.concatenate([batch.obs, batch.next_obs], axis=-3), key, **kwargs)
+    return batch.replace(obs=both[..., :height, :, :], next_obs=both[..., height:, :, :])
+
+  return augment
+
+
 def shift_observations(pad: int = 4) -> Augmentation:
   """An augmentation for `mixed`: independent random shifts of obs and next_obs images."""
 

@@ -181,3 +181,45 @@ def unknown_field_message(config: ml_collections.ConfigDict, dotted: str) -> str
     hint = f" (did you mean {', '.join(close)}?)" if close else ""
     return f"config.{dotted}: {where} has no field {part!r}{hint}; its fields are {', '.join(fields)}"
   return f"config.{dotted}: cannot be set"
+
+
+def parse_variants(text: str):
+  """`name:field=value,...;name:...` -> [(name, {field: value-string})], the variant syntax of
+  the probe scripts (`experiments/lotj_policy_probe.py`, `lotj_precision_probe.py`)."""
+  variants = []
+  for part in filter(None, (p.strip() for p in text.split(";"))):
+    name, _, body = part.partition(":")
+    fields = {}
+    for item in filter(None, (i.strip() for i in body.split(","))):
+      key, sep, value = item.partition("=")
+      if not sep:
+        raise ValueError(f"variant {name!r}: {item!r} is not field=value")
+      fields[key.strip()] = value.strip()
+    variants.append((name.strip(), fields))
+  if not variants:
+    raise ValueError("--variants is empty")
+  return variants
+
+
+def with_fields(base: ml_collections.ConfigDict, fields: Mapping[str, str]) -> ml_collections.ConfigDict:
+  """A copy of `base` with dotted `fields` set from their strings (Python literals, or a bare
+  word as a string); an unknown field is refused naming the fields there, a wrong type by
+  ConfigDict."""
+  import ast
+
+  config = ml_collections.ConfigDict(base.to_dict())
+  for key, value in fields.items():
+    *path, leaf = key.split(".")
+    target = config
+    for name in path:
+      target = target.get(name)
+      if not isinstance(target, ml_collections.ConfigDict):
+        raise KeyError(unknown_field_message(config, key))
+    if leaf not in target:
+      raise KeyError(unknown_field_message(config, key))
+    try:
+      value = ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+      pass                                # a bare word is a string
+    target[leaf] = value                  # ConfigDict refuses a value of the wrong type
+  return config

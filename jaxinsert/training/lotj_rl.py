@@ -51,15 +51,19 @@ def _train_in_chunks(update, sample, state, steps: int, seed: int, chunk: int, w
 
 
 def train_offline(config: ml_collections.ConfigDict, data, spec, steps: int, batch_size: int,
-                  seed: int, shift_pad: int = 2, chunk: int = 250, agent_module=lotj):
+                  seed: int, shift_pad: int = 2, chunk: int = 250, agent_module=lotj,
+                  colour: bool = False):
   """One agent (LOTJ's image IQL by default; `agents.iql` for State-IQL) trained `steps`
-  updates on uniform batches, random-shifted when `shift_pad` > 0."""
+  updates on uniform batches, random-shifted when `shift_pad` > 0 and colour-jittered
+  (`samplers.colour_observations`) when `colour`."""
   agent = agent_module.create(config, jax.random.PRNGKey(seed), spec)
   augment = samplers.shift_observations(shift_pad) if shift_pad else (lambda batch, key: batch)
+  recolour = samplers.colour_observations() if colour else (lambda batch, key: batch)
 
   def sample(key):
     row_key, shift_key = jax.random.split(key)
-    return augment(samplers.uniform(data, row_key, batch_size), shift_key)
+    batch = augment(samplers.uniform(data, row_key, batch_size), shift_key)
+    return recolour(batch, jax.random.fold_in(key, 1)) if colour else batch
   return _train_in_chunks(agent_module.update, sample, agent, steps, seed, chunk, "offline")
 
 
@@ -249,8 +253,9 @@ def localizer_targets(episodes) -> Dict[str, np.ndarray]:
 
 
 def train_localizer(config: ml_collections.ConfigDict, data: Dict[str, np.ndarray], seed: int,
-                    chunk: int = 250):
-  """The Localize baseline's regressor, `config.steps` updates on uniform random-shifted batches."""
+                    chunk: int = 250, colour: bool = False):
+  """The Localize baseline's regressor, `config.steps` updates on uniform random-shifted batches
+  (colour-jittered too when `colour`)."""
   from jaxinsert.agents import localizer
 
   images = jnp.asarray(data["image"], jnp.uint8)
@@ -263,6 +268,8 @@ def train_localizer(config: ml_collections.ConfigDict, data: Dict[str, np.ndarra
     batch = images[rows]
     if config.shift_pad:
       batch = samplers.random_shift(batch, shift_key, config.shift_pad)
+    if colour:
+      batch = samplers.colour_jitter(batch, jax.random.fold_in(key, 1))
     return batch, positions[rows]
   return _train_in_chunks(lambda state, batch, key: localizer.update(state, *batch), sample,
                           state, config.steps, seed, chunk, "localizer")
