@@ -454,3 +454,25 @@ def test_an_atomic_json_write_creates_its_folder_and_leaves_no_temporary(tmp_pat
   run_logging.write_json_atomically(str(path), {"rect-14x6": {"skipped": True}})
   assert json.loads(path.read_text()) == {"rect-14x6": {"skipped": True}}
   assert sorted(p.name for p in path.parent.iterdir()) == ["partial.json"]
+
+
+def test_probe_variants_parse_set_fields_and_refuse_unknown_ones():
+  import ml_collections
+
+  variants = run_config.parse_variants("a:;b:agent.beta=0.0, rl.name=erm ;")
+  assert variants == [("a", {}), ("b", {"agent.beta": "0.0", "rl.name": "erm"})]
+  base = ml_collections.ConfigDict({"agent": {"beta": 3.0}, "rl": {"name": "daib", "dims": (8,)}})
+  with pytest.raises(ValueError, match="is not field=value"):
+    run_config.parse_variants("c:agent.beta")
+  with pytest.raises(ValueError, match="'32\\)' is not field=value"):    # commas split fields
+    run_config.parse_variants("d:rl.dims=(32, 32)")
+  with pytest.raises(ValueError, match="empty"):
+    run_config.parse_variants(" ; ")
+  config = run_config.with_fields(base, {"agent.beta": "0.5", "rl.name": "erm"})
+  assert config.agent.beta == 0.5 and config.rl.name == "erm" and base.agent.beta == 3.0
+  with pytest.raises(KeyError, match="has no field 'betta'"):
+    run_config.with_fields(base, {"agent.betta": "1.0"})
+  with pytest.raises(KeyError, match="has no field 'nope'"):
+    run_config.with_fields(base, {"nope.beta": "1.0"})
+  with pytest.raises(TypeError):
+    run_config.with_fields(base, {"agent.beta": "'a string'"})
