@@ -1,0 +1,54 @@
+"""A finished PTP workdir's saved agents evaluated in other planning modes (issue 19): e.g. the
+agents finetuned with PTP's plans, conditioned on the final goal only, to tell a policy that
+cannot do the task from plans it cannot follow. Plan buffers start empty (they are not saved);
+the evaluation key is the study's final one (`--iteration`), so the reset states are those of
+the study's last evaluation.
+
+  python experiments/ptp_eval_agents.py --workdir=runs/walled_hn_s100_ft24 --seed=100 \
+      --task=walled_socket --values_weight=0.3 --agents=finetuned/ptp --iteration=24 \
+      --modes=ptp,final_goal
+"""
+
+import json
+
+from absl import app, flags
+
+from experiments import ptp_runs
+
+flags.DEFINE_string("workdir", None, "a finished PTP workdir", required=True)
+flags.DEFINE_string("config", "experiments/configs/ptp_default.py", "config file[:size]")
+flags.DEFINE_integer("seed", 0, "the run's config.seed")
+flags.DEFINE_string("task", "tray_socket", "the run's config.env.task")
+flags.DEFINE_float("values_weight", 0.01, "the planner's eta")
+flags.DEFINE_string("agents", "finetuned/ptp", "offline, or finetuned/<method>")
+flags.DEFINE_list("modes", ["ptp", "final_goal"], "planning modes to evaluate")
+flags.DEFINE_integer("iteration", 8, "the finetuning iteration whose evaluation key is used")
+flags.DEFINE_string("out", None, "json file for the results")
+FLAGS = flags.FLAGS
+
+
+def main(_):
+  import jax
+
+  from jaxinsert.training import evaluation
+
+  config, pipeline, states = ptp_runs.open_run(FLAGS.config, FLAGS.workdir, FLAGS.seed,
+                                               FLAGS.task, FLAGS.agents)
+  config.planner.values_weight = FLAGS.values_weight
+  config.eval.offline_modes = tuple(FLAGS.modes)   # no GCP models unless asked for
+  config.finetune.methods = tuple(FLAGS.modes)
+  key = jax.random.fold_in(jax.random.PRNGKey(config.seed + 10), 10_000 + FLAGS.iteration)
+  results = {"workdir": FLAGS.workdir, "agents": FLAGS.agents, "iteration": FLAGS.iteration,
+             "values_weight": FLAGS.values_weight, "modes": {}}
+  for mode in FLAGS.modes:
+    result = pipeline.evaluate(states, pipeline._seed_buffers(mode), mode, key)
+    result["wilson"] = evaluation.wilson_interval(result["success_k"], result["success_n"])
+    results["modes"][mode] = result
+    print(mode, json.dumps(result), flush=True)
+  if FLAGS.out:
+    with open(FLAGS.out, "w") as handle:
+      json.dump(results, handle, indent=1)
+
+
+if __name__ == "__main__":
+  app.run(main)
