@@ -39,17 +39,19 @@ FLAGS = flags.FLAGS
 PROBE_KEYS = ("labels", "colour")
 
 
-def noise_free_actions(positions_m, actions, tolerance_m: float = 1e-3, move_m: float = 0.01):
-  """The LOTJ-1 collector's action without its random ones (`controllers.centerline_then_down`
-  with the socket unrotated): toward the centreline, down once within `tolerance_m`."""
+def noise_free_actions(task, positions_m, actions):
+  """The LOTJ-1 collector's own action without its random ones (`centerline_then_down` at
+  random probability 0) at each row's calibrated tip position, and whether it goes down."""
+  import jax
   import numpy as np
 
-  lateral = positions_m[:, :2]
-  aligned = np.max(np.abs(lateral), axis=1) <= tolerance_m
+  from jaxinsert.envs import controllers
+
+  act = controllers.centerline_then_down(task.config(), random_probability=0.0)
   ideal = np.array(actions, np.float32)
-  ideal[:, :2] = np.clip(-lateral / move_m, -1.0, 1.0)
-  ideal[:, 2] = np.where(aligned, -1.0, 0.0)
-  return ideal, aligned
+  ideal[:, :3] = np.asarray(jax.jit(jax.vmap(lambda tip: act(
+      jax.random.PRNGKey(0), None, {"privileged": {"tip_in_socket": tip}})))(positions_m))
+  return ideal, ideal[:, 2] < -0.5
 
 
 def policy_study(base, train, size, tasks, variants, seeds):
@@ -64,7 +66,7 @@ def policy_study(base, train, size, tasks, variants, seeds):
   data, spec = lotj_rl.offline_transitions(train, size)
   pose, _ = lotj_rl.offline_transitions(train, size, obs_key="tcp_pose_in_socket")
   positions = np.asarray(pose.obs)[:, :3]
-  ideal, aligned = noise_free_actions(positions, np.asarray(data.action))
+  ideal, aligned = noise_free_actions(tasks[0], positions, np.asarray(data.action))
   rows = np.random.RandomState(0).choice(len(ideal), min(4000, len(ideal)), replace=False)
   for name, fields in variants:
     probe = {k: fields.pop(k) for k in PROBE_KEYS if k in fields}
