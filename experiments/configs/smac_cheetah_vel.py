@@ -12,8 +12,9 @@ test velocities (paper 100 / 30), 128x2 networks (paper 300x3, encoder 200x3), P
 iterations of 5 tasks x (1 prior + 2 posterior) trajectories and 1000 updates (PEARL 2 + 3
 and 2000), SMAC 10k offline updates (paper 50k), online 20 iterations of 5 tasks x 2 prior-z
 trajectories and 1000 updates (ratio 0.5; paper 4 per transition), beside the oracle and the
-no-new-data control. Everything else is the point-robot config's. Cost on one free core
-(2026-12-06): PEARL ~18 min, offline ~7 min, online ~20 min (see docs/notes/issue17_report.md).
+no-new-data control. Everything else is the point-robot config's. Cost on one core of the
+2-core machine (2026-12-06, eb61a0c): PEARL 1,716 s, offline 618 s, online 1,451 s, 63 min in
+all (docs/notes/issue17_report.md, fifth session).
 """
 
 import ml_collections
@@ -36,8 +37,8 @@ def get_config(variant: str = "default"):
   pearl.agent.reward_scale = 5.0           # PEARL's Cheetah-Vel value (oyster)
   # 60 iterations x 500 updates (fd5eb9d) left PEARL at -290 (-357 to -362 before its last
   # evaluation) and the Fig. 2 shift unseen; the point robot showed the shift only with 4x the
-  # iterations. 200 x 1000 (200k updates, 0.33 per env step; PEARL 0.4) is what one core allows:
-  # measured 2026-12-06 on a free core, one iteration of 500 updates 2.8 s (physics 0.25 s).
+  # iterations. 200 x 1000 (200k updates, 0.33 per env step; PEARL 0.4): -62 at 200 (measured,
+  # 1,716 s on one core; one iteration of 500 updates 2.8 s at a small capacity, physics 0.25 s).
   pearl.iterations = 200
   pearl.initial_trajectories = 2           # per training task (PEARL: 2000 steps = 10)
   pearl.tasks_per_iteration = 5            # PEARL
