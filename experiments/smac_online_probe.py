@@ -10,8 +10,8 @@ does, evaluating the post-adaptation return every `online.eval_every` iterations
 `--eval_repeats` meta-episodes per test task (the pipeline's `eval.repeats` is part of the
 offline stage's settings, so a larger evaluation here does not redo that stage). `--mode`:
   online        the pipeline's online iteration (collect, label, append, update)
-  updates_only  the same updates on the offline buffers alone, nothing collected (separates
-                "more updates" from "new data")
+  updates_only  the same updates on the offline buffers alone, nothing collected (the
+                pipeline's `no_new_data` method; separates "more updates" from "new data")
 Writes per-seed curves of the test (and training-task) post-adaptation return as JSON.
 """
 
@@ -27,7 +27,8 @@ from jaxinsert.training import smac_loops, smac_pipeline
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "the study's config file")
 _WORKDIR = flags.DEFINE_string("workdir", None, "a workdir with finished pearl_data and offline")
-_METHOD = flags.DEFINE_enum("method", "oracle", ["smac", "oracle"], "online method")
+_METHOD = flags.DEFINE_enum("method", "oracle", ["smac", "oracle"],
+                             "online method (updates_only runs no_new_data)")
 _MODE = flags.DEFINE_enum("mode", "online", ["online", "updates_only"], "what an iteration does")
 _REPEATS = flags.DEFINE_integer("eval_repeats", 20, "meta-episodes per test task")
 _TRAIN_REPEATS = flags.DEFINE_integer("train_eval_repeats", 0,
@@ -40,7 +41,8 @@ def main(argv) -> None:
   config = _CONFIG.value
   pipe = smac_pipeline.SMACPipeline(config, _WORKDIR.value, progress=False)
   on = config.online
-  labeller, states, buffers, keys, online = pipe.online_start(_METHOD.value, pipe.load_buffers())
+  method = _METHOD.value if _MODE.value == "online" else "no_new_data"
+  labeller, states, buffers, keys, step = pipe.online_start(method, pipe.load_buffers())
   seeds = config.num_seeds
   eval_key = smac_loops.seed_keys(config.seed, 1, smac_pipeline.EVAL)[0]
 
@@ -59,24 +61,18 @@ def main(argv) -> None:
       row["train_post"] = train[..., -1].mean(axis=(1, 2)).tolist()
     return row
 
-  sizes = (on.meta_batch, on.batch_per_task, on.context_size)
-  updates = jax.jit(jax.vmap(lambda s, b, k: smac_loops._train(smac, s, b, k, on.grad_steps,
-                                                                *sizes)))
   curve = [{"iteration": 0, **score(states)}]
   print(json.dumps(curve[-1]), flush=True)
   for iteration in range(on.iterations):
-    split = jax.random.split(keys[iteration], seeds)
-    if _MODE.value == "online":
-      states, buffers, metrics = online(states, labeller, buffers, split)
-    else:
-      states, metrics = updates(states, buffers, split)
+    states, buffers, metrics = step(states, labeller, buffers,
+                                    jax.random.split(keys[iteration], seeds))
     if (iteration + 1) % on.eval_every == 0 or iteration + 1 == on.iterations:
       curve.append({"iteration": iteration + 1, **score(states),
                     **smac_loops.mean_metrics(metrics)})
       print(json.dumps({k: v for k, v in curve[-1].items()
                         if k in ("iteration", "test_post", "test_first", "train_post", "q",
                                  "critic_loss", "advantage", "log_prob")}), flush=True)
-  result = {"method": _METHOD.value, "mode": _MODE.value, "eval_repeats": _REPEATS.value,
+  result = {"method": method, "mode": _MODE.value, "eval_repeats": _REPEATS.value,
             "online": on.to_dict(), "smac": config.smac.to_dict(), "curve": curve}
   if _OUT.value:
     with open(_OUT.value, "w") as handle:
