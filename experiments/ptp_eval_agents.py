@@ -28,8 +28,6 @@ FLAGS = flags.FLAGS
 
 
 def main(_):
-  import jax
-
   from jaxinsert.training import evaluation
 
   config, pipeline, states = ptp_runs.open_run(FLAGS.config, FLAGS.workdir, FLAGS.seed,
@@ -37,7 +35,7 @@ def main(_):
   config.planner.values_weight = FLAGS.values_weight
   config.eval.offline_modes = tuple(FLAGS.modes)   # no GCP models unless asked for
   config.finetune.methods = tuple(FLAGS.modes)
-  key = jax.random.fold_in(jax.random.PRNGKey(config.seed + 10), 10_000 + FLAGS.iteration)
+  key = pipeline.finetune_eval_key(FLAGS.iteration)
   results = {"workdir": FLAGS.workdir, "agents": FLAGS.agents, "iteration": FLAGS.iteration,
              "values_weight": FLAGS.values_weight, "modes": {}}
   for mode in FLAGS.modes:

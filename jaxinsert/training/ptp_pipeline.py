@@ -363,6 +363,14 @@ class PTPPipeline:
       self._say(f"  offline {mode}: {record[mode]['success_per_seed']}")
     return record
 
+  def _finetune_key(self) -> jax.Array:
+    return jax.random.PRNGKey(self.config.seed + 10)
+
+  def finetune_eval_key(self, iteration: int) -> jax.Array:
+    """The key of the finetuning stage's evaluation at `iteration` (its reset states), for
+    scripts that re-evaluate saved agents on the study's own starts."""
+    return jax.random.fold_in(self._finetune_key(), 10_000 + iteration)
+
   def finetune(self) -> Dict[str, Any]:
     f, loops = self.config.finetune, self.loops()
     offline, models = self.offline_dataset(), self.study_models()
@@ -380,11 +388,11 @@ class PTPPipeline:
       iterate = jax.jit(jax.vmap(
           lambda s, b, o, n, k, d, m: self._iteration(s, b, o, n, k, d, m, method),
           in_axes=(0, 0, 0, None, 0, 0, 0)))
-      key = jax.random.PRNGKey(self.config.seed + 10)
+      key = self._finetune_key()
       curve = []
       for iteration in range(f.iterations + 1):
         if iteration % f.eval_every == 0 or iteration == f.iterations:
-          eval_key = jax.random.fold_in(key, 10_000 + iteration)
+          eval_key = self.finetune_eval_key(iteration)
           result = self.evaluate(states, buffers, method, eval_key)
           curve.append({"iteration": iteration,
                         "env_steps": iteration * f.episodes_per_iteration * steps, **result})
