@@ -157,8 +157,9 @@ def test_pearls_critic_sees_the_shaping_reward_and_the_buffers_keep_the_sparse_o
   loop = (2, 1, 1, 2, 2, 8, 8)
   outcomes = {}
   for shaped in (False, True):
+    copy = jax.tree_util.tree_map(jnp.copy, buffers)   # pearl_iteration donates its buffers
     new_state, new_buffers, _ = smac_loops.pearl_iteration(
-        family.env, loop, state, buffers, tasks, jax.random.PRNGKey(2), shaped_critic=shaped)
+        family.env, loop, state, copy, tasks, jax.random.PRNGKey(2), shaped_critic=shaped)
     outcomes[shaped] = new_state
     rewards = np.asarray(new_buffers.rl.data.reward)
     assert set(np.unique(rewards)) <= {0.0, 1.0}, "the buffers must keep the sparse reward"

@@ -80,6 +80,7 @@ def test_a_pearl_iteration_clears_the_sampled_encoder_windows_and_fills_both_buf
   loop = (1, 1, 2, 2, 2, 4, 3)
   state, after, metrics = smac_loops.pearl_iteration(ENV, loop, state, buffers, GOALS,
                                                      jax.random.PRNGKey(1))
+  assert buffers.rl.data.obs.is_deleted(), "the input buffers are donated to the output"
   grown = np.flatnonzero(np.asarray(after.rl.count) > 2 * horizon)
   assert grown.size == 1, "exactly the sampled task gets new data"
   task = int(grown[0])
