@@ -1,7 +1,6 @@
 """The rosbag converter on bags written here with rosbags: ROS 1 (Sawyer topics, the custom
 intera EndpointState, compressed images) and ROS 2 sqlite3/MCAP (iiwa topics, raw images)."""
 
-import pathlib
 
 import numpy as np
 import pytest

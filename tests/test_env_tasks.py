@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxinsert.envs import (backend_c, connectors, controllers, episodes, factory, insertion,
+from jaxinsert.envs import (backend_c, controllers, episodes, factory, insertion,
                             rewards, suites, tasks)
 
 MM = 1e-3

@@ -8,7 +8,6 @@ converters and run records.
 
 import json
 import os
-import pathlib
 import shutil
 import subprocess
 import sys

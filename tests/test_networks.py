@@ -1,7 +1,6 @@
 """The shared network initialiser: Haar-orthogonal like flax's, and free of LAPACK calls."""
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 

@@ -2,7 +2,6 @@
 resume (environments are checkpointed), and run_online's choice of loop."""
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 

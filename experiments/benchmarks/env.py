@@ -21,7 +21,6 @@ import time
 from typing import Dict, Sequence
 
 import jax
-import jax.numpy as jnp
 import mujoco
 import mujoco.rollout
 import numpy as np

@@ -96,7 +96,7 @@ def ten_hz_loop(policy, seconds: float):
 
 
 def fri_loop(seconds: float, cycle_ms: float):
-  from jaxinsert.robots import connect, iiwa, safety
+  from jaxinsert.robots import connect, iiwa
 
   cycles_per_step = max(1, int(round(100.0 / cycle_ms)))
   with connect.serve("iiwa_fri", cycle_s=cycle_ms / 1e3, cycles_per_step=cycles_per_step,

@@ -13,7 +13,6 @@ from typing import Dict, Sequence
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from jaxinsert.agents import AGENT_NAMES, get_agent
 from jaxinsert.training.offline import init_run_state, make_train_chunk, own_buffers, vmap_seeds

@@ -6,7 +6,7 @@ Agents differ in their losses; everything here is written once and used by sever
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Dict, Tuple
+from typing import Callable, Dict, Tuple
 
 import flax.linen as nn
 import jax

@@ -10,8 +10,7 @@ returned in `info` so a run can log them.
 from __future__ import annotations
 
 import os
-import pathlib
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import jax
 import numpy as np

@@ -11,7 +11,7 @@ environment's normalised action ("move": / move_m; "twist": / (speed * policy_dt
 
 from __future__ import annotations
 
-from typing import Callable, Dict, Sequence, Tuple
+from typing import Callable, Dict, Sequence
 
 import jax
 import jax.numpy as jnp

@@ -62,7 +62,6 @@ def rollouts_to_episodes(rollouts: Dict[str, np.ndarray],
                          split_features: Optional[Callable] = insertion.split_observation
                          ) -> List[Dict]:
   """Finished episodes of time-major `rollouts` (see `run_policy`) as episode dicts."""
-  obs, final_obs = rollouts["obs"], rollouts["final_obs"]
   done = rollouts["terminal"] | rollouts["truncated"]
   num_steps, num_envs = done.shape
   episodes = []

@@ -14,7 +14,6 @@ generating the same files.
 from __future__ import annotations
 
 import importlib
-from typing import Any, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 

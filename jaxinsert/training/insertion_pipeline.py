@@ -19,14 +19,14 @@ from __future__ import annotations
 
 import os
 import types
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple
 
 import jax
 import ml_collections
 
 from jaxinsert.agents import get_agent
 from jaxinsert.envs import insertion
-from jaxinsert.training import insertion_report, insertion_tasks, logging, offline, stages
+from jaxinsert.training import insertion_report, insertion_tasks, logging, stages
 from jaxinsert.training.offline import DivergenceError, OfflineTrainer
 from jaxinsert.types import Spec, Transition
 

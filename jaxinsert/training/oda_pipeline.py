@@ -26,7 +26,6 @@ ODA is asked to recover it from demonstrations.
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 

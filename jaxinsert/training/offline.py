@@ -16,10 +16,8 @@ must be finite before it is saved, so the checkpoint a divergence error names is
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
-import math
 import os
 import time
 from types import ModuleType
@@ -34,7 +32,7 @@ from tqdm import tqdm
 
 from jaxinsert.data import samplers
 from jaxinsert.agents import get_agent
-from jaxinsert.training import checkpoints, evaluation, logging, parallel
+from jaxinsert.training import checkpoints, logging, parallel
 from jaxinsert.types import Spec, Transition
 
 

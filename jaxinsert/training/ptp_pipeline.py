@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import flax.serialization
 import jax
@@ -65,7 +65,7 @@ class PTPPipeline:
     self._models = None
     self._gcp = None
     self._offline: Optional[samplers.IndexedDataset] = None
-    self._evaluators: Dict[str, Any] = {}
+    self._evaluators: Dict[Tuple[str, bool], Any] = {}
 
   @property
   def finetune_methods(self):
@@ -328,21 +328,24 @@ class PTPPipeline:
     return {k: np.asarray(v).tolist() for k, v in metrics.items()}
 
   # -------------------------------------------------------------------------- evaluation
-  def _evaluator(self, mode: str):
-    """One compiled evaluation per mode for the whole study (not one per call)."""
-    if mode not in self._evaluators:
+  def _evaluator(self, mode: str, deterministic: bool = True):
+    """One compiled evaluation per mode (and action rule) for the whole study, not one per call."""
+    if (mode, deterministic) not in self._evaluators:
       episodes = self.config.eval.episodes
-      self._evaluators[mode] = jax.jit(jax.vmap(
-          lambda s, b, k, m: self._loops_for(m).episodes(s, b, k, episodes, mode, True)))
-    return self._evaluators[mode]
+      self._evaluators[mode, deterministic] = jax.jit(jax.vmap(
+          lambda s, b, k, m: self._loops_for(m).episodes(s, b, k, episodes, mode, deterministic)))
+    return self._evaluators[mode, deterministic]
 
   def _seed_buffers(self, mode: str):
     loops = self.loops()   # built outside the trace: it holds concrete arrays (the goal latent)
     return jax.vmap(lambda _: loops.empty_buffers(mode))(jnp.arange(self.config.num_seeds))
 
-  def evaluate(self, states, buffers, mode: str, key) -> Dict[str, Any]:
-    out = self._evaluator(mode)(states, buffers, jax.random.split(key, self.config.num_seeds),
-                                self.study_models())
+  def evaluate(self, states, buffers, mode: str, key, deterministic: bool = True
+               ) -> Dict[str, Any]:
+    """Success of every seed's `eval.episodes` episodes; the study's evaluations act with the
+    policy's mean (`deterministic`), collection samples its actions."""
+    out = self._evaluator(mode, deterministic)(
+        states, buffers, jax.random.split(key, self.config.num_seeds), self.study_models())
     self._last_evaluation = out
     success = np.asarray(out["success"])
     return {"success_per_seed": success.mean(1).tolist(),
