@@ -43,6 +43,9 @@ def get_config(size: str = "default"):
   config.vae.latent_dim = 4                 # phi(s) size
   config.vae.hidden_dims = (128, 128)
   config.vae.kl_weight = 1e-3
+  # False (default): each axis standardised by its own std. True: one scale (the smallest axis
+  # std) for all axes, an isotropic latent (planning/vae.py VAEConfig.isotropic).
+  config.vae.isotropic = False
   config.vae.num_steps = 20 if tiny else 200 if smoke else 3000
 
   config.image_vae = ml_collections.ConfigDict()   # used only with latent_space = "image"
