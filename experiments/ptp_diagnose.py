@@ -22,7 +22,6 @@ flags.DEFINE_list("values_weights", ["0.01"], "planner eta values to evaluate")
 flags.DEFINE_list("timeouts", ["6"], "subgoal timeouts to evaluate")
 flags.DEFINE_list("prior_weights", ["0.01"], "planner prior weights to evaluate")
 flags.DEFINE_list("top_subgoals", ["2"], "planner top-level subgoal counts to evaluate")
-flags.DEFINE_list("latent_radii", ["0"], "planner latent radii to evaluate (0: off)")
 flags.DEFINE_bool("control", True, "also follow hand-made feasible subgoals")
 flags.DEFINE_string("agents", "offline", "offline, or finetuned/ptp")
 flags.DEFINE_integer("episodes", 32, "episodes per seed and setting")
@@ -68,11 +67,9 @@ def main(_):
   tray_only = dataclasses.replace(env, barriers=())   # the same scene without its barriers
   socket = np.asarray(env.socket_center_m)
 
-  for eta, timeout, prior, top, radius in itertools.product(
-      FLAGS.values_weights, FLAGS.timeouts, FLAGS.prior_weights, FLAGS.top_subgoals,
-      FLAGS.latent_radii):
+  for eta, timeout, prior, top in itertools.product(FLAGS.values_weights, FLAGS.timeouts,
+                                                    FLAGS.prior_weights, FLAGS.top_subgoals):
     if True:
-      config.planner.latent_radius = float(radius)
       config.planner.top_subgoals = int(top)
       empty = pipeline._loops_for(jax.tree_util.tree_map(lambda x: x[0], models)).empty_buffers()
       config.planner.values_weight, config.planner.subgoal_timeout = float(eta), int(timeout)
@@ -92,7 +89,6 @@ def main(_):
       near_axis = np.abs(final_xy - socket).max(-1) < 0.03
       row = {"values_weight": float(eta), "subgoal_timeout": int(timeout),
              "prior_weight": float(prior), "top_subgoals": int(top),
-             "latent_radius": float(radius),
              "success_per_seed": out["success"].mean(1).tolist(),
              "lifted_above_tray_walls_per_seed": lifted.mean(1).tolist(),
              "plans_cutting_an_obstacle_per_seed": pair_cuts.any(-1).mean(1).tolist(),
@@ -105,7 +101,7 @@ def main(_):
              "final_stage_counts": np.bincount(out["stage"].ravel() + 1, minlength=5).tolist()}
       print(json.dumps(row), flush=True)
       if FLAGS.out:   # the plans and paths of this setting, for figures
-        np.savez(FLAGS.out.replace(".json", "") + f"_eta{eta}_t{timeout}_p{prior}_top{top}_r{radius}.npz",
+        np.savez(FLAGS.out.replace(".json", "") + f"_eta{eta}_t{timeout}_p{prior}_top{top}.npz",
                  plan=plan, positions=out["positions"], subgoal_index=out["subgoal_index"],
                  success=out["success"])
       results["settings"].append(row)

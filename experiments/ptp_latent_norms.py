@@ -19,7 +19,6 @@ flags.DEFINE_integer("seed", 0, "the run's config.seed")
 flags.DEFINE_string("task", "tray_socket", "the run's config.env.task")
 flags.DEFINE_string("agents", "offline", "offline, or finetuned/ptp")
 flags.DEFINE_integer("episodes", 32, "episodes per seed")
-flags.DEFINE_float("latent_radius", 0.0, "the planner's latent radius (0: off)")
 flags.DEFINE_float("values_weight", 0.01, "the planner's eta")
 flags.DEFINE_string("out", None, "json file for the results")
 FLAGS = flags.FLAGS
@@ -35,12 +34,11 @@ def main(_):
 
   config, pipeline, states = ptp_runs.open_run(FLAGS.config, FLAGS.workdir, FLAGS.seed,
                                                FLAGS.task, FLAGS.agents)
-  config.planner.latent_radius = FLAGS.latent_radius
   config.planner.values_weight = FLAGS.values_weight
   env, models = pipeline.env, pipeline.models()
   positions, _ = pipeline._play()
   quantiles = (0.5, 0.9, 0.99)
-  result = {"workdir": FLAGS.workdir, "latent_radius": FLAGS.latent_radius, "seeds": []}
+  result = {"workdir": FLAGS.workdir, "seeds": []}
   seed_keys = jax.random.split(jax.random.PRNGKey(config.seed + 3), config.num_seeds)
   settings = pipeline._settings()
   empty = pipeline._loops_for(jax.tree_util.tree_map(lambda x: x[0], models)).empty_buffers()

@@ -176,24 +176,3 @@ def test_runner_switches_subgoals_on_timeout_and_on_reaching_one():
                                jax.random.PRNGKey(0), num_steps=5, timeout=30, threshold=0.1)
   np.testing.assert_array_equal(records["subgoal_index"], [0, 1, 2, 2, 2])
   np.testing.assert_allclose(records["next_obs"][-1], subgoals[-1])
-
-
-def test_latent_radius_keeps_every_planned_latent_within_its_ball():
-  # Projection: inside the ball unchanged, outside scaled onto the sphere (direction kept).
-  z = jnp.array([[0.3, 0.4], [3.0, 4.0], [0.0, 0.0]])
-  projected = np.asarray(mppi.project_latents(z, 2.0))
-  np.testing.assert_allclose(projected, [[0.3, 0.4], [1.2, 1.6], [0.0, 0.0]], atol=1e-6)
-  np.testing.assert_array_equal(mppi.project_latents(z, 0.0), z)   # 0: off
-  # The goal is 6 steps of 0.1 away and the plan has 4 subgoals, so without a bound MPPI picks
-  # latents of norm > 1; with radius 1 every latent stays within it and the plan stops short.
-  free = _plans((0, 1), values_weight=0.0, prior_weight=0.0)
-  bound = _plans((0, 1), values_weight=0.0, prior_weight=0.0, latent_radius=1.0)
-  assert float(jnp.max(jnp.linalg.norm(free.latents, axis=-1))) > 1.2
-  norms = np.asarray(jnp.linalg.norm(bound.latents, axis=-1))
-  assert norms.max() <= 1.0 + 1e-5, f"a latent left the ball: {norms.max()}"
-  # The returned cost is that of the projected latents, so it is the final distance the bound
-  # allows (4 steps of at most 0.1 towards a goal 0.6 away: >= 0.2).
-  assert np.all(np.asarray(bound.cost) >= 0.2 - 1e-4)
-  assert np.all(np.asarray(free.cost) < np.asarray(bound.cost))
-  with pytest.raises(ValueError, match="latent_radius"):
-    mppi.MPPIConfig(latent_radius=-1.0)

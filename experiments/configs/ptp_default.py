@@ -97,10 +97,6 @@ def get_config(size: str = "default"):
   config.planner.temperature = 0.1          # reference code
   config.planner.values_weight = 0.01       # eta (thesis 12.6.2); 0.3 with hard negatives
   config.planner.prior_weight = 0.01        # reference code
-  # 0: off (reference). > 0: MPPI projects every generator latent z_i onto ||z_i|| <= radius
-  # before decoding it (mppi.MPPIConfig.latent_radius), keeping the plans to jumps like the
-  # play data's.
-  config.planner.latent_radius = 0.0
   # 4 -> 8 -> 16 subgoals (L = 3, M = 2). Was 2 (-> 8 subgoals, timeout 6): with 8, the dt-20
   # generator must cover tray-to-socket in two jumps, far beyond the play data's reach, and
   # every plan cut through the tray walls (docs/notes/issue19_report.md, 2026-12-02 05:30).

@@ -42,11 +42,6 @@ class MPPIConfig:
   values_weight: float = 0.01             # eta of eq. (61) (thesis 12.6.2; code 0.001)
   prior_weight: float = 0.01              # weight of sum ||z||^2 (reference train_eval_ptp.py)
   replace_final_subgoal: bool = True      # last subgoal := goal (reference code)
-  # 0: off (the reference). > 0: every sampled z_i is projected onto the ball ||z_i|| <= radius
-  # of the generator's prior N(0, I) before it is decoded, so MPPI searches only latents like
-  # those the generator was trained on (its aggregate posterior), not far tails that decode to
-  # jumps no play data made (e.g. through a wall).
-  latent_radius: float = 0.0
 
   def __post_init__(self):
     if self.num_samples < 2:
@@ -56,8 +51,6 @@ class MPPIConfig:
       raise ValueError("MPPIConfig.noise_levels is empty: MPPI needs at least one iteration")
     if self.temperature <= 0:
       raise ValueError(f"MPPIConfig.temperature must be > 0, got {self.temperature}")
-    if self.latent_radius < 0:
-      raise ValueError(f"MPPIConfig.latent_radius must be >= 0 (0: off), got {self.latent_radius}")
 
   @property
   def num_iterations(self) -> int:
@@ -79,14 +72,6 @@ def decode_subgoals(generator: Generator, start: jax.Array, latents: jax.Array) 
     return subgoal, subgoal
   _, subgoals = jax.lax.scan(step, start, latents)
   return subgoals
-
-
-def project_latents(latents: jax.Array, radius: float) -> jax.Array:
-  """Each z (the last axis) projected onto the ball ||z|| <= radius; radius 0 leaves them."""
-  if radius == 0.0:
-    return latents
-  norms = jnp.linalg.norm(latents, axis=-1, keepdims=True)
-  return latents * jnp.minimum(1.0, radius / jnp.maximum(norms, 1e-12))
 
 
 def plan_cost(start: jax.Array, goal: jax.Array, subgoals: jax.Array, latents: jax.Array,
@@ -137,7 +122,6 @@ def mppi_plan(key: jax.Array, start: jax.Array, goal: jax.Array, generator: Gene
       samples = jnp.where(index == 0, initial_latents, samples)
     # The elite: sample 0 is the best plan so far (from the second iteration on).
     samples = samples.at[0].set(jnp.where(index == 0, samples[0], best_latents))
-    samples = project_latents(samples, config.latent_radius)
     costs = costs_of(samples)
     costs = jnp.where(jnp.isfinite(costs), costs, jnp.inf)
     lowest = jnp.argmin(costs)

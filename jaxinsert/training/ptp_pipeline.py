@@ -224,8 +224,7 @@ class PTPPipeline:
     return PlannerSettings(
         mppi=mppi.MPPIConfig(num_samples=p.num_samples, noise_levels=tuple(p.noise_levels),
                              temperature=p.temperature, values_weight=p.values_weight,
-                             prior_weight=p.prior_weight,
-                             latent_radius=p.get("latent_radius", 0.0)),
+                             prior_weight=p.prior_weight),
         top_subgoals=p.top_subgoals, multiplier=p.multiplier, subgoal_timeout=p.subgoal_timeout,
         reach_threshold=p.reach_threshold)
 
