@@ -38,14 +38,15 @@ def get_config(size: str = "default"):
   # The latent space the generators, the value and the planner work in: "state" (the state VAE
   # below, the CPU default) or "image" (a conv VAE on rendered 48x48 views, image_vae below).
   config.latent_space = "state"
+  # The state VAE's input scaling: False (default) each axis by its own std; True one scale, the
+  # smallest axis std, for all axes (planning/vae.py VAEConfig.isotropic). It enters the models'
+  # fingerprint only when True, so default workdirs keep theirs.
+  config.isotropic_state_latent = False
 
   config.vae = ml_collections.ConfigDict()
   config.vae.latent_dim = 4                 # phi(s) size
   config.vae.hidden_dims = (128, 128)
   config.vae.kl_weight = 1e-3
-  # False (default): each axis standardised by its own std. True: one scale (the smallest axis
-  # std) for all axes, an isotropic latent (planning/vae.py VAEConfig.isotropic).
-  config.vae.isotropic = False
   config.vae.num_steps = 20 if tiny else 200 if smoke else 3000
 
   config.image_vae = ml_collections.ConfigDict()   # used only with latent_space = "image"
