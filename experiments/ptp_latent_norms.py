@@ -29,8 +29,6 @@ def main(_):
   import jax.numpy as jnp
   import numpy as np
 
-  from jaxinsert.planning import cvae
-  from jaxinsert.training.ptp_loops import PTPLoops
 
   config, pipeline, states = ptp_runs.open_run(FLAGS.config, FLAGS.workdir, FLAGS.seed,
                                                FLAGS.task, FLAGS.agents)
@@ -40,14 +38,7 @@ def main(_):
   quantiles = (0.5, 0.9, 0.99)
   result = {"workdir": FLAGS.workdir, "seeds": []}
   seed_keys = jax.random.split(jax.random.PRNGKey(config.seed + 3), config.num_seeds)
-  settings = pipeline._settings()
-  empty = pipeline._loops_for(jax.tree_util.tree_map(lambda x: x[0], models)).empty_buffers()
-  run = jax.jit(jax.vmap(lambda s, m, k: PTPLoops(env, *m, pipeline.agent_config, settings)
-                         .episodes(s, empty, k, FLAGS.episodes, "ptp", True)))
-  out = jax.tree_util.tree_map(np.asarray, run(states, models, seed_keys))
-  start = np.asarray(jax.vmap(lambda k: jax.vmap(lambda kk: env.reset(
-      jax.random.split(kk, 3)[0]).obs)(jax.random.split(k, FLAGS.episodes)))(seed_keys))
-  plan = np.concatenate([start[..., None, :], out["subgoals"]], -2)
+  out, plan = ptp_runs.ptp_plans(pipeline, states, models, seed_keys, FLAGS.episodes)
   flat = plan.reshape((-1,) + plan.shape[-2:])
   cuts = np.asarray(jax.vmap(jax.vmap(env.cuts_obstacles))(flat[:, :-1], flat[:, 1:]))
   cuts = cuts.reshape(plan.shape[:-2] + (-1,))          # (seeds, episodes, 16)
