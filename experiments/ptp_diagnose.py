@@ -42,7 +42,6 @@ def main(_):
 
   from jaxinsert.agents import gciql
   from jaxinsert.planning import runner
-  from jaxinsert.training.ptp_loops import PTPLoops
 
   config, pipeline, states = ptp_runs.open_run(FLAGS.config, FLAGS.workdir, FLAGS.seed,
                                                FLAGS.task, FLAGS.agents,
@@ -55,7 +54,6 @@ def main(_):
              "value_workdir": FLAGS.value_workdir, "settings": []}
   env = pipeline.env
   models = pipeline.models()
-  empty = pipeline.loops().empty_buffers()
   seeds = config.num_seeds
   seed_keys = jax.random.split(jax.random.PRNGKey(config.seed + 3), seeds)
 
@@ -71,16 +69,9 @@ def main(_):
                                                     FLAGS.prior_weights, FLAGS.top_subgoals):
     if True:
       config.planner.top_subgoals = int(top)
-      empty = pipeline._loops_for(jax.tree_util.tree_map(lambda x: x[0], models)).empty_buffers()
       config.planner.values_weight, config.planner.subgoal_timeout = float(eta), int(timeout)
       config.planner.prior_weight = float(prior)
-      settings = pipeline._settings()
-      run = jax.jit(jax.vmap(lambda s, m, k: PTPLoops(env, *m, pipeline.agent_config, settings)
-                             .episodes(s, empty, k, FLAGS.episodes, "ptp", True)))
-      out = jax.tree_util.tree_map(np.asarray, run(states, models, seed_keys))
-      start = np.asarray(jax.vmap(lambda k: jax.vmap(lambda kk: env.reset(
-          jax.random.split(kk, 3)[0]).obs)(jax.random.split(k, FLAGS.episodes)))(seed_keys))
-      plan = np.concatenate([start[..., None, :], out["subgoals"]], -2)
+      out, plan = ptp_runs.ptp_plans(pipeline, states, models, seed_keys, FLAGS.episodes)
       pair_cuts = cuts(plan)
       lifted = out["positions"][..., 2].max(-1) >= env.wall_height_m
       barrier_cuts = pair_cuts & ~cuts(plan, tray_only)   # jumps that cut only a barrier

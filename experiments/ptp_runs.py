@@ -21,3 +21,23 @@ def open_run(config_arg: str, workdir: str, seed: int, task: str, agents: str,
     config[name] = value
   pipeline = ptp_pipeline.PTPPipeline(config, workdir, progress=False)
   return config, pipeline, pipeline.saved_agents(agents)
+
+
+def ptp_plans(pipeline: Any, states: Any, models: Any, seed_keys: Any, episodes: int
+              ) -> Tuple[Any, Any]:
+  """Deterministic `ptp` episodes with empty plan buffers under the pipeline's current planner
+  settings, per seed: (the episodes' outputs as NumPy, the plans as positions (seeds, episodes,
+  K + 1, 3), the start first)."""
+  import jax
+  import numpy as np
+
+  from jaxinsert.training.ptp_loops import PTPLoops
+
+  env, settings = pipeline.env, pipeline._settings()
+  empty = pipeline._loops_for(jax.tree_util.tree_map(lambda x: x[0], models)).empty_buffers()
+  run = jax.jit(jax.vmap(lambda s, m, k: PTPLoops(env, *m, pipeline.agent_config, settings)
+                         .episodes(s, empty, k, episodes, "ptp", True)))
+  out = jax.tree_util.tree_map(np.asarray, run(states, models, seed_keys))
+  start = np.asarray(jax.vmap(lambda k: jax.vmap(lambda kk: env.reset(
+      jax.random.split(kk, 3)[0]).obs)(jax.random.split(k, episodes)))(seed_keys))
+  return out, np.concatenate([start[..., None, :], out["subgoals"]], -2)

@@ -184,3 +184,21 @@ def test_the_actor_learns_only_from_its_own_rows_when_given_them():
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
   assert any(not np.array_equal(np.asarray(a), np.asarray(b))
              for a, b in zip(leaves(plain.actor.params), leaves(fewer.actor.params)))
+
+
+def test_isotropic_state_vae_standardises_every_axis_by_the_smallest_std():
+  from jaxinsert.planning import vae
+  # x spread 3x wider than y and z, as the play data's (x 15 cm, y and z about 5.5 cm).
+  states = jax.random.normal(jax.random.PRNGKey(0), (512, 3)) * jnp.array([0.15, 0.05, 0.06])
+  stds = np.asarray(jnp.std(states, 0))
+  default, _ = vae.train_vae(jax.random.PRNGKey(1), states, vae.VAEConfig(num_steps=2))
+  isotropic, _ = vae.train_vae(jax.random.PRNGKey(1), states,
+                               vae.VAEConfig(num_steps=2, isotropic=True))
+  np.testing.assert_allclose(default.state_std, stds + 1e-6, rtol=1e-5)
+  np.testing.assert_allclose(isotropic.state_std, np.full(3, stds.min() + 1e-6), rtol=1e-5)
+  np.testing.assert_allclose(isotropic.state_mean, default.state_mean)
+  # A centimetre along x is as far as along y in the standardised input the encoder sees
+  # (2.9x shorter by default).
+  step = lambda trained, axis: float(jnp.linalg.norm(jnp.eye(3)[axis] * 0.01 / trained.state_std))
+  assert step(isotropic, 0) == pytest.approx(step(isotropic, 1))
+  assert step(default, 1) > 2.5 * step(default, 0)

@@ -85,3 +85,26 @@ def test_ptp_cli_runs_every_stage_reports_and_resumes(tmp_path):
   message = changed.stdout + changed.stderr
   assert "stage 'finetune'" in message and "'updates_per_iteration': 6" in message
   assert "[offline_eval] done earlier" in changed.stdout
+
+
+def test_isotropic_state_latent_enters_the_models_fingerprint_only_when_on(tmp_path):
+  import importlib.util
+
+  from jaxinsert.training import ptp_pipeline
+  spec = importlib.util.spec_from_file_location(
+      "ptp_config", os.path.join(ROOT, "experiments", "configs", "ptp_default.py"))
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+
+  def models_stage(isotropic):
+    config = module.get_config("tiny")
+    config.isotropic_state_latent = isotropic
+    pipeline = ptp_pipeline.PTPPipeline(config, str(tmp_path / str(isotropic)), progress=False)
+    stage = next(s for s in pipeline.stages() if s.name == "models")
+    return stage.depends_on, pipeline._vae_config()
+
+  fields, vae_config = models_stage(False)
+  assert "isotropic_state_latent" not in fields, "the default must keep old workdirs' fingerprints"
+  assert not vae_config.isotropic
+  fields, vae_config = models_stage(True)
+  assert "isotropic_state_latent" in fields and vae_config.isotropic

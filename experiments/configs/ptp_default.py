@@ -38,6 +38,10 @@ def get_config(size: str = "default"):
   # The latent space the generators, the value and the planner work in: "state" (the state VAE
   # below, the CPU default) or "image" (a conv VAE on rendered 48x48 views, image_vae below).
   config.latent_space = "state"
+  # The state VAE's input scaling: False (default) each axis by its own std; True one scale, the
+  # smallest axis std, for all axes (planning/vae.py VAEConfig.isotropic). It enters the models'
+  # fingerprint only when True, so default workdirs keep theirs.
+  config.isotropic_state_latent = False
 
   config.vae = ml_collections.ConfigDict()
   config.vae.latent_dim = 4                 # phi(s) size

@@ -1,7 +1,8 @@
 """The state VAE whose latent space PTP plans in (the CPU default; the thesis uses a VQ-VAE on
 48x48 images, section 6.8 item 1), and the small fitting loop it shares with the generators.
 
-States are standardised with the data's mean and std, encoded to a diagonal Gaussian, decoded
+States are standardised with the data's mean and std (per axis, or with `isotropic` one scale,
+the smallest axis std, for every axis), encoded to a diagonal Gaussian, decoded
 back; phi(s) = the encoder mean is the latent the policy, the value and the planner see.
 Loss: squared reconstruction error (summed over dimensions) + kl_weight * KL(q(h|s) || N(0, I)).
 """
@@ -63,6 +64,11 @@ class VAEConfig:
   latent_dim: int = 4                 # h = phi(s); the state is 3-D, one spare dimension
   hidden_dims: Tuple[int, ...] = (128, 128)
   kl_weight: float = 1e-3             # small: the latent must keep millimetre detail
+  # False: each axis standardised by its own std (the default). True: every axis divided by
+  # the smallest axis std, so a centimetre moves the latent about as far along every axis and
+  # no axis is compressed (on the PTP play data x's std is ~2.8x y's and z's, which put the
+  # 2 cm pit walls of walled_socket below the planner's 0.2 reach threshold along x).
+  isotropic: bool = False
   learning_rate: float = 1e-3
   batch_size: int = 256
   num_steps: int = 3000
@@ -116,6 +122,8 @@ def train_vae(key: jax.Array, states: jax.Array, config: VAEConfig = VAEConfig()
   if states.ndim != 2 or states.shape[0] < 2:
     raise ValueError(f"train_vae wants states of shape (N >= 2, state_dim), got {states.shape}")
   state_mean, state_std = jnp.mean(states, 0), jnp.std(states, 0) + 1e-6
+  if config.isotropic:
+    state_std = jnp.full_like(state_std, jnp.min(state_std))
   standardized = (states - state_mean) / state_std
   module = StateVAE(config.hidden_dims, config.latent_dim, states.shape[-1])
   init_key, fit_key = jax.random.split(key)

@@ -85,6 +85,8 @@ class PTPPipeline:
     model_fields = ("seed", "vae", "cvae", "models_per_seed", "num_seeds")
     if self.latent_space != "state":
       model_fields += ("latent_space", "image_vae")
+    if self.config.get("isotropic_state_latent", False):
+      model_fields += ("isotropic_state_latent",)
     declared = [
         stages.Stage("collect", self.collect, ("seed", "env", "collect"), outputs=("data",)),
         stages.Stage("models", self.train_models, model_fields, ("collect",),
@@ -143,7 +145,8 @@ class PTPPipeline:
     if self.latent_space != "state":
       raise ValueError(f"config.latent_space must be 'state' or 'image', got "
                        f"{self.latent_space!r}")
-    return vae.VAEConfig(**self.config.vae.to_dict())
+    return vae.VAEConfig(**self.config.vae.to_dict(),
+                         isotropic=bool(self.config.get("isotropic_state_latent", False)))
 
   def _train_latent(self, key, states, config):
     train = image_vae.train_image_vae if self.latent_space == "image" else vae.train_vae
