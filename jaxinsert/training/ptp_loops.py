@@ -15,7 +15,7 @@ seeds.
 from __future__ import annotations
 
 import dataclasses
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Optional, Sequence, Tuple
 
 import jax
 import jax.numpy as jnp
@@ -27,7 +27,7 @@ from jaxinsert.data import samplers
 from jaxinsert.envs.multistage import MultiStageInsertion
 from jaxinsert.planning import buffer as plan_buffer
 from jaxinsert.planning import modes as planning_modes
-from jaxinsert.planning import mppi, runner
+from jaxinsert.planning import runner
 from jaxinsert.planning.cvae import TrainedCVAE
 from jaxinsert.planning.gcp import TrainedMidpoint
 from jaxinsert.planning.vae import TrainedVAE
