@@ -106,8 +106,8 @@ def pearl_iteration(env, loop, state, buffers: Buffers, tasks, key, shaped_criti
   batch_per_task, context_size). `shaped_critic`: the critic's rewards are the family's
   `env.shaped_reward(next_obs, task)` (a sparse family's dense shaping); buffers, context and
   the returned metrics keep the env's own (sparse) reward. `buffers` is donated (its device
-  memory is reused for the returned buffers, ~7% of an iteration at 120k rows per task): pass
-  a copy where the caller needs it again."""
+  memory is reused for the returned buffers: one copy in memory instead of two): pass a copy
+  where the caller needs it again."""
   per_iteration, prior, posterior, steps, meta_batch, batch, context_size = loop
   slot_key, collect_key, train_key = jax.random.split(key, 3)
   num_tasks = tasks.shape[0]
