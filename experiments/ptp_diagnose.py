@@ -13,17 +13,13 @@ from absl import app, flags
 
 from experiments import ptp_runs
 
-flags.DEFINE_string("workdir", None, "a finished PTP workdir", required=True)
-flags.DEFINE_string("config", "experiments/configs/ptp_default.py", "config file[:size]")
-flags.DEFINE_integer("seed", 0, "the run's config.seed")
-flags.DEFINE_string("task", "tray_socket", "the run's config.env.task")
+ptp_runs.define_run_flags()
 flags.DEFINE_bool("models_per_seed", True, "the run's config.models_per_seed")
 flags.DEFINE_list("values_weights", ["0.01"], "planner eta values to evaluate")
 flags.DEFINE_list("timeouts", ["6"], "subgoal timeouts to evaluate")
 flags.DEFINE_list("prior_weights", ["0.01"], "planner prior weights to evaluate")
 flags.DEFINE_list("top_subgoals", ["2"], "planner top-level subgoal counts to evaluate")
 flags.DEFINE_bool("control", True, "also follow hand-made feasible subgoals")
-flags.DEFINE_string("agents", "offline", "offline, or finetuned/ptp")
 flags.DEFINE_integer("episodes", 32, "episodes per seed and setting")
 flags.DEFINE_string("value_workdir", None, "plan with the value V(s, g) of this workdir's agents "
                     "(same `--agents` name; its latent models must be the run's), the policy "
@@ -43,9 +39,7 @@ def main(_):
   from jaxinsert.agents import gciql
   from jaxinsert.planning import runner
 
-  config, pipeline, states = ptp_runs.open_run(FLAGS.config, FLAGS.workdir, FLAGS.seed,
-                                               FLAGS.task, FLAGS.agents,
-                                               models_per_seed=FLAGS.models_per_seed)
+  config, pipeline, states = ptp_runs.open_flagged_run(models_per_seed=FLAGS.models_per_seed)
   if FLAGS.value_workdir:
     from jaxinsert.training import ptp_pipeline
     planner_value = ptp_pipeline.PTPPipeline(config, FLAGS.value_workdir, progress=False)

@@ -17,12 +17,8 @@ from absl import app, flags
 
 from experiments import ptp_runs
 
-flags.DEFINE_string("workdir", None, "a finished PTP workdir", required=True)
-flags.DEFINE_string("config", "experiments/configs/ptp_default.py", "config file[:size]")
-flags.DEFINE_integer("seed", 0, "the run's config.seed")
-flags.DEFINE_string("task", "tray_socket", "the run's config.env.task")
+ptp_runs.define_run_flags(agents="finetuned/ptp")
 flags.DEFINE_float("values_weight", 0.01, "the planner's eta")
-flags.DEFINE_string("agents", "finetuned/ptp", "offline, or finetuned/<method>")
 flags.DEFINE_list("modes", ["ptp", "final_goal"], "planning modes to evaluate")
 flags.DEFINE_integer("iteration", 8, "the finetuning iteration whose evaluation key is used")
 flags.DEFINE_enum("actions", "deterministic", ["deterministic", "sampled", "both"],
@@ -35,8 +31,7 @@ FLAGS = flags.FLAGS
 def main(_):
   from jaxinsert.training import evaluation
 
-  config, pipeline, states = ptp_runs.open_run(FLAGS.config, FLAGS.workdir, FLAGS.seed,
-                                               FLAGS.task, FLAGS.agents)
+  config, pipeline, states = ptp_runs.open_flagged_run()
   config.planner.values_weight = FLAGS.values_weight
   config.eval.offline_modes = tuple(FLAGS.modes)   # no GCP models unless asked for
   config.finetune.methods = tuple(FLAGS.modes)

@@ -13,11 +13,7 @@ from absl import app, flags
 
 from experiments import ptp_runs
 
-flags.DEFINE_string("workdir", None, "a finished PTP workdir", required=True)
-flags.DEFINE_string("config", "experiments/configs/ptp_default.py", "config file[:size]")
-flags.DEFINE_integer("seed", 0, "the run's config.seed")
-flags.DEFINE_string("task", "tray_socket", "the run's config.env.task")
-flags.DEFINE_string("agents", "offline", "offline, or finetuned/ptp")
+ptp_runs.define_run_flags()
 flags.DEFINE_integer("episodes", 32, "episodes per seed")
 flags.DEFINE_float("values_weight", 0.01, "the planner's eta")
 flags.DEFINE_string("out", None, "json file for the results")
@@ -29,9 +25,7 @@ def main(_):
   import jax.numpy as jnp
   import numpy as np
 
-
-  config, pipeline, states = ptp_runs.open_run(FLAGS.config, FLAGS.workdir, FLAGS.seed,
-                                               FLAGS.task, FLAGS.agents)
+  config, pipeline, states = ptp_runs.open_flagged_run()
   config.planner.values_weight = FLAGS.values_weight
   env, models = pipeline.env, pipeline.models()
   positions, _ = pipeline._play()

@@ -14,11 +14,7 @@ from absl import app, flags
 
 from experiments import ptp_runs
 
-flags.DEFINE_string("workdir", None, "a finished PTP workdir", required=True)
-flags.DEFINE_string("config", "experiments/configs/ptp_default.py", "config file[:size]")
-flags.DEFINE_integer("seed", 0, "the run's config.seed")
-flags.DEFINE_string("task", "tray_socket", "the run's config.env.task")
-flags.DEFINE_string("agents", "offline", "offline, or finetuned/ptp")
+ptp_runs.define_run_flags()
 flags.DEFINE_integer("episodes", 32, "plans per seed")
 flags.DEFINE_integer("top_subgoals", 4, "the planner's top-level subgoals")
 flags.DEFINE_float("values_weight", 0.01, "the planner's eta")
@@ -35,8 +31,7 @@ def main(_):
   from jaxinsert.planning import modes as planning_modes
   from jaxinsert.training.ptp_loops import PTPLoops
 
-  config, pipeline, states = ptp_runs.open_run(FLAGS.config, FLAGS.workdir, FLAGS.seed,
-                                               FLAGS.task, FLAGS.agents)
+  config, pipeline, states = ptp_runs.open_flagged_run()
   config.planner.top_subgoals = FLAGS.top_subgoals
   config.planner.values_weight = FLAGS.values_weight
   env, models, settings = pipeline.env, pipeline.models(), pipeline._settings()

@@ -1,9 +1,30 @@
-"""A finished PTP workdir opened for the diagnosis scripts (ptp_diagnose.py,
-ptp_walled_probe.py): its config file's settings with the run's seed and task, the pipeline and
-the saved agents of every seed. No flags here, so both scripts can import it."""
+"""A finished PTP workdir opened for the diagnosis scripts (ptp_diagnose.py, ptp_eval_agents.py,
+ptp_latent_norms.py, ptp_plan_levels.py, ptp_walled_probe.py): its config file's settings with
+the run's seed and task, the pipeline and the saved agents of every seed. The flags that name
+the run are defined by `define_run_flags`, called by each script (none at import)."""
 
 import importlib.util
-from typing import Any, Tuple
+from typing import Any, Optional, Tuple
+
+from absl import flags
+
+
+def define_run_flags(agents: str = "offline", task: Optional[str] = "tray_socket",
+                     workdir_help: str = "a finished PTP workdir") -> None:
+  """--workdir, --config, --seed, --agents and (unless `task` is None: the script fixes it)
+  --task, the flags that name a finished run; `open_flagged_run` reads them."""
+  flags.DEFINE_string("workdir", None, workdir_help, required=True)
+  flags.DEFINE_string("config", "experiments/configs/ptp_default.py", "config file[:size]")
+  flags.DEFINE_integer("seed", 0, "the run's config.seed")
+  if task is not None:
+    flags.DEFINE_string("task", task, "the run's config.env.task")
+  flags.DEFINE_string("agents", agents, "offline, or finetuned/<method> (ptp, final_goal, ...)")
+
+
+def open_flagged_run(task: Optional[str] = None, **fields: Any) -> Tuple[Any, Any, Any]:
+  """`open_run` on the flags of `define_run_flags` (`task` for a script without --task)."""
+  f = flags.FLAGS
+  return open_run(f.config, f.workdir, f.seed, task or f.task, f.agents, **fields)
 
 
 def open_run(config_arg: str, workdir: str, seed: int, task: str, agents: str,

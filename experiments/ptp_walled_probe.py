@@ -20,10 +20,7 @@ from absl import app, flags
 
 from experiments import ptp_runs
 
-flags.DEFINE_string("workdir", None, "a finished walled_socket PTP workdir", required=True)
-flags.DEFINE_string("config", "experiments/configs/ptp_default.py", "config file[:size]")
-flags.DEFINE_integer("seed", 0, "the run's config.seed")
-flags.DEFINE_string("agents", "offline", "offline, or finetuned/ptp, finetuned/final_goal")
+ptp_runs.define_run_flags(task=None, workdir_help="a finished walled_socket PTP workdir")
 flags.DEFINE_integer("starts", 64, "wall-foot starts per seed")
 flags.DEFINE_integer("steps", 30, "steps from each wall-foot start")
 flags.DEFINE_string("out", None, "json file for the results")
@@ -52,8 +49,7 @@ def main(_):
 
   from jaxinsert.agents import gciql
 
-  config, pipeline, states = ptp_runs.open_run(FLAGS.config, FLAGS.workdir, FLAGS.seed,
-                                               "walled_socket", FLAGS.agents)
+  config, pipeline, states = ptp_runs.open_flagged_run(task="walled_socket")
   env = pipeline.env
   vaes = pipeline.models()[0]
   results = {"workdir": FLAGS.workdir, "agents": FLAGS.agents}
