@@ -49,7 +49,8 @@ def test_misaligned_plug_jams_without_passing_through(clearance_mm, overlap_mm):
   spec = connectors.ConnectorSpec("probe", clearance_m=clearance_mm * MM)
   info, _, lowest_z = press_down(spec, (clearance_mm + overlap_mm) * MM)
   tip = info["tip_in_socket"][0]
-  assert not info["success"][0], f"plug overlapping the wall by {overlap_mm} mm inserted"
+  assert not info["success"][0], (f"plug overlapping the wall by {overlap_mm} mm inserted: "
+                                   f"tip {tip / MM} mm")
   # Penetration tolerance into the wall top: 0.1 mm at 8 N.
   assert lowest_z > -0.1 * MM, f"plug sank {-lowest_z / MM:.3f} mm into the socket face"
 
