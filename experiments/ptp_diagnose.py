@@ -52,9 +52,7 @@ def main(_):
   seed_keys = jax.random.split(jax.random.PRNGKey(config.seed + 3), seeds)
 
   def cuts(plan_positions, scene=env):   # (..., K + 1, 3): start then subgoals
-    flat = plan_positions.reshape((-1,) + plan_positions.shape[-2:])
-    pair = jax.vmap(jax.vmap(scene.cuts_obstacles))(flat[:, :-1], flat[:, 1:])
-    return np.asarray(pair).reshape(plan_positions.shape[:-2] + (-1,))
+    return ptp_runs.plan_cuts(scene, plan_positions)
 
   tray_only = dataclasses.replace(env, barriers=())   # the same scene without its barriers
   socket = np.asarray(env.socket_center_m)

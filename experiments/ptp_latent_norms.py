@@ -33,9 +33,7 @@ def main(_):
   result = {"workdir": FLAGS.workdir, "seeds": []}
   seed_keys = jax.random.split(jax.random.PRNGKey(config.seed + 3), config.num_seeds)
   out, plan = ptp_runs.ptp_plans(pipeline, states, models, seed_keys, FLAGS.episodes)
-  flat = plan.reshape((-1,) + plan.shape[-2:])
-  cuts = np.asarray(jax.vmap(jax.vmap(env.cuts_obstacles))(flat[:, :-1], flat[:, 1:]))
-  cuts = cuts.reshape(plan.shape[:-2] + (-1,))          # (seeds, episodes, 16)
+  cuts = ptp_runs.plan_cuts(env, plan)                  # (seeds, episodes, 16)
   for seed in range(config.num_seeds):
     vae, generators = jax.tree_util.tree_map(lambda x: x[seed], models)
     latents = vae.encode(jnp.asarray(positions))          # (episodes, steps + 1, d)

@@ -24,7 +24,6 @@ FLAGS = flags.FLAGS
 
 def main(_):
   import jax
-  import jax.numpy as jnp
   import numpy as np
 
   from jaxinsert.planning import mppi
@@ -61,9 +60,7 @@ def main(_):
             "values_weight": FLAGS.values_weight, "levels": []}
   for index, subgoals in enumerate(levels):   # (seeds, episodes, K, 3)
     path = np.concatenate([starts[:, :, None], subgoals], 2)
-    flat = jnp.asarray(path.reshape((-1,) + path.shape[2:]))
-    cuts = np.asarray(jax.vmap(jax.vmap(env.cuts_obstacles))(flat[:, :-1], flat[:, 1:]))
-    cuts = cuts.reshape(path.shape[:2] + (-1,))
+    cuts = ptp_runs.plan_cuts(env, path)
     row = {"level": index, "subgoals": int(subgoals.shape[2]),
            "plans_cutting_per_seed": cuts.any(-1).mean(1).round(3).tolist(),
            "cut_share_per_jump": cuts.mean((0, 1)).round(3).tolist()}

@@ -44,6 +44,18 @@ def open_run(config_arg: str, workdir: str, seed: int, task: str, agents: str,
   return config, pipeline, pipeline.saved_agents(agents)
 
 
+def plan_cuts(env: Any, plan_positions: Any) -> Any:
+  """Which jumps of plans cut one of `env`'s obstacles: positions (..., K + 1, 3), the start
+  then the subgoals, -> NumPy bool (..., K), jump j from point j to point j + 1."""
+  import jax
+  import jax.numpy as jnp
+  import numpy as np
+
+  flat = jnp.asarray(plan_positions).reshape((-1,) + tuple(plan_positions.shape[-2:]))
+  pair = jax.vmap(jax.vmap(env.cuts_obstacles))(flat[:, :-1], flat[:, 1:])
+  return np.asarray(pair).reshape(tuple(plan_positions.shape[:-2]) + (-1,))
+
+
 def ptp_plans(pipeline: Any, states: Any, models: Any, seed_keys: Any, episodes: int
               ) -> Tuple[Any, Any]:
   """Deterministic `ptp` episodes with empty plan buffers under the pipeline's current planner
