@@ -63,7 +63,7 @@ def train_offline(config: ml_collections.ConfigDict, data, spec, steps: int, bat
   def sample(key):
     row_key, shift_key = jax.random.split(key)
     batch = augment(samplers.uniform(data, row_key, batch_size), shift_key)
-    return recolour(batch, jax.random.fold_in(key, 1)) if colour else batch
+    return recolour(batch, jax.random.fold_in(key, 1))
   return _train_in_chunks(agent_module.update, sample, agent, steps, seed, chunk, "offline")
 
 
