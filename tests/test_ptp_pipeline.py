@@ -90,7 +90,7 @@ def test_ptp_cli_runs_every_stage_reports_and_resumes(tmp_path):
 def test_isotropic_state_latent_enters_the_models_fingerprint_only_when_on(tmp_path):
   import importlib.util
 
-  from jaxinsert.training import ptp_pipeline
+  from jaxinsert.training import ptp_pipeline, stages
   spec = importlib.util.spec_from_file_location(
       "ptp_config", os.path.join(ROOT, "experiments", "configs", "ptp_default.py"))
   module = importlib.util.module_from_spec(spec)
@@ -101,10 +101,12 @@ def test_isotropic_state_latent_enters_the_models_fingerprint_only_when_on(tmp_p
     config.isotropic_state_latent = isotropic
     pipeline = ptp_pipeline.PTPPipeline(config, str(tmp_path / str(isotropic)), progress=False)
     stage = next(s for s in pipeline.stages() if s.name == "models")
-    return stage.depends_on, pipeline._vae_config()
+    runner = stages.StageRunner(config, str(tmp_path / str(isotropic)), progress=False)
+    runner.fingerprints["collect"] = "collected"
+    return runner.settings(stage)["fields"], pipeline._vae_config()
 
   fields, vae_config = models_stage(False)
   assert "isotropic_state_latent" not in fields, "the default must keep old workdirs' fingerprints"
   assert not vae_config.isotropic
   fields, vae_config = models_stage(True)
-  assert "isotropic_state_latent" in fields and vae_config.isotropic
+  assert fields["isotropic_state_latent"] is True and vae_config.isotropic

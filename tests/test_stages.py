@@ -54,3 +54,34 @@ def test_a_redone_input_stage_invalidates_the_stages_reading_it(tmp_path):
   stages.StageRunner(config(**{"collect.episodes": 20}), str(tmp_path), progress=False,
                      redo=True).run(declared(calls))
   assert calls == ["collect", "train", "collect", "train"]
+
+
+def test_a_field_added_later_at_its_declared_default_keeps_old_records_valid(tmp_path):
+  calls = []
+  stages.StageRunner(config(), str(tmp_path), progress=False).run(declared(calls))
+  old = {name: stages.StageRunner.fingerprint(record["settings"]) for name, record in
+         stages.StageRunner(config(), str(tmp_path), progress=False).run(declared(calls)).items()}
+
+  def with_defaults(calls):   # a new top-level field, and a new field inside a section
+    collect, train = declared(calls)
+    return [collect, stages.Stage(train.name, train.body, train.depends_on, train.inputs,
+                                  train.outputs, defaults={"agent.clip": None, "latent": "state"})]
+
+  for new_fields in ({"agent.clip": None, "latent": "state"}, {}):   # at default, or absent
+    later = config()
+    for dotted, value in new_fields.items():
+      if "." in dotted:
+        later.agent[dotted.split(".")[1]] = value
+      else:
+        later[dotted] = value
+    records = stages.StageRunner(later, str(tmp_path), progress=False).run(with_defaults(calls))
+    assert records["train"]["fingerprint"] == old["train"]
+  assert calls == ["collect", "train"], "a field at its default re-ran a finished stage"
+  for dotted, value, shown in (("agent.clip", 1.0, r"config.agent: .*'clip': 1.0"),
+                               ("latent", "image", "config.latent: None -> 'image'")):
+    later = config()
+    later.agent.clip, later.latent = None, "state"
+    section, _, name = dotted.rpartition(".")
+    (later[section] if section else later)[name] = value
+    with pytest.raises(stages.StageMismatchError, match=shown):
+      stages.StageRunner(later, str(tmp_path), progress=False).run(with_defaults(calls))

@@ -128,12 +128,10 @@ class ODAPipeline:
                                    ("seed", "num_seeds", "oda", "offline_steps", "batch_per_task"),
                                    ("collect",), outputs=("awac",)))
     if self.oracle:
-      # oracle_features joins the fingerprint only when not "all", so records made before it
-      # existed (all features) stay valid.
-      fields = ("seed", "num_seeds", "oda", "offline_steps", "batch_per_task") + (
-          ("oracle_features",) if self.config.get("oracle_features", "all") != "all" else ())
-      declared.append(stages.Stage("oracle_train", lambda: self.train("oracle"), fields,
-                                   ("collect",), outputs=("oracle",)))
+      declared.append(stages.Stage("oracle_train", lambda: self.train("oracle"),
+                                   ("seed", "num_seeds", "oda", "offline_steps", "batch_per_task"),
+                                   ("collect",), outputs=("oracle",),
+                                   defaults={"oracle_features": "all"}))
     declared += [
         stages.Stage("zero_shot", self.zero_shot, ("seed", "eval"),
                      tuple(TRAIN_STAGES[method] for method in self.methods())),

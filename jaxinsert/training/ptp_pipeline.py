@@ -85,12 +85,10 @@ class PTPPipeline:
     model_fields = ("seed", "vae", "cvae", "models_per_seed", "num_seeds")
     if self.latent_space != "state":
       model_fields += ("latent_space", "image_vae")
-    if self.config.get("isotropic_state_latent", False):
-      model_fields += ("isotropic_state_latent",)
     declared = [
         stages.Stage("collect", self.collect, ("seed", "env", "collect"), outputs=("data",)),
         stages.Stage("models", self.train_models, model_fields, ("collect",),
-                     outputs=("models",)),
+                     outputs=("models",), defaults={"isotropic_state_latent": False}),
         stages.Stage("offline", self.train_offline,
                      ("seed", "num_seeds", "agent", "batch_size", "offline_steps"), ("models",),
                      outputs=("agents/offline.msgpack",)),

@@ -6,6 +6,10 @@ section name covers all of its fields), the earlier stages whose results it read
 function that does the work and returns a JSON-able record. `StageRunner.run` executes the
 stages in order; each finished stage leaves `stages/<name>.json` holding its record and its
 fingerprint (a SHA-256 of its config fields' values and of its input stages' fingerprints).
+A field added to a config after records were made is declared in the stage's `defaults` with
+the value that reproduces the old behaviour: it enters the fingerprint only while it differs
+from that value (whether it is a field of its own or sits inside a section the stage depends
+on), so the records made before it existed stay valid.
 A finished stage is reused only while its fingerprint matches; on a mismatch the runner stops
 with a message naming the fields that changed (or, with `redo=True`, deletes the stage's
 declared outputs and runs it again, and every stage after it that depends on it). A stage's own resume point (a training checkpoint)
@@ -20,7 +24,7 @@ import json
 import os
 import shutil
 import time
-from typing import Any, Callable, Dict, Optional, Sequence
+from typing import Any, Callable, Dict, Mapping, Optional, Sequence
 
 import ml_collections
 
@@ -38,17 +42,50 @@ class Stage:
   depends_on: Sequence[str] = ()     # dotted config fields (or whole sections)
   inputs: Sequence[str] = ()         # names of earlier stages whose outputs it reads
   outputs: Sequence[str] = ()        # paths under the workdir it writes (cleared on a redo)
+  # dotted fields -> the value at which they stay out of the fingerprint (module docstring)
+  defaults: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
 
-def _field(config: ml_collections.ConfigDict, dotted: str) -> Any:
+_MISSING = object()
+
+
+def _field(config: ml_collections.ConfigDict, dotted: str, missing: Any = None) -> Any:
   value: Any = config
   for part in dotted.split("."):
     if part not in value:
+      if missing is not None:
+        return missing
       raise KeyError(f"stage depends on config.{dotted}, which does not exist")
     value = value[part]
   if isinstance(value, ml_collections.ConfigDict):
     return json.loads(value.to_json_best_effort(sort_keys=True))
   return value
+
+
+def _as_json(value: Any) -> Any:
+  """`value` as the fingerprint sees it (tuples become lists, and so on)."""
+  return json.loads(json.dumps(value, sort_keys=True, default=str))
+
+
+def _apply_defaults(fields: Dict[str, Any], config: ml_collections.ConfigDict,
+                    defaults: Mapping[str, Any]) -> Dict[str, Any]:
+  """`fields` with each field of `defaults` left out while it holds its default value."""
+  for dotted, default in defaults.items():
+    value = _field(config, dotted, missing=_MISSING)
+    at_default = value is _MISSING or _as_json(value) == _as_json(default)
+    section = next((name for name in fields if dotted.startswith(name + ".")), None)
+    if section is None:
+      if at_default:
+        fields.pop(dotted, None)
+      else:
+        fields[dotted] = value
+    elif at_default:
+      parent = fields[section]
+      parts = dotted[len(section) + 1:].split(".")
+      for part in parts[:-1]:
+        parent = parent.get(part, {})
+      parent.pop(parts[-1], None)
+  return fields
 
 
 class StageRunner:
@@ -67,7 +104,8 @@ class StageRunner:
     return os.path.join(self.workdir, "stages", f"{name}.json")
 
   def settings(self, stage: Stage) -> Dict[str, Any]:
-    fields = {name: _field(self.config, name) for name in stage.depends_on}
+    fields = _apply_defaults({name: _field(self.config, name) for name in stage.depends_on},
+                             self.config, stage.defaults)
     inputs = {}
     for name in stage.inputs:
       if name not in self.fingerprints:
