@@ -68,6 +68,9 @@ def get_config(variant: str = "default"):
   # on PEARL's early data near the origin the goal explains little reward variance, so 0.1 nat
   # per unit of KL outweighs what z saves in MSE. 0.001 keeps the encoder informative.
   config.smac.kl_weight = 0.001
+  # Table 2's weight of the online PEARL actor term (MuJoCo 1, Sawyer 0); here so that the
+  # command line can set it. At 1.0 it stays out of the offline stage's fingerprint.
+  config.smac.lambda_pearl = 1.0
 
   config.offline = ml_collections.ConfigDict()
   config.offline.methods = ("smac", "meta_bc")  # + "actor_ablation", "encoder_q_only"

@@ -124,7 +124,7 @@ class SMACPipeline:
                      outputs=("data", "pearl")),
         stages.Stage("offline", self.offline, ("seed", "num_seeds", "smac", "data", "offline",
                                                "eval", "diagnostic"), ("pearl_data",),
-                     outputs=("offline",)),
+                     outputs=("offline",), defaults={"smac.lambda_pearl": 1.0}),
         stages.Stage("online", self.online, ("seed", "num_seeds", "online", "eval",
                                              "diagnostic"), ("offline",), outputs=("online",)),
     ]
