@@ -1,6 +1,8 @@
 """PTP's pieces around the planner: HER relabelling at 70%, the CVAE's training sequences, and
 the multi-stage task being out of reach of a straight-to-the-goal policy."""
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -202,3 +204,70 @@ def test_isotropic_state_vae_standardises_every_axis_by_the_smallest_std():
   step = lambda trained, axis: float(jnp.linalg.norm(jnp.eye(3)[axis] * 0.01 / trained.state_std))
   assert step(isotropic, 0) == pytest.approx(step(isotropic, 1))
   assert step(default, 1) > 2.5 * step(default, 0)
+
+
+@pytest.mark.timeout(60)
+def test_far_variant_geometry_by_hand():
+  env, near = make_task("far_tray_socket"), make_task("tray_socket")
+  assert env.spec.max_episode_steps == 120 and env.play_steps == 60
+  np.testing.assert_allclose(np.asarray(env.goal_position_m()), [0.30, 0.0, -0.03], atol=1e-7)
+  # The tray (inner x in (-0.33, -0.27)): from x = -0.275 a +x step to -0.26 leaves it, refused
+  # below the walls' 6 cm top, allowed at it.
+  blocked = env.move(jnp.array([-0.275, 0.0, 0.03]), jnp.array([1.0, 0.0, 0.0]))
+  np.testing.assert_allclose(np.asarray(blocked), [-0.275, 0.0, 0.03], atol=1e-7)
+  over = env.move(jnp.array([-0.275, 0.0, 0.06]), jnp.array([1.0, 0.0, 0.0]))
+  np.testing.assert_allclose(np.asarray(over), [-0.26, 0.0, 0.06], atol=1e-7)
+  # Where tray_socket's socket was (x = 0.15) there is table now; the hole is at x = 0.30.
+  table = env.move(jnp.array([0.15, 0.0, 0.01]), jnp.array([0.0, 0.0, -1.0]))
+  np.testing.assert_allclose(np.asarray(table), [0.15, 0.0, 0.0], atol=1e-7)
+  assert bool(near.move(jnp.array([0.15, 0.0, 0.01]), jnp.array([0.0, 0.0, -1.0]))[2] < 0)
+  # 1 cm off the axis is within the 1.5 cm chamfer: centred into the 4 mm clearance.
+  entered = env.move(jnp.array([0.31, 0.0, 0.005]), jnp.array([0.0, 0.0, -1.0]))
+  np.testing.assert_allclose(np.asarray(entered), [0.304, 0.0, -0.01], atol=1e-6)
+  assert bool(env.is_success(jnp.array([0.30, 0.0, -0.025])))
+  assert not bool(env.is_success(jnp.array([0.30, 0.0, -0.02])))
+  assert not bool(env.is_success(jnp.array([0.15, 0.0, -0.03])))
+  # The widened workspace: x up to 0.40 (tray_socket stops at 0.25).
+  edge = env.move(jnp.array([0.395, 0.0, 0.1]), jnp.array([1.0, 0.0, 0.0]))
+  assert float(edge[0]) == pytest.approx(0.40)
+  assert float(near.move(jnp.array([0.245, 0.0, 0.1]), jnp.array([1.0, 0.0, 0.0]))[0]) == (
+      pytest.approx(0.25))
+  with pytest.raises(ValueError, match="play_steps"):
+    MultiStageInsertion(play_steps=-1)
+
+
+@pytest.mark.timeout(60)
+def test_far_variant_needs_more_steps_than_tray_socket_allows_and_its_play_stays_short():
+  env = make_task("far_tray_socket")
+  keys = jax.random.split(jax.random.PRNGKey(0), 8)
+  staged = _staged_policy(env, env.wall_height_m + 0.015)
+  assert np.all(_successes(env, staged, keys))
+  # It needs 52-53 steps (tray_socket's 32-33): cut to 45 it does not get there.
+  short = dataclasses.replace(env, max_episode_steps=45)
+  assert not np.any(_successes(short, staged, keys))
+  play = play_episodes(env, jax.random.PRNGKey(1), 300)
+  assert play["actions"].shape == (300, 60, 3) and play["positions"].shape == (300, 61, 3)
+  span = np.ptp(np.asarray(play["positions"][:, :, 0]), axis=1)
+  route = env.socket_center_m[0] - env.tray_center_m[0]
+  assert span.max() < route / 2, f"a play episode spans {span.max():.3f} m of the {route} m route"
+  unchanged = make_task("tray_socket")
+  assert unchanged.play_steps == 0
+  assert play_episodes(unchanged, jax.random.PRNGKey(1), 2)["actions"].shape == (2, 60, 3)
+
+
+def test_far_config_changes_only_task_length_play_count_and_top_subgoals():
+  from experiments.configs import ptp_default, ptp_far
+
+  def flat(config):
+    return {f"{section}.{key}" if isinstance(values, dict) else section: value
+            for section, values in config.to_dict().items()
+            for key, value in (values.items() if isinstance(values, dict) else [(None, values)])}
+
+  for size in ("default", "smoke", "tiny"):
+    base, far = flat(ptp_default.get_config(size)), flat(ptp_far.get_config(size))
+    changed = {key for key in base if base[key] != far[key]}
+    assert changed == {"env.task", "env.max_episode_steps", "collect.num_episodes",
+                       "planner.top_subgoals"}, size
+    assert far["env.task"] == "far_tray_socket" and far["env.max_episode_steps"] == 120
+    assert far["collect.num_episodes"] == 2 * base["collect.num_episodes"]
+    assert far["planner.top_subgoals"] == 8 and base["planner.top_subgoals"] == 4

@@ -16,7 +16,10 @@ hole at least `success_depth_m` deep, judged at the end of the episode (as PTP's
 Task variants (`TASKS`, `make_task`): "tray_socket" (the layout above), "tray_barrier_socket"
 (a solid wall, `barriers`, across the workspace between tray and socket, taller than the tray's
 walls: lift, climb over it, carry, descend, insert) and "walled_socket" (the socket stands in a
-walled pit: the plug must come down into it from above its walls before it aligns and inserts).
+walled pit: the plug must come down into it from above its walls before it aligns and inserts)
+and "far_tray_socket" (tray_socket stretched: tray and socket 0.6 m apart instead of 0.3 m in a
+0.8 m wide workspace, 120-step episodes; the play episodes are tray_socket's, 60 steps of the
+same short primitives, so none spans half the route; configs/ptp_far.py scales the planner).
 
 `play_episodes` makes the offline data: episodes of short scripted primitives (move to a
 nearby point, lift, descend) from starts all over the workspace; no episode holds the whole
@@ -53,8 +56,12 @@ class MultiStageInsertion:
   # top; the plug can rest on them. Each must be wider than step_m along x and y, so that one
   # step cannot jump across one.
   barriers: Tuple[Tuple[float, float, float, float, float], ...] = ()
+  # Steps per play episode (play_episodes); 0: max_episode_steps, as in the first three tasks.
+  play_steps: int = 0
 
   def __post_init__(self):
+    if self.play_steps < 0:
+      raise ValueError(f"play_steps must be >= 0 (0: max_episode_steps), got {self.play_steps}")
     for barrier in self.barriers:
       if len(barrier) != 5:
         raise ValueError(f"a barrier is (x_low, x_high, y_low, y_high, height_m), got {barrier}")
@@ -211,12 +218,13 @@ def _primitive_target(env: MultiStageInsertion, key: jax.Array, position: jax.Ar
 
 def play_episodes(env: MultiStageInsertion, key: jax.Array, num_episodes: int,
                   action_noise: float = 0.3) -> Dict[str, jax.Array]:
-  """`num_episodes` play episodes of env.max_episode_steps steps of chained primitives.
+  """`num_episodes` play episodes of env.play_steps (0: env.max_episode_steps) steps of chained
+  primitives.
 
   Returns "positions" (episodes, steps + 1, 3) and "actions" (episodes, steps, 3): a
   proportional controller towards each primitive's target, plus Gaussian action noise.
   """
-  steps = env.max_episode_steps
+  steps = env.play_steps or env.max_episode_steps
 
   def episode(episode_key):
     start_key, first_key, run_key = jax.random.split(episode_key, 3)
@@ -250,7 +258,15 @@ def _walled_socket_barriers(env: MultiStageInsertion, inner_half_m: float = 0.03
           (x - a, x + a, y - b, y - a, height_m), (x - a, x + a, y + a, y + b, height_m))
 
 
-TASKS = ("tray_socket", "tray_barrier_socket", "walled_socket")
+TASKS = ("tray_socket", "tray_barrier_socket", "walled_socket", "far_tray_socket")
+
+# far_tray_socket: the tray and the socket 0.6 m apart (tray_socket: 0.3 m), the workspace widened
+# along x to keep 0.1 m beyond each, a 120-step limit (a staged lift-carry-descend solution takes
+# 52-53 steps; on tray_socket 32-33 of 60), and play episodes kept at tray_socket's 60 steps, so
+# that no play episode spans half the route (the widest x-span of 2000 is 0.28 m of 0.6 m).
+FAR_TRAY_SOCKET = dict(tray_center_m=(-0.30, 0.0), socket_center_m=(0.30, 0.0),
+                       workspace_low_m=(-0.40, -0.1, -0.03), workspace_high_m=(0.40, 0.1, 0.15),
+                       max_episode_steps=120, play_steps=60)
 
 
 def make_task(name: str, **overrides) -> MultiStageInsertion:
@@ -263,4 +279,6 @@ def make_task(name: str, **overrides) -> MultiStageInsertion:
   if name == "walled_socket":         # the socket in a pit with 5 cm walls, 3 cm from its axis
     base = MultiStageInsertion(**overrides)
     return dataclasses.replace(base, barriers=_walled_socket_barriers(base))
+  if name == "far_tray_socket":       # tray_socket with the socket twice as far from the tray
+    return MultiStageInsertion(**{**FAR_TRAY_SOCKET, **overrides})
   raise ValueError(f"unknown multi-stage task {name!r}; tasks: {', '.join(TASKS)}")
