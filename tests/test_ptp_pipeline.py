@@ -110,3 +110,27 @@ def test_isotropic_state_latent_enters_the_models_fingerprint_only_when_on(tmp_p
   assert not vae_config.isotropic
   fields, vae_config = models_stage(True)
   assert fields["isotropic_state_latent"] is True and vae_config.isotropic
+
+
+def test_the_acceptance_line_starts_from_the_offline_row_of_the_table(tmp_path):
+  import types
+
+  import ml_collections
+
+  from jaxinsert.training import ptp_report
+
+  def result(k):
+    return {"success_k": k, "success_n": 96, "success_per_seed": [k / 96] * 3}
+
+  def curve(first, last):
+    return [dict(result(first), env_steps=0), dict(result(last), env_steps=100)]
+
+  config = ml_collections.ConfigDict({"num_seeds": 3, "env": {"task": "tray_socket"},
+                                      "eval": {"episodes": 32}})
+  pipeline = types.SimpleNamespace(config=config, workdir=str(tmp_path), num_model_sets=3)
+  records = {"offline_eval": {"ptp": result(40), "final_goal": result(0)},
+             "finetune": {"ptp": curve(48, 80), "final_goal": curve(0, 0)}}
+  checks = ptp_report.write_summary(pipeline, records)["checks"]
+  assert checks["ptp_start"] == pytest.approx(40 / 96) and checks["ptp_rises"]
+  records["offline_eval"] = {"final_goal": result(0)}   # PTP not evaluated offline
+  assert ptp_report.write_summary(pipeline, records)["checks"]["ptp_start"] == pytest.approx(0.5)

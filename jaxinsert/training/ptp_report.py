@@ -53,7 +53,10 @@ def write_summary(pipeline, records: Dict[str, Dict[str, Any]]) -> Dict[str, Any
   if "ptp" in finetune and "final_goal" in finetune:
     ptp_end = finetune["ptp"][-1]["success_k"] / finetune["ptp"][-1]["success_n"]
     base_end = finetune["final_goal"][-1]["success_k"] / finetune["final_goal"][-1]["success_n"]
-    ptp_start = finetune["ptp"][0]["success_k"] / finetune["ptp"][0]["success_n"]
+    # The start is the offline evaluation the table shows (the curve's first point evaluates
+    # the same agents with another key); the curve's only where offline PTP was not evaluated.
+    start = offline["ptp"] if "success_k" in offline.get("ptp", {}) else finetune["ptp"][0]
+    ptp_start = start["success_k"] / start["success_n"]
     checks = {"ptp_finetuned_at_least_50": ptp_end >= 0.5, "ptp_rises": ptp_end > ptp_start,
               "baseline_at_most_30": base_end <= 0.3, "ptp_finetuned": ptp_end,
               "ptp_start": ptp_start, "baseline_finetuned": base_end}
