@@ -191,6 +191,7 @@ class MultiStageInsertion:
     return cuts
 
   def is_success(self, position: jax.Array) -> jax.Array:
+    """`position`: the tip (3,) or a state (state_dim,), whose first three entries are the tip."""
     inside = jnp.linalg.norm(self._axis_offset(position)) <= self.hole_radius_m + 1e-6
     return inside & (position[2] <= -self.success_depth_m)
 
