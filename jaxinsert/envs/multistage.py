@@ -13,7 +13,7 @@ flat policy:
 Observation (3,): the tip position in the table frame, metres. Success: the tip inside the
 hole at least `success_depth_m` deep, judged at the end of the episode (as PTP's evaluation).
 
-Task variants (`TASKS`, `make_task`): "tray_socket" (the layout above), "tray_barrier_socket"
+Task variants (`ALL_TASKS`, `make_task`): "tray_socket" (the layout above), "tray_barrier_socket"
 (a solid wall, `barriers`, across the workspace between tray and socket, taller than the tray's
 walls: lift, climb over it, carry, descend, insert) and "walled_socket" (the socket stands in a
 walled pit: the plug must come down into it from above its walls before it aligns and inserts)
@@ -449,7 +449,11 @@ def _walled_socket_barriers(env: MultiStageInsertion, inner_half_m: float = 0.03
           (x - a, x + a, y - b, y - a, height_m), (x - a, x + a, y + a, y + b, height_m))
 
 
-TASKS = ("tray_socket", "tray_barrier_socket", "walled_socket", "far_tray_socket", "lid_socket")
+# The tasks whose state is the tip position (3,), solved by lift-carry-descend, and those with a
+# lid, whose state adds its offset (4,) and whose solution pushes the lid first.
+TASKS = ("tray_socket", "tray_barrier_socket", "walled_socket", "far_tray_socket")
+LID_TASKS = ("lid_socket",)
+ALL_TASKS = TASKS + LID_TASKS
 
 # far_tray_socket: the tray and the socket 0.6 m apart (tray_socket: 0.3 m), the workspace widened
 # along x to keep 0.1 m beyond each, a 120-step limit (a staged lift-carry-descend solution takes
@@ -461,7 +465,7 @@ FAR_TRAY_SOCKET = dict(tray_center_m=(-0.30, 0.0), socket_center_m=(0.30, 0.0),
 
 
 def make_task(name: str, **overrides) -> MultiStageInsertion:
-  """One of the multi-stage task variants in `TASKS`; `overrides` set MultiStageInsertion
+  """One of the multi-stage task variants in `ALL_TASKS`; `overrides` set MultiStageInsertion
   fields (e.g. max_episode_steps)."""
   if name == "tray_socket":
     return MultiStageInsertion(**overrides)
@@ -474,4 +478,4 @@ def make_task(name: str, **overrides) -> MultiStageInsertion:
     return MultiStageInsertion(**{**FAR_TRAY_SOCKET, **overrides})
   if name == "lid_socket":            # tray_socket with a sliding lid over the hole
     return MultiStageInsertion(**{"lid": SlidingLid(), **overrides})
-  raise ValueError(f"unknown multi-stage task {name!r}; tasks: {', '.join(TASKS)}")
+  raise ValueError(f"unknown multi-stage task {name!r}; tasks: {', '.join(ALL_TASKS)}")
