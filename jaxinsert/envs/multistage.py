@@ -143,7 +143,10 @@ class MultiStageInsertion:
     return self._state(state, jnp.int32(0), key, jnp.float32(0.0))
 
   def step(self, state: EnvState, action: jax.Array) -> EnvState:
-    following = self.transition(state.obs, action)
+    current = state.physics["position_m"]   # the physics, not the observation, is stepped
+    if self.lid is not None:
+      current = jnp.append(current, state.physics["lid_offset_m"])
+    following = self.transition(current, action)
     success = self.is_success(following)
     step_count = state.step_count + 1
     return self._state(following, step_count, state.key, success.astype(jnp.float32))
