@@ -20,9 +20,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STAGES = ("collect", "models", "offline", "offline_eval", "finetune")
 
 
-def run_ptp(workdir, *args):
+def run_ptp(workdir, *args, config="experiments/configs/ptp_default.py:tiny"):
   command = [sys.executable, os.path.join(ROOT, "experiments", "ptp.py"),
-             "--config=experiments/configs/ptp_default.py:tiny", f"--workdir={workdir}", *args]
+             f"--config={config}", f"--workdir={workdir}", *args]
   return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=400,
                         env=dict(os.environ, JAX_PLATFORMS="cpu",
                                  JAX_DISABLE_MOST_OPTIMIZATIONS="1"))
@@ -85,6 +85,37 @@ def test_ptp_cli_runs_every_stage_reports_and_resumes(tmp_path):
   message = changed.stdout + changed.stderr
   assert "stage 'finetune'" in message and "'updates_per_iteration': 6" in message
   assert "[offline_eval] done earlier" in changed.stdout
+
+
+@pytest.mark.timeout(600)   # about 1 min of CPU alone on one core
+def test_ptp_cli_runs_on_the_lid_task_with_its_4d_states(tmp_path):
+  import flax.serialization
+
+  workdir = str(tmp_path / "lid")
+  result = run_ptp(workdir, "--config.isotropic_state_latent=True",
+                   config="experiments/configs/ptp_lid.py:tiny")
+  assert result.returncode == 0, result.stderr[-3000:]
+  summary = json.load(open(os.path.join(workdir, "summary.json")))
+  assert summary["task"] == "lid_socket" and set(summary["rows"]) == {"ptp", "final_goal"}
+  for row in summary["rows"].values():
+    for when in ("offline", "finetuned"):
+      assert row[when]["success_n"] == 8 and 0 <= row[when]["success_k"] <= 8
+  # The play data and the models hold 4-D states (tip xyz + lid offset).
+  play = np.load(os.path.join(workdir, "data", "play.npz"))
+  assert play["positions"].shape == (50, 61, 4) and play["actions"].shape == (50, 60, 3)
+  with open(os.path.join(workdir, "models", "vae.msgpack"), "rb") as handle:
+    stored = flax.serialization.msgpack_restore(handle.read())
+  mean, std = np.asarray(stored["state_mean"]), np.asarray(stored["state_std"])
+  assert mean.shape == (2, 4) and std.shape == (2, 4)
+  np.testing.assert_allclose(std, std[:, :1] * np.ones((1, 4)))   # isotropic: one scale
+  collect = json.load(open(os.path.join(workdir, "stages", "collect.json")))
+  assert collect["episodes_moving_the_lid"] >= 1 and collect["episodes_closed_then_inserted"] == 0
+  offline = json.load(open(os.path.join(workdir, "stages", "offline_eval.json")))
+  for mode in ("ptp", "final_goal"):
+    assert 0 <= offline[mode]["final_lid_open_k"] <= 8, mode
+  episode = np.load(os.path.join(workdir, "episodes", "ptp_iteration1.npz"))
+  assert episode["positions"].shape == (60, 4) and episode["subgoals"].shape == (16, 4)
+  assert os.path.getsize(os.path.join(workdir, "ptp_episode.gif")) > 0
 
 
 def test_isotropic_state_latent_enters_the_models_fingerprint_only_when_on(tmp_path):

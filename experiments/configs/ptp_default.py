@@ -6,7 +6,7 @@
       --config.env.task=tray_barrier_socket --workdir=runs/ptp_barrier
 
 Sizes: `default` (the study), `smoke` (a few minutes), `tiny` (the CI pipeline test: every stage
-runs, nothing is learnt). Tasks (`config.env.task`): see `jaxinsert.envs.multistage.TASKS`.
+runs, nothing is learnt). Tasks (`config.env.task`): see `jaxinsert.envs.multistage.ALL_TASKS`.
 
 Thesis / reference-code values are named where used; the reductions for this machine are:
 N = 256 MPPI samples in the study (1024 in the benchmark), generators at dt 20/10/5 on 60-step

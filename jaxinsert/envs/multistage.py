@@ -13,28 +13,50 @@ flat policy:
 Observation (3,): the tip position in the table frame, metres. Success: the tip inside the
 hole at least `success_depth_m` deep, judged at the end of the episode (as PTP's evaluation).
 
-Task variants (`TASKS`, `make_task`): "tray_socket" (the layout above), "tray_barrier_socket"
+Task variants (`ALL_TASKS`, `make_task`): "tray_socket" (the layout above), "tray_barrier_socket"
 (a solid wall, `barriers`, across the workspace between tray and socket, taller than the tray's
 walls: lift, climb over it, carry, descend, insert) and "walled_socket" (the socket stands in a
 walled pit: the plug must come down into it from above its walls before it aligns and inserts)
 and "far_tray_socket" (tray_socket stretched: tray and socket 0.6 m apart instead of 0.3 m in a
 0.8 m wide workspace, 120-step episodes; the play episodes are tray_socket's, 60 steps of the
-same short primitives, so none spans half the route; configs/ptp_far.py scales the planner).
+same short primitives, so none spans half the route; configs/ptp_far.py scales the planner)
+and "lid_socket" (tray_socket with a sliding lid over the hole, `SlidingLid`: the plug must go
+down beside the lid and push it open sideways before it can come back above the hole and
+insert; coming straight down over the hole it rests on the closed lid). With a lid the state
+gains the lid's offset: observation (4,) = tip xyz + lid offset, metres (`state_dim`,
+`goal_state`, `transition`); the other tasks keep their (3,) observation.
 
 `play_episodes` makes the offline data: episodes of short scripted primitives (move to a
 nearby point, lift, descend) from starts all over the workspace; no episode holds the whole
-lift-carry-align-insert sequence.
+lift-carry-align-insert sequence. With a lid, play starts with the lid anywhere in its travel,
+a quarter of the primitives go to the lid's side or push it, and once an episode has seen the
+hole closed no primitive aims below the table, so no play episode holds push-then-insert.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Dict, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import jax
 import jax.numpy as jnp
 
 from jaxinsert.envs.base import EnvSpec, EnvState
+
+
+@dataclasses.dataclass(frozen=True)
+class SlidingLid:
+  """A flat lid on the table over the socket's hole, sliding along y. At offset 0 it covers
+  x in socket_x +- half_width_m, y in socket_y +- half_length_m, z in [0, height_m]; at offset d
+  it is shifted by d along +y. The plug pushes it from its -y edge (opening) or its +y edge
+  (closing) when it moves into that edge below the lid's top; its other sides block the plug;
+  coming down onto it the plug rests on its top. The hole admits the plug only while the lid's
+  -y edge is clear of the chamfer (`open_offset_m`)."""
+  half_width_m: float = 0.03       # along x
+  half_length_m: float = 0.03      # along y
+  height_m: float = 0.01           # top of the lid; below it the plug is beside the lid
+  max_offset_m: float = 0.06       # travel: offsets in [0, max_offset_m]
+  goal_offset_m: float = 0.05      # the final goal state's lid offset (open)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,6 +80,8 @@ class MultiStageInsertion:
   barriers: Tuple[Tuple[float, float, float, float, float], ...] = ()
   # Steps per play episode (play_episodes); 0: max_episode_steps, as in the first three tasks.
   play_steps: int = 0
+  # A sliding lid over the hole (lid_socket); None: no lid, the state is the tip position only.
+  lid: Optional[SlidingLid] = None
 
   def __post_init__(self):
     if self.play_steps < 0:
@@ -75,37 +99,73 @@ class MultiStageInsertion:
     if not 0 < self.success_depth_m <= self.hole_depth_m:
       raise ValueError(f"success_depth_m must be in (0, hole_depth_m={self.hole_depth_m}], "
                        f"got {self.success_depth_m}")
+    if self.lid is not None:
+      lid = self.lid
+      if lid.half_length_m <= self.chamfer_radius_m or lid.half_width_m <= self.chamfer_radius_m:
+        raise ValueError(f"the lid {lid} must cover the chamfer (radius {self.chamfer_radius_m})")
+      if not self.open_offset_m <= lid.goal_offset_m <= lid.max_offset_m:
+        raise ValueError(f"lid offsets must satisfy open ({self.open_offset_m:.3f}) <= goal "
+                         f"({lid.goal_offset_m}) <= max ({lid.max_offset_m})")
+      if self.socket_center_m[1] + lid.half_length_m + lid.max_offset_m > self.workspace_high_m[1]:
+        raise ValueError("the open lid must stay inside the workspace along y")
+
+  @property
+  def state_dim(self) -> int:
+    """3 (tip xyz) or, with a lid, 4 (tip xyz + lid offset), metres."""
+    return 3 if self.lid is None else 4
 
   @property
   def spec(self) -> EnvSpec:
-    return EnvSpec(obs_shape=(3,), action_dim=3, max_episode_steps=self.max_episode_steps)
+    return EnvSpec(obs_shape=(self.state_dim,), action_dim=3,
+                   max_episode_steps=self.max_episode_steps)
 
   def goal_position_m(self) -> jax.Array:
-    """The final goal state: the tip at the bottom of the hole."""
+    """The final goal's tip position: the bottom of the hole."""
     return jnp.array([self.socket_center_m[0], self.socket_center_m[1], -self.hole_depth_m])
+
+  def goal_state(self) -> jax.Array:
+    """The final goal state (state_dim,): the tip at the bottom of the hole (and the lid open)."""
+    if self.lid is None:
+      return self.goal_position_m()
+    return jnp.append(self.goal_position_m(), self.lid.goal_offset_m)
 
   def start_position_m(self, key: jax.Array) -> jax.Array:
     offset = jax.random.uniform(key, (2,), minval=-self.start_noise_m, maxval=self.start_noise_m)
     return jnp.concatenate([jnp.asarray(self.tray_center_m) + offset, jnp.zeros(1)])
 
   def reset(self, key: jax.Array, task: Any = None) -> EnvState:
-    """`task`: a start position (3,) in metres, or None for a noisy start on the tray floor."""
+    """`task`: a start state (state_dim,) or tip position (3,; the lid closed) in metres, or None
+    for a noisy start on the tray floor (the lid closed)."""
     start_key, key = jax.random.split(key)
-    position = self.start_position_m(start_key) if task is None else jnp.asarray(task, jnp.float32)
-    return self._state(position, jnp.int32(0), key, jnp.float32(0.0))
+    state = self.start_position_m(start_key) if task is None else jnp.asarray(task, jnp.float32)
+    if self.lid is not None and state.shape[-1] == 3:
+      state = jnp.append(state, 0.0)
+    return self._state(state, jnp.int32(0), key, jnp.float32(0.0))
 
   def step(self, state: EnvState, action: jax.Array) -> EnvState:
-    position = self.move(state.physics["position_m"], action)
-    success = self.is_success(position)
+    current = state.physics["position_m"]   # the physics, not the observation, is stepped
+    if self.lid is not None:
+      current = jnp.append(current, state.physics["lid_offset_m"])
+    following = self.transition(current, action)
+    success = self.is_success(following)
     step_count = state.step_count + 1
-    return self._state(position, step_count, state.key, success.astype(jnp.float32))
+    return self._state(following, step_count, state.key, success.astype(jnp.float32))
 
-  def _state(self, position, step_count, key, reward) -> EnvState:
-    success = self.is_success(position)
-    return EnvState(physics={"position_m": position}, task=None, obs=position, reward=reward,
+  def transition(self, state: jax.Array, action: jax.Array) -> jax.Array:
+    """One step of the state vector (state_dim,): `move` with the lid, if any, as its last entry."""
+    if self.lid is None:
+      return self.move(state, action)
+    position, lid_offset = self._move(state[:3], action, state[3])
+    return jnp.append(position, lid_offset)
+
+  def _state(self, state, step_count, key, reward) -> EnvState:
+    success = self.is_success(state)
+    physics = {"position_m": state} if self.lid is None else {"position_m": state[:3],
+                                                              "lid_offset_m": state[3]}
+    return EnvState(physics=physics, task=None, obs=state, reward=reward,
                     terminal=jnp.bool_(False), truncated=step_count >= self.max_episode_steps,
                     step_count=step_count, key=key,
-                    privileged={"success": success, "stage": self.stage(position)})
+                    privileged={"success": success, "stage": self.stage(state)})
 
   # ------------------------------------------------------------------------------- geometry
   def _in_tray(self, position):
@@ -134,6 +194,7 @@ class MultiStageInsertion:
     return cuts
 
   def is_success(self, position: jax.Array) -> jax.Array:
+    """`position`: the tip (3,) or a state (state_dim,), whose first three entries are the tip."""
     inside = jnp.linalg.norm(self._axis_offset(position)) <= self.hole_radius_m + 1e-6
     return inside & (position[2] <= -self.success_depth_m)
 
@@ -143,8 +204,65 @@ class MultiStageInsertion:
     return jnp.select([self.is_success(position), position[2] < 0.0, in_tray,
                        position[2] >= self.wall_height_m], [3, 2, 0, 1], -1).astype(jnp.int32)
 
+  # ------------------------------------------------------------------------------ the lid
+  @property
+  def open_offset_m(self) -> float:
+    """The lid offset from which the hole admits the plug: its -y edge clear of the chamfer."""
+    return self.lid.half_length_m + self.chamfer_radius_m
+
+  def lid_footprint_m(self, lid_offset: jax.Array) -> Tuple[jax.Array, ...]:
+    """(x_low, x_high, y_low, y_high) of the lid at `lid_offset`, metres."""
+    x, y = self.socket_center_m
+    lid = self.lid
+    return (x - lid.half_width_m, x + lid.half_width_m, y - lid.half_length_m + lid_offset,
+            y + lid.half_length_m + lid_offset)
+
+  def _over_lid(self, position, lid_offset):
+    x_low, x_high, y_low, y_high = self.lid_footprint_m(lid_offset)
+    return ((position[0] > x_low) & (position[0] < x_high) & (position[1] > y_low)
+            & (position[1] < y_high))
+
+  def hole_open(self, state: jax.Array) -> jax.Array:
+    """Whether the hole admits the plug in `state` (always, without a lid)."""
+    if self.lid is None:
+      return jnp.bool_(True)
+    return state[3] >= self.open_offset_m
+
+  def _lid_step(self, position, proposed, lid_offset):
+    """The lid's part of a step: (proposed position, lid offset) after landing on the lid, being
+    blocked by its x sides, or pushing it along y from its -y or +y edge."""
+    lid, height = self.lid, self.lid.height_m
+    x_low, x_high, y_low, y_high = self.lid_footprint_m(lid_offset)
+    low = jnp.minimum(position[2], proposed[2]) < height
+    into = self._over_lid(proposed, lid_offset) & low
+    # Coming down onto it (from at or above its top): the plug rests on its top.
+    from_above = position[2] >= height
+    proposed = jnp.where(into & from_above, proposed.at[2].set(height), proposed)
+    # Into its side below its top: the y edges push it (as far as its travel allows), the x sides
+    # block the lateral move.
+    side = into & ~from_above & ~self._over_lid(position, lid_offset)
+    along = (position[0] > x_low) & (position[0] < x_high)
+    opening = side & along & (position[1] <= y_low)
+    closing = side & along & (position[1] >= y_high)
+    opened = jnp.clip(lid_offset + proposed[1] - y_low, 0.0, lid.max_offset_m)
+    closed = jnp.clip(lid_offset - (y_high - proposed[1]), 0.0, lid.max_offset_m)
+    lid_offset = jnp.where(opening, opened, jnp.where(closing, closed, lid_offset))
+    _, _, new_low, new_high = self.lid_footprint_m(lid_offset)
+    proposed = jnp.where(opening, proposed.at[1].set(new_low), proposed)
+    proposed = jnp.where(closing, proposed.at[1].set(new_high), proposed)
+    blocked = side & ~opening & ~closing
+    proposed = jnp.where(blocked, proposed.at[:2].set(position[:2]), proposed)
+    return proposed, lid_offset
+
+  # ----------------------------------------------------------------------------- stepping
   def move(self, position: jax.Array, action: jax.Array) -> jax.Array:
-    """One kinematic step with the tray walls, the table and the hole as constraints."""
+    """One kinematic step of the tip with the tray walls, the table and the hole as
+    constraints (tasks without a lid; with one, `transition` steps the tip and the lid)."""
+    if self.lid is not None:
+      raise ValueError("a task with a lid steps its state (tip + lid offset) with transition()")
+    return self._move(position, action, None)[0]
+
+  def _move(self, position: jax.Array, action: jax.Array, lid_offset: Optional[jax.Array]):
     low, high = jnp.asarray(self.workspace_low_m), jnp.asarray(self.workspace_high_m)
     proposed = jnp.clip(position + self.step_m * jnp.clip(action, -1.0, 1.0), low, high)
     # 1. Tray walls: a lateral move across them below their top is blocked.
@@ -160,6 +278,9 @@ class MultiStageInsertion:
       proposed = jnp.where(enters, proposed.at[:2].set(position[:2]), proposed)
       lands = was_over & self._in_barrier(proposed, barrier) & (proposed[2] < height)
       proposed = jnp.where(lands, proposed.at[2].set(height), proposed)
+    # 1c. The lid: rest on it, push it from its y edges, blocked by its x sides.
+    if self.lid is not None:
+      proposed, lid_offset = self._lid_step(position, proposed, lid_offset)
     # 2. Inside the hole the clearance bounds lateral motion.
     center = jnp.asarray(self.socket_center_m)
     offset = self._axis_offset(proposed)
@@ -170,12 +291,14 @@ class MultiStageInsertion:
     #    the table stops it at z = 0.
     entering = (position[2] >= 0.0) & (proposed[2] < 0.0)
     within_chamfer = radius < self.chamfer_radius_m
+    if self.lid is not None:   # a lid not clear of the chamfer keeps the plug on the table
+      within_chamfer = within_chamfer & (lid_offset >= self.open_offset_m)
     centred = proposed.at[:2].set(center + clamped_offset)
     on_table = proposed.at[2].set(0.0)
     proposed = jnp.where(in_hole, centred, proposed)
     proposed = jnp.where(entering & within_chamfer, centred, proposed)
     proposed = jnp.where(entering & ~within_chamfer, on_table, proposed)
-    return proposed
+    return proposed, lid_offset
 
 
 # ------------------------------------------------------------------------------- play data
@@ -216,15 +339,57 @@ def _primitive_target(env: MultiStageInsertion, key: jax.Array, position: jax.Ar
   return jnp.select([kind == 0, kind == 1], [nearby, lift], descend)
 
 
+# With a lid: the share of primitives that go to the lid's side or push it, how far a push goes,
+# and the height (in lid heights) at which the plug goes beside the lid.
+LID_PRIMITIVE_PROBABILITY = 0.25
+LID_PUSH_M = (0.02, 0.08)
+LID_SIDE_HEIGHT = 0.4
+
+
+def _lid_play_start(env: MultiStageInsertion, key: jax.Array, start: jax.Array) -> jax.Array:
+  """The start state (4,): the lid anywhere in its travel; a start over the lid sits on it."""
+  lid_offset = jax.random.uniform(jax.random.fold_in(key, 1), (), maxval=env.lid.max_offset_m)
+  inside = env._over_lid(start, lid_offset) & (start[2] < env.lid.height_m)
+  return jnp.append(jnp.where(inside, start.at[2].set(env.lid.height_m), start), lid_offset)
+
+
+def _lid_primitive_target(env: MultiStageInsertion, key: jax.Array, state: jax.Array
+                          ) -> jax.Array:
+  """A primitive's target with a lid: with LID_PRIMITIVE_PROBABILITY, beside the lid below its
+  top, push it (from the -y side: open, from the +y side: close) by U(LID_PUSH_M); elsewhere go
+  beside one of its y edges; otherwise one of the ordinary primitives."""
+  position, lid = state[:3], env.lid
+  choice_key, push_key, side_key, x_key = jax.random.split(jax.random.fold_in(key, 1), 4)
+  x_low, x_high, y_low, y_high = env.lid_footprint_m(state[3])
+  side_z = LID_SIDE_HEIGHT * lid.height_m
+  along = (position[0] > x_low + 0.005) & (position[0] < x_high - 0.005)
+  beside = along & (position[2] < lid.height_m)
+  below_edge = beside & (position[1] <= y_low) & (position[1] > y_low - 0.05)
+  above_edge = beside & (position[1] >= y_high) & (position[1] < y_high + 0.05)
+  push = jax.random.uniform(push_key, (), minval=LID_PUSH_M[0], maxval=LID_PUSH_M[1])
+  side_y = jnp.where(jax.random.bernoulli(side_key), y_low - 0.01, y_high + 0.01)
+  side_x = env.socket_center_m[0] + jax.random.uniform(x_key, (), minval=-0.02, maxval=0.02)
+  lid_target = jnp.select(
+      [below_edge, above_edge],
+      [jnp.array([position[0], position[1] + push, side_z]),
+       jnp.array([position[0], position[1] - push, side_z])],
+      jnp.array([side_x, side_y, side_z]))
+  use_lid = jax.random.uniform(choice_key) < LID_PRIMITIVE_PROBABILITY
+  return jnp.where(use_lid, lid_target, _primitive_target(env, key, position))
+
+
 def play_episodes(env: MultiStageInsertion, key: jax.Array, num_episodes: int,
                   action_noise: float = 0.3) -> Dict[str, jax.Array]:
   """`num_episodes` play episodes of env.play_steps (0: env.max_episode_steps) steps of chained
   primitives.
 
-  Returns "positions" (episodes, steps + 1, 3) and "actions" (episodes, steps, 3): a
-  proportional controller towards each primitive's target, plus Gaussian action noise.
+  Returns "positions" (episodes, steps + 1, state_dim) and "actions" (episodes, steps, 3): a
+  proportional controller towards each primitive's target, plus Gaussian action noise. The
+  "positions" are the states: the tip position, and with a lid its offset as a 4th column.
   """
   steps = env.play_steps or env.max_episode_steps
+  if env.lid is not None:
+    return _lid_play_episodes(env, key, num_episodes, action_noise, steps)
 
   def episode(episode_key):
     start_key, first_key, run_key = jax.random.split(episode_key, 3)
@@ -249,6 +414,35 @@ def play_episodes(env: MultiStageInsertion, key: jax.Array, num_episodes: int,
   return {"positions": positions, "actions": actions}
 
 
+def _lid_play_episodes(env, key, num_episodes, action_noise, steps):
+  """play_episodes with a lid. Once an episode has seen the hole closed, its targets stay at or
+  above the table (a descent over the hole stops at z = 0), so that no play episode pushes the
+  lid open and then inserts: the whole task is never in the data."""
+
+  def episode(episode_key):
+    start_key, run_key = jax.random.split(episode_key)
+    start = _lid_play_start(env, start_key, _play_start(env, start_key))
+
+    def step(carry, step_key):
+      state, target, left, seen_closed = carry
+      new_key, length_key, noise_key = jax.random.split(step_key, 3)
+      seen_closed = seen_closed | ~env.hole_open(state)
+      renew = left <= 0
+      target = jnp.where(renew, _lid_primitive_target(env, new_key, state), target)
+      left = jnp.where(renew, jax.random.randint(length_key, (), *PRIMITIVE_STEPS), left)
+      aim = jnp.where(seen_closed, target.at[2].max(0.0), target)
+      action = (aim - state[:3]) / env.step_m + action_noise * jax.random.normal(noise_key, (3,))
+      action = jnp.clip(action, -1.0, 1.0)
+      return (env.transition(state, action), target, left - 1, seen_closed), (state, action)
+
+    (last, _, _, _), (states, actions) = jax.lax.scan(
+        step, (start, start[:3], jnp.int32(0), jnp.bool_(False)), jax.random.split(run_key, steps))
+    return jnp.concatenate([states, last[None]]), actions
+
+  states, actions = jax.jit(jax.vmap(episode))(jax.random.split(key, num_episodes))
+  return {"positions": states, "actions": actions}
+
+
 # ------------------------------------------------------------------------------ variants
 def _walled_socket_barriers(env: MultiStageInsertion, inner_half_m: float = 0.03,
                             thickness_m: float = 0.02, height_m: float = 0.05):
@@ -258,7 +452,11 @@ def _walled_socket_barriers(env: MultiStageInsertion, inner_half_m: float = 0.03
           (x - a, x + a, y - b, y - a, height_m), (x - a, x + a, y + a, y + b, height_m))
 
 
+# The tasks whose state is the tip position (3,), solved by lift-carry-descend, and those with a
+# lid, whose state adds its offset (4,) and whose solution pushes the lid first.
 TASKS = ("tray_socket", "tray_barrier_socket", "walled_socket", "far_tray_socket")
+LID_TASKS = ("lid_socket",)
+ALL_TASKS = TASKS + LID_TASKS
 
 # far_tray_socket: the tray and the socket 0.6 m apart (tray_socket: 0.3 m), the workspace widened
 # along x to keep 0.1 m beyond each, a 120-step limit (a staged lift-carry-descend solution takes
@@ -270,7 +468,7 @@ FAR_TRAY_SOCKET = dict(tray_center_m=(-0.30, 0.0), socket_center_m=(0.30, 0.0),
 
 
 def make_task(name: str, **overrides) -> MultiStageInsertion:
-  """One of the multi-stage task variants in `TASKS`; `overrides` set MultiStageInsertion
+  """One of the multi-stage task variants in `ALL_TASKS`; `overrides` set MultiStageInsertion
   fields (e.g. max_episode_steps)."""
   if name == "tray_socket":
     return MultiStageInsertion(**overrides)
@@ -281,4 +479,6 @@ def make_task(name: str, **overrides) -> MultiStageInsertion:
     return dataclasses.replace(base, barriers=_walled_socket_barriers(base))
   if name == "far_tray_socket":       # tray_socket with the socket twice as far from the tray
     return MultiStageInsertion(**{**FAR_TRAY_SOCKET, **overrides})
-  raise ValueError(f"unknown multi-stage task {name!r}; tasks: {', '.join(TASKS)}")
+  if name == "lid_socket":            # tray_socket with a sliding lid over the hole
+    return MultiStageInsertion(**{"lid": SlidingLid(), **overrides})
+  raise ValueError(f"unknown multi-stage task {name!r}; tasks: {', '.join(ALL_TASKS)}")

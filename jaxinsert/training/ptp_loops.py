@@ -83,7 +83,7 @@ class PTPLoops:
     self.latent_dim = vae.config.latent_dim
     self.z_dim = generators[0].config.z_dim
     with jax.ensure_compile_time_eval():   # a constant, even when first built under a trace
-      self.goal_latent = vae.encode(env.goal_position_m())
+      self.goal_latent = vae.encode(env.goal_state())
 
   # --------------------------------------------------------------------------- buffers
   def empty_buffers(self, mode: str = "ptp") -> Tuple[plan_buffer.PlanBuffer, ...]:
@@ -132,6 +132,8 @@ class PTPLoops:
            "stage": self.env.stage(final_position), "transitions": transitions,
            "positions": records["next_obs"], "subgoals": self.vae.decode(subgoals),
            "subgoal_index": records["subgoal_index"]}
+    if self.env.lid is not None:
+      out["lid_open"] = self.env.hole_open(records["final_state"].obs)
     if latents is not None:
       out["level_latents"] = latents
     return out

@@ -127,9 +127,17 @@ class PTPPipeline:
     np.savez(path, positions=positions, actions=np.asarray(play["actions"]))
     stage = np.asarray(jax.vmap(jax.vmap(self.env.stage))(play["positions"]))
     from_tray = stage[:, 0] == 0
-    return {"episodes": int(positions.shape[0]), "steps": int(play["actions"].shape[1]),
-            "fraction_steps_inserted": float(np.mean(stage == 3)),
-            "episodes_from_tray_inserted": int(np.sum(from_tray & np.any(stage == 3, 1)))}
+    record = {"episodes": int(positions.shape[0]), "steps": int(play["actions"].shape[1]),
+              "fraction_steps_inserted": float(np.mean(stage == 3)),
+              "episodes_from_tray_inserted": int(np.sum(from_tray & np.any(stage == 3, 1)))}
+    if self.env.lid is not None:   # the lid's offset is the states' 4th column
+      lid_open = positions[:, :, 3] >= self.env.open_offset_m
+      record["episodes_moving_the_lid"] = int(np.sum(np.any(np.diff(positions[:, :, 3]) != 0, 1)))
+      record["episodes_opening_the_lid"] = int(np.sum(np.any(~lid_open[:, :-1] & lid_open[:, 1:],
+                                                             1)))
+      closed_before = np.maximum.accumulate(~lid_open, axis=1)
+      record["episodes_closed_then_inserted"] = int(np.sum(np.any(closed_before & (stage == 3), 1)))
+    return record
 
   def _play(self):
     data = np.load(os.path.join(self.workdir, "data", "play.npz"))
@@ -176,7 +184,7 @@ class PTPPipeline:
     positions, _ = self._play()
     keys = self._model_keys()
     vae_config = self._vae_config()
-    states = positions.reshape(-1, 3)
+    states = positions.reshape(-1, positions.shape[-1])   # (N, env.state_dim)
     state_vae, vae_metrics = jax.vmap(lambda k: self._train_latent(k, states, vae_config))(
         keys[:, 0])
     _save(os.path.join(self.workdir, "models", "vae.msgpack"), state_vae)
@@ -349,10 +357,13 @@ class PTPPipeline:
         states, buffers, jax.random.split(key, self.config.num_seeds), self.study_models())
     self._last_evaluation = out
     success = np.asarray(out["success"])
-    return {"success_per_seed": success.mean(1).tolist(),
-            "success_k": int(success.sum()), "success_n": int(success.size),
-            "final_stage_counts": np.bincount(np.asarray(out["stage"]).ravel() + 1,
-                                              minlength=5).tolist()}
+    result = {"success_per_seed": success.mean(1).tolist(),
+              "success_k": int(success.sum()), "success_n": int(success.size),
+              "final_stage_counts": np.bincount(np.asarray(out["stage"]).ravel() + 1,
+                                                minlength=5).tolist()}
+    if "lid_open" in out:   # a task with a lid: episodes that end with the hole open
+      result["final_lid_open_k"] = int(np.sum(out["lid_open"]))
+    return result
 
   def saved_agents(self, name: str = "offline") -> Any:
     """Every seed's agents saved as workdir/agents/<name>.msgpack ("offline", "finetuned/ptp")."""

@@ -91,12 +91,15 @@ def plot_plan(env, positions, subgoals, subgoal_index, path: str, title: str = "
   for wall_x in (tray_x - half, tray_x + half):
     axis.plot([wall_x, wall_x], [0, env.wall_height_m], "k-", lw=3)
   socket_x = env.socket_center_m[0]
-  axis.plot([-0.25, socket_x - env.hole_radius_m], [0, 0], "k-", lw=1)
-  axis.plot([socket_x + env.hole_radius_m, 0.25], [0, 0], "k-", lw=1)
+  axis.plot([env.workspace_low_m[0], socket_x - env.hole_radius_m], [0, 0], "k-", lw=1)
+  axis.plot([socket_x + env.hole_radius_m, env.workspace_high_m[0]], [0, 0], "k-", lw=1)
   axis.fill_between([socket_x - env.hole_radius_m, socket_x + env.hole_radius_m],
                     -env.hole_depth_m, 0, color="0.85")
   for x_low, x_high, _, _, height in env.barriers:   # barriers, pit walls: their x extent
     axis.fill_between([x_low, x_high], 0, height, color="0.6")
+  if env.lid is not None:   # the lid slides along y: its x extent in the side view
+    axis.fill_between([socket_x - env.lid.half_width_m, socket_x + env.lid.half_width_m], 0,
+                      env.lid.height_m, color="tab:orange", alpha=0.5)
   axis.scatter(positions[:, 0], positions[:, 2], c=np.asarray(subgoal_index), cmap="viridis",
                s=10, label="plug tip (colour: subgoal followed)")
   axis.plot(subgoals[:, 0], subgoals[:, 2], "r--", lw=0.8)
@@ -130,6 +133,12 @@ def _draw_scene(env, side, top):
   for x_low, x_high, y_low, y_high, height in env.barriers:
     side.fill_between([x_low, x_high], 0, height, color="0.6")
     top.add_patch(_rectangle(x_low, y_low, x_high - x_low, y_high - y_low, color="0.6"))
+  lid = None
+  if env.lid is not None:   # the lid at offset 0; episode_frames moves it along y
+    x_low, x_high, y_low, y_high = env.lid_footprint_m(0.0)
+    side.fill_between([x_low, x_high], 0, env.lid.height_m, color="tab:orange", alpha=0.5)
+    lid = top.add_patch(_rectangle(x_low, y_low, x_high - x_low, y_high - y_low,
+                                   color="tab:orange", alpha=0.5))
   side.set_xlim(low[0], high[0])
   side.set_ylim(low[2] - 0.01, high[2])
   top.set_xlim(low[0], high[0])
@@ -139,6 +148,7 @@ def _draw_scene(env, side, top):
     axis.set_xlabel("x (m)", fontsize=7)
     axis.set_ylabel(label, fontsize=7)
     axis.tick_params(labelsize=6)
+  return lid
 
 
 def _rectangle(x, y, width, height, **style):
@@ -161,8 +171,8 @@ def episode_frames(env, start, positions, subgoals, subgoal_index, title: str = 
   subgoals, subgoal_index = np.asarray(subgoals), np.asarray(subgoal_index)
   following = np.concatenate([subgoal_index, subgoal_index[-1:]])
   figure, (side, top) = plt.subplots(2, 1, figsize=(5.0, 4.6))
-  _draw_scene(env, side, top)
-  goal = np.asarray(env.goal_position_m())
+  lid = _draw_scene(env, side, top)
+  goal = np.asarray(env.goal_state())
   for axis, (h, v) in ((side, (0, 2)), (top, (0, 1))):
     axis.plot([goal[h]], [goal[v]], "*", color="green", ms=9)   # the final goal
     axis.plot(subgoals[:, h], subgoals[:, v], "r--", lw=0.6)
@@ -183,6 +193,8 @@ def episode_frames(env, start, positions, subgoals, subgoal_index, title: str = 
       trail.set_data(path[:t + 1, h], path[:t + 1, v])
       plug.set_data([path[t, h]], [path[t, v]])
       ring.set_data([subgoals[current, h]], [subgoals[current, v]])
+    if lid is not None:   # the state's 4th entry: the lid's offset along y
+      lid.set_y(env.lid_footprint_m(float(path[t, 3]))[2])
     heading.set_text(f"{title}\nstep {t}/{len(path) - 1}, following subgoal {current + 1} of "
                      f"{len(subgoals)} (ringed); red crosses: the planned subgoals")
     figure.canvas.draw()
