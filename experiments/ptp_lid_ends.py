@@ -27,10 +27,7 @@ def classify(env, final):
 
   final = np.asarray(final)
   lid = env.lid
-  x_low, x_high = (env.socket_center_m[0] - lid.half_width_m,
-                   env.socket_center_m[0] + lid.half_width_m)
-  y_low = env.socket_center_m[1] - lid.half_length_m + final[:, 3]
-  y_high = y_low + 2 * lid.half_length_m
+  x_low, x_high, y_low, y_high = env.lid_footprint_m(final[:, 3])   # y: per final state
   inserted = np.asarray([bool(env.is_success(s)) for s in final])
   in_tray = np.asarray([int(env.stage(s)) == 0 for s in final])
   over = ((final[:, 0] > x_low) & (final[:, 0] < x_high) & (final[:, 1] > y_low)

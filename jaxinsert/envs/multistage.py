@@ -44,6 +44,12 @@ import jax.numpy as jnp
 from jaxinsert.envs.base import EnvSpec, EnvState
 
 
+def _in_rectangle(position, x_low, x_high, y_low, y_high):
+  """Whether `position`'s (x, y) lies strictly inside the rectangle (a barrier's, the lid's)."""
+  return ((position[0] > x_low) & (position[0] < x_high) & (position[1] > y_low)
+          & (position[1] < y_high))
+
+
 @dataclasses.dataclass(frozen=True)
 class SlidingLid:
   """A flat lid on the table over the socket's hole, sliding along y. At offset 0 it covers
@@ -176,9 +182,7 @@ class MultiStageInsertion:
     return position[:2] - jnp.asarray(self.socket_center_m)
 
   def _in_barrier(self, position, barrier):
-    x_low, x_high, y_low, y_high, _ = barrier
-    return ((position[0] > x_low) & (position[0] < x_high) & (position[1] > y_low)
-            & (position[1] < y_high))
+    return _in_rectangle(position, *barrier[:4])
 
   def cuts_obstacles(self, start: jax.Array, end: jax.Array, points: int = 16) -> jax.Array:
     """Whether the straight segment start -> end (positions (3,)) passes through a tray wall
@@ -218,9 +222,7 @@ class MultiStageInsertion:
             y + lid.half_length_m + lid_offset)
 
   def _over_lid(self, position, lid_offset):
-    x_low, x_high, y_low, y_high = self.lid_footprint_m(lid_offset)
-    return ((position[0] > x_low) & (position[0] < x_high) & (position[1] > y_low)
-            & (position[1] < y_high))
+    return _in_rectangle(position, *self.lid_footprint_m(lid_offset))
 
   def hole_open(self, state: jax.Array) -> jax.Array:
     """Whether the hole admits the plug in `state` (always, without a lid)."""
@@ -388,47 +390,25 @@ def play_episodes(env: MultiStageInsertion, key: jax.Array, num_episodes: int,
   "positions" are the states: the tip position, and with a lid its offset as a 4th column.
   """
   steps = env.play_steps or env.max_episode_steps
-  if env.lid is not None:
-    return _lid_play_episodes(env, key, num_episodes, action_noise, steps)
+  primitive_target = _primitive_target if env.lid is None else _lid_primitive_target
 
   def episode(episode_key):
-    start_key, first_key, run_key = jax.random.split(episode_key, 3)
-    start = _play_start(env, start_key)
-
-    def step(carry, step_key):
-      position, target, left = carry
-      new_key, length_key, noise_key = jax.random.split(step_key, 3)
-      renew = left <= 0
-      target = jnp.where(renew, _primitive_target(env, new_key, position), target)
-      left = jnp.where(renew, jax.random.randint(length_key, (), *PRIMITIVE_STEPS), left)
-      action = (target - position) / env.step_m + action_noise * jax.random.normal(noise_key, (3,))
-      action = jnp.clip(action, -1.0, 1.0)
-      following = env.move(position, action)
-      return (following, target, left - 1), (position, action)
-
-    (last, _, _), (positions, actions) = jax.lax.scan(
-        step, (start, start, jnp.int32(0)), jax.random.split(run_key, steps))
-    return jnp.concatenate([positions, last[None]]), actions
-
-  positions, actions = jax.jit(jax.vmap(episode))(jax.random.split(key, num_episodes))
-  return {"positions": positions, "actions": actions}
-
-
-def _lid_play_episodes(env, key, num_episodes, action_noise, steps):
-  """play_episodes with a lid. Once an episode has seen the hole closed, its targets stay at or
-  above the table (a descent over the hole stops at z = 0), so that no play episode pushes the
-  lid open and then inserts: the whole task is never in the data."""
-
-  def episode(episode_key):
-    start_key, run_key = jax.random.split(episode_key)
-    start = _lid_play_start(env, start_key, _play_start(env, start_key))
+    if env.lid is None:
+      start_key, _, run_key = jax.random.split(episode_key, 3)
+      start = _play_start(env, start_key)
+    else:
+      start_key, run_key = jax.random.split(episode_key)
+      start = _lid_play_start(env, start_key, _play_start(env, start_key))
 
     def step(carry, step_key):
       state, target, left, seen_closed = carry
       new_key, length_key, noise_key = jax.random.split(step_key, 3)
+      # With a lid: once an episode has seen the hole closed, its targets stay at or above the
+      # table (a descent over the hole stops at z = 0), so that no play episode pushes the lid
+      # open and then inserts. Without one the hole is always open and the targets are kept.
       seen_closed = seen_closed | ~env.hole_open(state)
       renew = left <= 0
-      target = jnp.where(renew, _lid_primitive_target(env, new_key, state), target)
+      target = jnp.where(renew, primitive_target(env, new_key, state), target)
       left = jnp.where(renew, jax.random.randint(length_key, (), *PRIMITIVE_STEPS), left)
       aim = jnp.where(seen_closed, target.at[2].max(0.0), target)
       action = (aim - state[:3]) / env.step_m + action_noise * jax.random.normal(noise_key, (3,))

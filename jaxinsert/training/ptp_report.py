@@ -87,19 +87,7 @@ def plot_plan(env, positions, subgoals, subgoal_index, path: str, title: str = "
 
   positions, subgoals = np.asarray(positions), np.asarray(subgoals)
   figure, axis = plt.subplots(figsize=(6, 3.2))
-  tray_x, half = env.tray_center_m[0], env.tray_half_width_m
-  for wall_x in (tray_x - half, tray_x + half):
-    axis.plot([wall_x, wall_x], [0, env.wall_height_m], "k-", lw=3)
-  socket_x = env.socket_center_m[0]
-  axis.plot([env.workspace_low_m[0], socket_x - env.hole_radius_m], [0, 0], "k-", lw=1)
-  axis.plot([socket_x + env.hole_radius_m, env.workspace_high_m[0]], [0, 0], "k-", lw=1)
-  axis.fill_between([socket_x - env.hole_radius_m, socket_x + env.hole_radius_m],
-                    -env.hole_depth_m, 0, color="0.85")
-  for x_low, x_high, _, _, height in env.barriers:   # barriers, pit walls: their x extent
-    axis.fill_between([x_low, x_high], 0, height, color="0.6")
-  if env.lid is not None:   # the lid slides along y: its x extent in the side view
-    axis.fill_between([socket_x - env.lid.half_width_m, socket_x + env.lid.half_width_m], 0,
-                      env.lid.height_m, color="tab:orange", alpha=0.5)
+  _draw_side(env, axis)
   axis.scatter(positions[:, 0], positions[:, 2], c=np.asarray(subgoal_index), cmap="viridis",
                s=10, label="plug tip (colour: subgoal followed)")
   axis.plot(subgoals[:, 0], subgoals[:, 2], "r--", lw=0.8)
@@ -115,28 +103,40 @@ def plot_plan(env, positions, subgoals, subgoal_index, path: str, title: str = "
   return logging.save_figure(figure, path, dpi=120)
 
 
-def _draw_scene(env, side, top):
-  """The obstacles in the side view (x, z) and the top view (x, y)."""
-  tray_x, tray_y = env.tray_center_m
-  half = env.tray_half_width_m
+def _draw_side(env, side):
+  """The obstacles in the side view (x, z): the tray's walls, the table and the hole, the
+  barriers' and the lid's x extent."""
+  tray_x, half = env.tray_center_m[0], env.tray_half_width_m
   for wall_x in (tray_x - half, tray_x + half):
     side.plot([wall_x, wall_x], [0, env.wall_height_m], "k-", lw=3)
+  socket_x = env.socket_center_m[0]
+  side.plot([env.workspace_low_m[0], socket_x - env.hole_radius_m], [0, 0], "k-", lw=1)
+  side.plot([socket_x + env.hole_radius_m, env.workspace_high_m[0]], [0, 0], "k-", lw=1)
+  side.fill_between([socket_x - env.hole_radius_m, socket_x + env.hole_radius_m],
+                    -env.hole_depth_m, 0, color="0.85")
+  for x_low, x_high, _, _, height in env.barriers:   # barriers, pit walls
+    side.fill_between([x_low, x_high], 0, height, color="0.6")
+  if env.lid is not None:   # the lid slides along y: its x extent is fixed
+    x_low, x_high, _, _ = env.lid_footprint_m(0.0)
+    side.fill_between([x_low, x_high], 0, env.lid.height_m, color="tab:orange", alpha=0.5)
+
+
+def _draw_scene(env, side, top):
+  """The obstacles in the side view (x, z) and the top view (x, y); returns the lid's patch in
+  the top view (None without a lid)."""
+  _draw_side(env, side)
+  tray_x, tray_y = env.tray_center_m
+  half = env.tray_half_width_m
   top.add_patch(_rectangle(tray_x - half, tray_y - half, 2 * half, 2 * half, fill=False, lw=2))
   socket_x, socket_y = env.socket_center_m
   low, high = env.workspace_low_m, env.workspace_high_m
-  side.plot([low[0], socket_x - env.hole_radius_m], [0, 0], "k-", lw=1)
-  side.plot([socket_x + env.hole_radius_m, high[0]], [0, 0], "k-", lw=1)
-  side.fill_between([socket_x - env.hole_radius_m, socket_x + env.hole_radius_m],
-                    -env.hole_depth_m, 0, color="0.85")
   top.add_patch(_circle((socket_x, socket_y), env.chamfer_radius_m, fill=False, color="0.4"))
   top.add_patch(_circle((socket_x, socket_y), env.hole_radius_m, color="0.6"))
-  for x_low, x_high, y_low, y_high, height in env.barriers:
-    side.fill_between([x_low, x_high], 0, height, color="0.6")
+  for x_low, x_high, y_low, y_high, _ in env.barriers:
     top.add_patch(_rectangle(x_low, y_low, x_high - x_low, y_high - y_low, color="0.6"))
   lid = None
   if env.lid is not None:   # the lid at offset 0; episode_frames moves it along y
     x_low, x_high, y_low, y_high = env.lid_footprint_m(0.0)
-    side.fill_between([x_low, x_high], 0, env.lid.height_m, color="tab:orange", alpha=0.5)
     lid = top.add_patch(_rectangle(x_low, y_low, x_high - x_low, y_high - y_low,
                                    color="tab:orange", alpha=0.5))
   side.set_xlim(low[0], high[0])
