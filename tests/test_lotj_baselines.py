@@ -145,3 +145,53 @@ def test_the_collector_controller_inserts_on_the_true_tip_and_fails_on_a_coarse_
   exact = lotj_rl.evaluate_noisy_tip(task, 4, 0, 32, noise_m=0.0)
   coarse = lotj_rl.evaluate_noisy_tip(task, 4, 0, 32, noise_m=0.01)
   assert exact == 4 and coarse <= 1, (exact, coarse)
+
+
+def test_the_bias_probe_sees_a_shifted_pose_with_its_code_and_practises_on_the_true_success():
+  # lotj_bias_probe's stand-in for a new connector's perception: the calibrated pose shifted
+  # laterally (x, y only), the domain's code appended, in the offline rows and in practice.
+  from jaxinsert.agents import iql
+  from jaxinsert.envs import factory
+  from jaxinsert.training import lotj_rl
+  from jaxinsert.types import Spec, Transition
+  task = lotj_rl.held_out_tasks("dt2", "scenario1")[0]
+  bias, code = np.array([0.002, -0.001]), np.array([0.5, 0.25])
+  env = factory.make([task], backend="c", num_envs=2)
+  try:
+    raw = env.reset(0)
+    view = lotj_rl.ShiftedStateEnv(env, bias, code).view(raw)
+  finally:
+    env.close()
+  pose = np.asarray(insertion.split_observation(raw)["tcp_pose_in_socket"])
+  np.testing.assert_allclose(view[:, :2], pose[:, :2] + bias, atol=1e-7)
+  np.testing.assert_array_equal(view[:, 2:6], pose[:, 2:])
+  np.testing.assert_array_equal(view[:, 6:], np.tile(code, (2, 1)).astype(np.float32))
+
+  rng = np.random.default_rng(0)
+  rows = 32
+  data = Transition(obs=jnp.asarray(rng.normal(0, 0.01, (rows, 6)), jnp.float32),
+                    action=jnp.asarray(rng.uniform(-1, 1, (rows, 3)), jnp.float32),
+                    reward=jnp.zeros(rows), mask=jnp.ones(rows),
+                    next_obs=jnp.asarray(rng.normal(0, 0.01, (rows, 6)), jnp.float32),
+                    task_id=jnp.zeros(rows, jnp.int32),
+                    domain_id=jnp.asarray(np.arange(rows) % 3, jnp.int32))
+  codes = lotj_rl.domain_codes(3, 2, 0.01, seed=0)
+  coded, spec = lotj_rl.with_domain_codes(data, Spec((6,), 3), codes)
+  assert spec.obs_shape == (8,)
+  np.testing.assert_array_equal(coded.obs[:, 6:], codes[np.arange(rows) % 3])
+  np.testing.assert_array_equal(coded.next_obs[:, :6], data.next_obs)
+
+  config = iql.get_config()
+  config.hidden_dims = (16,)
+  agent = iql.create(config, jax.random.PRNGKey(0), spec)
+  learner, practice = lotj_rl.finetune_shifted_state(
+      agent, spec, coded, task, trials=4, num_envs=2, updates_per_step=1, batch_size=8, seed=0,
+      act_noise=0.02, bias_m=bias, code=code)
+  assert len(practice) == 4 and set(practice) <= {0, 1}
+  stored = int(learner.online.size)
+  assert stored > 0
+  np.testing.assert_allclose(np.asarray(learner.online.data.obs[:stored, 6:]),
+                             np.tile(code, (stored, 1)), rtol=1e-6)
+  moved = [not np.array_equal(a, b) for a, b in zip(jax.tree_util.tree_leaves(agent.actor.params),
+                                                     jax.tree_util.tree_leaves(learner.agent.actor.params))]
+  assert any(moved)

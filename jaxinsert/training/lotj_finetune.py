@@ -19,16 +19,17 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from jaxinsert.agents import lotj, reward_classifier, sac
+from jaxinsert.agents import iql, lotj, reward_classifier, sac
 from jaxinsert.data import replay, samplers
 from jaxinsert.types import Spec, Transition
 
 OFFLINE_RATIO = 0.75   # paper: 75% offline (augmented) / 25% online (not augmented)
 
 
-# The agents that practise: LOTJ's image IQL (representation frozen) and the "SAC from vision"
-# baseline (image SAC, every parameter trained online, as SAC from pixels is finetuned).
-AGENTS = {"lotj": lotj, "sac": sac}
+# The agents that practise: LOTJ's image IQL (representation frozen), the "SAC from vision"
+# baseline (image SAC, every parameter trained online, as SAC from pixels is finetuned), and
+# state IQL (the bias probe's stand-in for a precise perception, `lotj_rl.ShiftedStateEnv`).
+AGENTS = {"lotj": lotj, "sac": sac, "iql": iql}
 
 
 @struct.dataclass
@@ -75,9 +76,10 @@ def observe_labelled(learner: SelfRewardingLearner, obs: jax.Array, action: jax.
 
 
 def update(learner: SelfRewardingLearner, offline: Transition, key: jax.Array, batch_size: int,
-           shift_pad: int = 2) -> Tuple[SelfRewardingLearner, Dict[str, jax.Array]]:
+           shift_pad: int = 2, offline_ratio: float = OFFLINE_RATIO
+           ) -> Tuple[SelfRewardingLearner, Dict[str, jax.Array]]:
   sample_key, update_key = jax.random.split(key)
-  batch = samplers.mixed(offline, learner.online, sample_key, batch_size, OFFLINE_RATIO,
+  batch = samplers.mixed(offline, learner.online, sample_key, batch_size, offline_ratio,
                          offline_augment=samplers.shift_observations(shift_pad) if shift_pad else None)
   agent, metrics = AGENTS[learner.agent_name].update(learner.agent, batch, update_key)
   return learner.replace(agent=agent), metrics
@@ -111,7 +113,8 @@ def run_trials(learner: SelfRewardingLearner, env: HiddenRewardEnv, offline: Tra
                trials_per_env: int, steps_per_trial: int, updates_per_step: int, batch_size: int,
                seed: int, act_noise: float = 0.1, shift_pad: int = 2,
                on_trial_end: Callable[[int, SelfRewardingLearner], None] = None,
-               true_reward: bool = False) -> SelfRewardingLearner:
+               true_reward: bool = False, offline_ratio: float = OFFLINE_RATIO
+               ) -> SelfRewardingLearner:
   """Online practice: every environment runs `trials_per_env` trials of `steps_per_trial` steps
   with the policy's mean plus Gaussian noise `act_noise`, updating after each step.
 
@@ -122,7 +125,8 @@ def run_trials(learner: SelfRewardingLearner, env: HiddenRewardEnv, offline: Tra
   the policy to wander near the socket.
 
   `true_reward=True` is the upper bound of the paper's comparison, not LOTJ: transitions are
-  labelled with the simulator's success from the environment's log instead of R(s')."""
+  labelled with the simulator's success from the environment's log instead of R(s').
+  `offline_ratio` is the paper's 75% unless a probe changes it."""
   key = jax.random.PRNGKey(seed)
 
   @jax.jit
@@ -132,7 +136,8 @@ def run_trials(learner: SelfRewardingLearner, env: HiddenRewardEnv, offline: Tra
 
   label_jit = jax.jit(label)
   observe_labelled_jit = jax.jit(observe_labelled)
-  update_jit = jax.jit(functools.partial(update, shift_pad=shift_pad), static_argnums=(3,))
+  update_jit = jax.jit(functools.partial(update, shift_pad=shift_pad, offline_ratio=offline_ratio),
+                       static_argnums=(3,))
   obs = env.reset(seed)
   for trial in range(trials_per_env):
     active = np.ones(env.num_envs, bool)

@@ -10,7 +10,7 @@ policy acts on images with the bottleneck's mean. Scripted baselines act on the 
 from __future__ import annotations
 
 import os
-from typing import Dict, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import jax
 import jax.numpy as jnp
@@ -69,18 +69,27 @@ def train_offline(config: ml_collections.ConfigDict, data, spec, steps: int, bat
 
 def _first_trial_success(env, act, steps: int, seed: int) -> np.ndarray:
   """Success of each environment's first trial (one trial per environment)."""
+  return _first_trials(env, act, steps, seed)[0]
+
+
+def _first_trials(env, act, steps: int, seed: int) -> Tuple[np.ndarray, np.ndarray]:
+  """(success, final state) of each environment's first trial: the state vector (N, D) at the
+  trial's end, before the autoreset (`info["final_state"]` of image environments)."""
   obs = env.reset(seed)
   done = np.zeros(env.num_envs, bool)
   success = np.zeros(env.num_envs, bool)
+  final = None
   for step in range(steps):
     next_obs, _, terminal, truncated, info = env.step(act(obs, step))
     fresh = ~done
     success |= fresh & np.asarray(info["success"])
     done |= np.asarray(terminal) | np.asarray(truncated)
+    state = np.asarray(info.get("final_state", info["final_obs"]))
+    final = state.copy() if final is None else np.where(fresh[:, None], state, final)
     obs = next_obs
     if done.all():
       break
-  return success
+  return success, final
 
 
 def _score_on_images(task: tasks_lib.InsertionTask, trials: int, seed: int, image_size: int,
@@ -110,6 +119,21 @@ def evaluate_agent(agent, task: tasks_lib.InsertionTask, trials: int, seed: int,
   with `agent_module=agents.sac`)."""
   policy = _deterministic(agent, agent_module)
   return _score_on_images(task, trials, seed, image_size, lambda env, obs: policy(obs))
+
+
+def final_tips(agent, task: tasks_lib.InsertionTask, trials: int, seed: int, image_size: int,
+               agent_module=lotj) -> Tuple[np.ndarray, np.ndarray]:
+  """(success, tip position relative to the socket at the trial's end (N, 3), m) of `trials`
+  first trials of an image agent's deterministic action, on `evaluate_agent`'s trials: where
+  the policy brings the plug on a connector, its failures' offset from the hole included."""
+  policy = _deterministic(agent, agent_module)
+  env = factory.make([task], backend="c", num_envs=trials, obs_mode="image", image_size=image_size)
+  try:
+    success, final = _first_trials(env, lambda obs, _: np.asarray(policy(jnp.asarray(obs))),
+                                   task.max_episode_steps, seed)
+  finally:
+    env.close()
+  return success, np.asarray(insertion.split_observation(final)["tcp_pose_in_socket"])[:, :3]
 
 
 def record_trial(agent, task: tasks_lib.InsertionTask, seed: int, image_size: int, path: str,
@@ -213,23 +237,112 @@ def finetune(agent, reward, spec, offline, task: tasks_lib.InsertionTask,
   parameter at its offline rate)."""
   if trials % num_envs:
     raise ValueError(f"trials ({trials}) must be a multiple of num_envs ({num_envs})")
-  env = factory.make([task], backend="c", num_envs=num_envs, obs_mode="image",
-                     image_size=image_size, terminate_on_success=False)
-  hidden = lotj_finetune.HiddenRewardEnv(env)
   if agent_name == "lotj":
     agent = lotj.freeze_representation(agent, learning_rate, beta)
   elif learning_rate or beta:
     raise ValueError(f"learning_rate and beta apply to LOTJ's frozen heads only, not to {agent_name!r}")
   learner = lotj_finetune.start(agent, reward, spec, capacity, reward_offset, agent_name)
+  env = factory.make([task], backend="c", num_envs=num_envs, obs_mode="image",
+                     image_size=image_size, terminate_on_success=False)
+  return _practise(learner, env, lotj_finetune.HiddenRewardEnv(env), offline, task, trials,
+                   updates_per_step, batch_size, seed, act_noise, shift_pad, true_reward)
+
+
+def _practise(learner, env, hidden, offline, task: tasks_lib.InsertionTask, trials: int,
+              updates_per_step: int, batch_size: int, seed: int, act_noise: float,
+              shift_pad: int, true_reward: bool, offline_ratio: float = lotj_finetune.OFFLINE_RATIO):
+  """`trials` practice trials of `learner` through `hidden` (the view of `env`, closed after);
+  returns the learner and the simulator's success of each trial (0/1, in trial order)."""
+  num_envs = env.num_envs
   try:
     learner = lotj_finetune.run_trials(learner, hidden, offline, trials // num_envs,
                                        task.max_episode_steps, updates_per_step, batch_size, seed,
-                                       act_noise, shift_pad=shift_pad, true_reward=true_reward)
+                                       act_noise, shift_pad=shift_pad, true_reward=true_reward,
+                                       offline_ratio=offline_ratio)
   finally:
     env.close()
   log = np.stack(hidden.success_log)              # [steps, envs]
   per_trial = log.reshape(trials // num_envs, task.max_episode_steps, num_envs).any(axis=1)
   return learner, per_trial.reshape(-1).astype(int).tolist()
+
+
+# A state-based stand-in for a new connector's perception (issue 18's bias probe): the calibrated
+# pose shifted laterally by a constant `bias_m`, as a learned image model's estimate is biased on
+# a connector it has not seen, plus a per-domain code standing in for the connector's appearance
+# (a vector the policy can tell domains apart by, irrelevant to the action offline).
+
+
+def domain_codes(num_domains: int, dim: int, scale_m: float, seed: int) -> np.ndarray:
+  """A fixed random code per domain (num_domains, dim), entries N(0, scale_m^2): on the pose's
+  scale (metres), so that a network can read it as easily as the pose; dim 0 gives no code."""
+  return np.random.default_rng(seed).normal(0.0, scale_m, (num_domains, dim)).astype(np.float32)
+
+
+def with_domain_codes(data, spec, codes: np.ndarray):
+  """Transitions and spec with each row's domain code appended to obs and next_obs."""
+  from jaxinsert.types import Spec
+
+  row_codes = jnp.asarray(codes)[data.domain_id]
+  data = data.replace(obs=jnp.concatenate([data.obs, row_codes], axis=-1),
+                      next_obs=jnp.concatenate([data.next_obs, row_codes], axis=-1))
+  return data, Spec((spec.obs_shape[0] + codes.shape[1],), spec.action_dim, spec.obs_dtype)
+
+
+class ShiftedStateEnv:
+  """A state `VectorEnv` seen through a biased perception: the calibrated pose with `bias_m`
+  (2,) added to its lateral position, then `code`. `reset`/`step`/`success_log` as
+  `lotj_finetune.HiddenRewardEnv`, so that `lotj_finetune.run_trials` practises on it."""
+
+  def __init__(self, env, bias_m, code=()):
+    self._env = env
+    self.num_envs = env.num_envs
+    self._bias = np.concatenate([np.asarray(bias_m, np.float32), np.zeros(4, np.float32)])
+    self._code = np.broadcast_to(np.asarray(code, np.float32), (env.num_envs, len(code)))
+    self.success_log: List[np.ndarray] = []
+
+  def view(self, flat) -> np.ndarray:
+    pose = np.asarray(insertion.split_observation(np.asarray(flat))["tcp_pose_in_socket"])
+    return np.concatenate([pose + self._bias, self._code], axis=-1).astype(np.float32)
+
+  def reset(self, seed: int) -> np.ndarray:
+    return self.view(self._env.reset(seed))
+
+  def step(self, actions: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    obs, _, _, truncated, info = self._env.step(actions)
+    self.success_log.append(np.asarray(info["success"]))
+    return self.view(info["final_obs"]), self.view(obs), np.asarray(truncated)
+
+
+def evaluate_shifted_state(agent, task: tasks_lib.InsertionTask, trials: int, seed: int,
+                           bias_m, code=()) -> int:
+  """First-trial successes of a state IQL agent's deterministic action through
+  `ShiftedStateEnv(bias_m, code)`."""
+  from jaxinsert.agents import iql
+
+  env = factory.make([task], backend="c", num_envs=trials)
+  shifted = ShiftedStateEnv(env, bias_m, code)
+  policy = jax.jit(lambda obs: iql.act(agent, obs, jax.random.PRNGKey(0), True))
+  try:
+    return int(_first_trial_success(env, lambda obs, _: np.asarray(policy(shifted.view(obs))),
+                                    task.max_episode_steps, seed).sum())
+  finally:
+    env.close()
+
+
+def finetune_shifted_state(agent, spec, offline, task: tasks_lib.InsertionTask, trials: int,
+                           num_envs: int, updates_per_step: int, batch_size: int, seed: int,
+                           act_noise: float, bias_m, code=(), capacity: int = 8192,
+                           offline_ratio: float = lotj_finetune.OFFLINE_RATIO):
+  """LOTJ's practice (`lotj_finetune.run_trials`: offline and online buffers mixed 75/25 unless
+  `offline_ratio` says otherwise, trials of at most 20 steps ending at a success) by a state IQL
+  agent through `ShiftedStateEnv`, labelled with the simulator's success: the upper bound of
+  what practice can correct."""
+  if trials % num_envs:
+    raise ValueError(f"trials ({trials}) must be a multiple of num_envs ({num_envs})")
+  env = factory.make([task], backend="c", num_envs=num_envs, terminate_on_success=False)
+  learner = lotj_finetune.start(agent, None, spec, capacity, agent_name="iql")
+  return _practise(learner, env, ShiftedStateEnv(env, bias_m, code), offline, task, trials,
+                   updates_per_step, batch_size, seed, act_noise, 0, True, offline_ratio)
 
 
 def held_out_tasks(connector: str, scenario: str, camera_fovy_deg: Optional[float] = None

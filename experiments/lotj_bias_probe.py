@@ -1,0 +1,142 @@
+"""Can LOTJ's practice correct a perception bias? (issue 18). A state IQL agent, precise where its
+perception is (20/20 on the true pose), is trained offline leave-one-out on a finished
+`experiments/lotj.py` workdir's data; on the held-out connector it then sees the pose shifted
+laterally by a constant bias, as a learned image model's estimate is on a connector it has not
+seen (`lotj_rl.ShiftedStateEnv`), and practises LOTJ's way (`lotj_finetune.run_trials`: 200
+trials of at most 20 steps, offline and online buffers mixed 75/25, Gaussian exploration noise)
+labelled by the simulator's success: the upper bound of what self-rewarded practice could do.
+
+With `--code_dim` > 0 each domain (connector x robot) also carries a fixed random code, a
+stand-in for its appearance: irrelevant to the action offline, new on the held-out connector, so
+that the online learner can tell the new connector's rows from the offline ones as an image
+network can.
+
+  python experiments/lotj_bias_probe.py --workdir=runs/lotj_cam45 --bias_mm=0,1,2,3 \
+      --act_noise=0.02,0.05,0.1 --seeds=0,1,2
+
+`--image_connectors=dt12,...` first places the image policy on that scale: LOTJ's offline image
+agent (the config's defaults) trained leave-one-out per connector and seed, and where its
+deterministic trials on each robot of the held-out connector end (the tip's lateral offset from
+the hole: its mean is the policy's bias there).
+
+Writes <workdir>/bias_probe.json (one record per seed, bias and noise; appended).
+"""
+
+import json
+import os
+import time
+
+from absl import app, flags
+
+flags.DEFINE_string("workdir", "runs/lotj", "A LOTJ workdir whose collect stage is done.")
+flags.DEFINE_string("connector", "dt12", "Held-out connector (both robots left out).")
+flags.DEFINE_string("scenario", "scenario1", "Start distribution of practice and evaluations.")
+flags.DEFINE_list("bias_mm", ["0", "1", "2", "3"], "Lateral perception biases (mm); empty: no "
+                  "state probe.")
+flags.DEFINE_list("act_noise", ["0.02", "0.1"], "Exploration noise levels (an action of 1 moves 1 cm).")
+flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds: each its own offline agent and bias direction.")
+flags.DEFINE_integer("code_dim", 0, "Size of the per-domain appearance code (0: none).")
+flags.DEFINE_float("code_scale_mm", 10.0, "Standard deviation of the code's entries (mm, the "
+                   "pose's unit).")
+flags.DEFINE_integer("trials", 20, "Evaluation trials per cell.")
+flags.DEFINE_integer("finetune_trials", 0, "Practice trials (0: the config's rl.finetune_trials).")
+flags.DEFINE_float("offline_ratio", 0.75, "Share of offline rows in each practice batch (the "
+                   "paper's 0.75; 0: online rows only).")
+flags.DEFINE_list("image_connectors", [], "Held-out connectors whose image policy's trial ends are "
+                  "measured (before the state probe).")
+FLAGS = flags.FLAGS
+
+
+def main(_):
+  import numpy as np
+
+  from experiments.configs import lotj_default
+  from jaxinsert.agents import iql
+  from jaxinsert.envs import suites
+  from jaxinsert.training import lotj_data, lotj_rl
+
+  config = lotj_default.get_config()
+  with open(os.path.join(FLAGS.workdir, "provenance.json")) as handle:
+    config.collect.update(json.load(handle)["config"]["collect"])
+  rl, size = config.rl, config.collect.image_size
+  trials = FLAGS.finetune_trials or rl.finetune_trials
+  task = lotj_rl.held_out_tasks(FLAGS.connector, FLAGS.scenario, config.collect.camera_fovy_deg)[0]
+  episodes = lotj_data.read(os.path.join(FLAGS.workdir, "data", "lotj"))
+  out_path = os.path.join(FLAGS.workdir, "bias_probe.json")
+  records = json.load(open(out_path)) if os.path.exists(out_path) else []
+
+  def save(record):
+    records.append(record)
+    with open(out_path, "w") as handle:
+      json.dump(records, handle, indent=1)
+
+  for connector in FLAGS.image_connectors:
+    image_train, _ = lotj_data.leave_one_out(episodes, connector)
+    image_data, image_spec = lotj_rl.offline_transitions(image_train, size, reward_offset=rl.reward_offset)
+    for seed in [int(s) for s in FLAGS.seeds]:
+      start = time.time()
+      agent, _ = lotj_rl.train_offline(config.agent, image_data, image_spec, rl.offline_steps,
+                                       rl.batch_size, seed, shift_pad=rl.shift_pad)
+      for held_out in lotj_rl.held_out_tasks(connector, FLAGS.scenario, config.collect.camera_fovy_deg):
+        success, tips = lotj_rl.final_tips(agent, held_out, FLAGS.trials, seed + 7, size)
+        lateral_mm = tips[:, :2] * 1e3
+        bias = lateral_mm.mean(axis=0)
+        record = {"kind": "image_ends", "task": held_out.name, "seed": seed,
+                  "trials": FLAGS.trials, "successes": int(success.sum()),
+                  "mean_offset_mm": [round(float(b), 2) for b in bias],
+                  "bias_mm": round(float(np.linalg.norm(bias)), 2),
+                  "spread_mm": round(float(np.sqrt(np.mean(np.sum((lateral_mm - bias)**2, 1)))), 2),
+                  "median_failure_distance_mm": (
+                      round(float(np.median(np.linalg.norm(lateral_mm[~success], axis=1))), 2)
+                      if (~success).any() else None),
+                  "seconds": round(time.time() - start, 1)}
+        save(record)
+        print(f"[ends] {held_out.name} seed {seed}: {record['successes']}/{FLAGS.trials}, mean offset "
+              f"{record['mean_offset_mm']} mm (bias {record['bias_mm']}), spread "
+              f"{record['spread_mm']} mm, failures at median {record['median_failure_distance_mm']} mm "
+              f"({record['seconds']} s)", flush=True)
+
+  if not FLAGS.bias_mm:
+    return
+  train, _ = lotj_data.leave_one_out(episodes, FLAGS.connector)
+  data, spec = lotj_rl.offline_transitions(train, size, "tcp_pose_in_socket", rl.reward_offset)
+  num_domains = 1 + max(t.domain_id for t in suites.get_suite("lotj").tasks)
+  for seed in [int(s) for s in FLAGS.seeds]:
+    codes = lotj_rl.domain_codes(num_domains, FLAGS.code_dim, FLAGS.code_scale_mm * 1e-3,
+                                 seed + 1000)
+    seed_data, seed_spec = ((data, spec) if not FLAGS.code_dim
+                            else lotj_rl.with_domain_codes(data, spec, codes))
+    code = codes[task.domain_id]
+    start = time.time()
+    agent, metrics = lotj_rl.train_offline(config.state_iql, seed_data, seed_spec,
+                                           rl.offline_steps, rl.batch_size, seed, shift_pad=0,
+                                           agent_module=iql)
+    angle = np.random.default_rng(seed + 2000).uniform(0.0, 2.0 * np.pi)
+    direction = np.array([np.cos(angle), np.sin(angle)])
+    for bias_mm in [float(b) for b in FLAGS.bias_mm]:
+      bias_m = bias_mm * 1e-3 * direction
+      offline = lotj_rl.evaluate_shifted_state(agent, task, FLAGS.trials, seed + 7, bias_m, code)
+      for noise in [float(n) for n in FLAGS.act_noise]:
+        learner, practice = lotj_rl.finetune_shifted_state(
+            agent, seed_spec, seed_data, task, trials, rl.finetune_envs, rl.updates_per_step,
+            rl.batch_size, seed + 11, noise, bias_m, code, offline_ratio=FLAGS.offline_ratio)
+        after = lotj_rl.evaluate_shifted_state(learner.agent, task, FLAGS.trials, seed + 7,
+                                               bias_m, code)
+        record = {"task": task.name, "seed": seed, "bias_mm": bias_mm,
+                  "bias_direction_deg": round(float(np.degrees(angle)), 1), "act_noise": noise,
+                  "code_dim": FLAGS.code_dim, "code_scale_mm": FLAGS.code_scale_mm,
+                  "offline_ratio": FLAGS.offline_ratio, "trials": FLAGS.trials,
+                  "practice_trials": trials, "offline": offline,
+                  "practice_successes": int(sum(practice)), "after_practice": after,
+                  "practice_per_block": [int(sum(practice[i:i + 20])) for i in range(0, trials, 20)],
+                  "offline_metrics": metrics, "seconds": round(time.time() - start, 1)}
+        save(record)
+        print(f"[bias] seed {seed} bias {bias_mm} mm noise {noise} code {FLAGS.code_dim} offline "
+              f"ratio {FLAGS.offline_ratio} trials {trials}: offline "
+              f"{offline}/{FLAGS.trials}, practice {record['practice_successes']}/{trials} "
+              f"{record['practice_per_block']}, after {after}/{FLAGS.trials} "
+              f"({record['seconds']} s)", flush=True)
+
+
+if __name__ == "__main__":
+  app.run(main)
