@@ -174,8 +174,11 @@ class MultiStageInsertion:
     return _in_rectangle(position, *barrier[:4])
 
   def cuts_obstacles(self, start: jax.Array, end: jax.Array, points: int = 16) -> jax.Array:
-    """Whether the straight segment start -> end (positions (3,)) passes through a tray wall
-    below its top or through a barrier: a planned jump no motion can make in a straight line."""
+    """Whether the straight segment start -> end (positions (3,) or states (state_dim,)) passes
+    through a tray wall below its top, through a barrier, or with a lid through the lid's box
+    where it is at `start` (offset start[3]; a position (3,): the lid closed): a planned jump no
+    motion can make in a straight line. The lid is held where it is at `start`: a push, along
+    which the lid moves with the plug, is flagged too once the plug enters that box."""
     fractions = jnp.linspace(0.0, 1.0, points)[:, None]
     path = start + fractions * (end - start)
     in_tray = jax.vmap(self._in_tray)(path)
@@ -184,6 +187,10 @@ class MultiStageInsertion:
     for barrier in self.barriers:
       inside = jax.vmap(lambda p, b=barrier: self._in_barrier(p, b))(path) & (path[:, 2] < barrier[4])
       cuts = cuts | jnp.any(inside)
+    if self.lid is not None:
+      lid_offset = start[3] if start.shape[-1] == 4 else 0.0
+      over = jax.vmap(lambda p: self._over_lid(p, lid_offset))(path)
+      cuts = cuts | jnp.any(over & (path[:, 2] < self.lid.height_m))
     return cuts
 
   def is_success(self, position: jax.Array) -> jax.Array:
