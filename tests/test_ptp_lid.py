@@ -67,6 +67,28 @@ def test_lid_geometry_by_hand():
     MultiStageInsertion(lid=SlidingLid(max_offset_m=0.09, goal_offset_m=0.05))
 
 
+@pytest.mark.timeout(60)
+def test_lid_cuts_obstacles_flags_a_jump_through_the_lid_where_it_is():
+  env = make_task("lid_socket")
+
+  def cuts(start, end):
+    return bool(env.cuts_obstacles(jnp.asarray(start, jnp.float32), jnp.asarray(end, jnp.float32)))
+  # Closed (offset 0: x 0.12..0.18, y -0.03..0.03, z 0..0.01): a low jump across it along y or x,
+  # or straight down through it into the hole, cuts it; the same jumps above its top do not.
+  assert cuts([0.15, -0.05, 0.005, 0.0], [0.15, 0.05, 0.005, 0.0])
+  assert cuts([0.10, 0.0, 0.005, 0.0], [0.20, 0.0, 0.005, 0.0])
+  assert cuts([0.15, 0.0, 0.02, 0.0], [0.15, 0.0, -0.03, 0.0])
+  assert not cuts([0.15, -0.05, 0.02, 0.0], [0.15, 0.05, 0.02, 0.0])
+  assert not cuts([0.10, 0.0, 0.011, 0.0], [0.20, 0.0, 0.011, 0.0])
+  # Where the lid is at the start: open (offset 0.06: y 0.03..0.09) the low jump over the axis is
+  # clear, and one along its new place cuts it.
+  assert not cuts([0.10, 0.0, 0.005, 0.06], [0.20, 0.0, 0.005, 0.06])
+  assert cuts([0.10, 0.06, 0.005, 0.06], [0.20, 0.06, 0.005, 0.06])
+  assert not cuts([0.10, 0.06, 0.005, 0.0], [0.20, 0.06, 0.005, 0.0])
+  # Beside it, not through it: no cut.
+  assert not cuts([0.15, -0.06, 0.005, 0.0], [0.15, -0.035, 0.005, 0.0])
+
+
 def _lid_script(env, carry_height=0.075):
   """Lift out of the tray, carry to beside the lid's -y edge, go down beside it, push it open,
   come back over the axis, insert."""

@@ -1,5 +1,5 @@
 """Planning to Practice on `lid_socket` (issue 19): tray_socket with a sliding lid over the hole
-(jaxinsert/envs/multistage.py SlidingLid). The plug must go down beside the lid and push it open
+(jaxinsert/envs/lid.py SlidingLid). The plug must go down beside the lid and push it open
 sideways before it can come back above the hole and insert; progress towards the final goal (the
 tip at the bottom of the hole, the lid open) leads onto the closed lid. The state is (4,): tip
 xyz + lid offset, metres.

@@ -20,49 +20,38 @@ walled pit: the plug must come down into it from above its walls before it align
 and "far_tray_socket" (tray_socket stretched: tray and socket 0.6 m apart instead of 0.3 m in a
 0.8 m wide workspace, 120-step episodes; the play episodes are tray_socket's, 60 steps of the
 same short primitives, so none spans half the route; configs/ptp_far.py scales the planner)
-and "lid_socket" (tray_socket with a sliding lid over the hole, `SlidingLid`: the plug must go
-down beside the lid and push it open sideways before it can come back above the hole and
-insert; coming straight down over the hole it rests on the closed lid). With a lid the state
-gains the lid's offset: observation (4,) = tip xyz + lid offset, metres (`state_dim`,
+and "lid_socket" (tray_socket with a sliding lid over the hole, `SlidingLid` in `lid.py`: the
+plug must go down beside the lid and push it open sideways before it can come back above the
+hole and insert; coming straight down over the hole it rests on the closed lid). With a lid the
+state gains the lid's offset: observation (4,) = tip xyz + lid offset, metres (`state_dim`,
 `goal_state`, `transition`); the other tasks keep their (3,) observation.
 
 `play_episodes` makes the offline data: episodes of short scripted primitives (move to a
 nearby point, lift, descend) from starts all over the workspace; no episode holds the whole
 lift-carry-align-insert sequence. With a lid, play starts with the lid anywhere in its travel,
-a quarter of the primitives go to the lid's side or push it, and once an episode has seen the
-hole closed no primitive aims below the table, so no play episode holds push-then-insert.
+a quarter of the primitives go to the lid's side or push it (lid.py's play primitives), and
+once an episode has seen the hole closed no primitive aims below the table, so no play episode
+holds push-then-insert.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any, Dict, Optional, Tuple
 
 import jax
 import jax.numpy as jnp
 
 from jaxinsert.envs.base import EnvSpec, EnvState
+# The lid of lid_socket: its geometry and its play primitives (lid.py).
+from jaxinsert.envs.lid import SlidingLid, _lid_play_start, _lid_primitive_target
 
 
 def _in_rectangle(position, x_low, x_high, y_low, y_high):
   """Whether `position`'s (x, y) lies strictly inside the rectangle (a barrier's, the lid's)."""
   return ((position[0] > x_low) & (position[0] < x_high) & (position[1] > y_low)
           & (position[1] < y_high))
-
-
-@dataclasses.dataclass(frozen=True)
-class SlidingLid:
-  """A flat lid on the table over the socket's hole, sliding along y. At offset 0 it covers
-  x in socket_x +- half_width_m, y in socket_y +- half_length_m, z in [0, height_m]; at offset d
-  it is shifted by d along +y. The plug pushes it from its -y edge (opening) or its +y edge
-  (closing) when it moves into that edge below the lid's top; its other sides block the plug;
-  coming down onto it the plug rests on its top. The hole admits the plug only while the lid's
-  -y edge is clear of the chamfer (`open_offset_m`)."""
-  half_width_m: float = 0.03       # along x
-  half_length_m: float = 0.03      # along y
-  height_m: float = 0.01           # top of the lid; below it the plug is beside the lid
-  max_offset_m: float = 0.06       # travel: offsets in [0, max_offset_m]
-  goal_offset_m: float = 0.05      # the final goal state's lid offset (open)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -185,8 +174,11 @@ class MultiStageInsertion:
     return _in_rectangle(position, *barrier[:4])
 
   def cuts_obstacles(self, start: jax.Array, end: jax.Array, points: int = 16) -> jax.Array:
-    """Whether the straight segment start -> end (positions (3,)) passes through a tray wall
-    below its top or through a barrier: a planned jump no motion can make in a straight line."""
+    """Whether the straight segment start -> end (positions (3,) or states (state_dim,)) passes
+    through a tray wall below its top, through a barrier, or with a lid through the lid's box
+    where it is at `start` (offset start[3]; a position (3,): the lid closed): a planned jump no
+    motion can make in a straight line. The lid is held where it is at `start`: a push, along
+    which the lid moves with the plug, is flagged too once the plug enters that box."""
     fractions = jnp.linspace(0.0, 1.0, points)[:, None]
     path = start + fractions * (end - start)
     in_tray = jax.vmap(self._in_tray)(path)
@@ -195,6 +187,10 @@ class MultiStageInsertion:
     for barrier in self.barriers:
       inside = jax.vmap(lambda p, b=barrier: self._in_barrier(p, b))(path) & (path[:, 2] < barrier[4])
       cuts = cuts | jnp.any(inside)
+    if self.lid is not None:
+      lid_offset = start[3] if start.shape[-1] == 4 else 0.0
+      over = jax.vmap(lambda p: self._over_lid(p, lid_offset))(path)
+      cuts = cuts | jnp.any(over & (path[:, 2] < self.lid.height_m))
     return cuts
 
   def is_success(self, position: jax.Array) -> jax.Array:
@@ -341,45 +337,6 @@ def _primitive_target(env: MultiStageInsertion, key: jax.Array, position: jax.Ar
   return jnp.select([kind == 0, kind == 1], [nearby, lift], descend)
 
 
-# With a lid: the share of primitives that go to the lid's side or push it, how far a push goes,
-# and the height (in lid heights) at which the plug goes beside the lid.
-LID_PRIMITIVE_PROBABILITY = 0.25
-LID_PUSH_M = (0.02, 0.08)
-LID_SIDE_HEIGHT = 0.4
-
-
-def _lid_play_start(env: MultiStageInsertion, key: jax.Array, start: jax.Array) -> jax.Array:
-  """The start state (4,): the lid anywhere in its travel; a start over the lid sits on it."""
-  lid_offset = jax.random.uniform(jax.random.fold_in(key, 1), (), maxval=env.lid.max_offset_m)
-  inside = env._over_lid(start, lid_offset) & (start[2] < env.lid.height_m)
-  return jnp.append(jnp.where(inside, start.at[2].set(env.lid.height_m), start), lid_offset)
-
-
-def _lid_primitive_target(env: MultiStageInsertion, key: jax.Array, state: jax.Array
-                          ) -> jax.Array:
-  """A primitive's target with a lid: with LID_PRIMITIVE_PROBABILITY, beside the lid below its
-  top, push it (from the -y side: open, from the +y side: close) by U(LID_PUSH_M); elsewhere go
-  beside one of its y edges; otherwise one of the ordinary primitives."""
-  position, lid = state[:3], env.lid
-  choice_key, push_key, side_key, x_key = jax.random.split(jax.random.fold_in(key, 1), 4)
-  x_low, x_high, y_low, y_high = env.lid_footprint_m(state[3])
-  side_z = LID_SIDE_HEIGHT * lid.height_m
-  along = (position[0] > x_low + 0.005) & (position[0] < x_high - 0.005)
-  beside = along & (position[2] < lid.height_m)
-  below_edge = beside & (position[1] <= y_low) & (position[1] > y_low - 0.05)
-  above_edge = beside & (position[1] >= y_high) & (position[1] < y_high + 0.05)
-  push = jax.random.uniform(push_key, (), minval=LID_PUSH_M[0], maxval=LID_PUSH_M[1])
-  side_y = jnp.where(jax.random.bernoulli(side_key), y_low - 0.01, y_high + 0.01)
-  side_x = env.socket_center_m[0] + jax.random.uniform(x_key, (), minval=-0.02, maxval=0.02)
-  lid_target = jnp.select(
-      [below_edge, above_edge],
-      [jnp.array([position[0], position[1] + push, side_z]),
-       jnp.array([position[0], position[1] - push, side_z])],
-      jnp.array([side_x, side_y, side_z]))
-  use_lid = jax.random.uniform(choice_key) < LID_PRIMITIVE_PROBABILITY
-  return jnp.where(use_lid, lid_target, _primitive_target(env, key, position))
-
-
 def play_episodes(env: MultiStageInsertion, key: jax.Array, num_episodes: int,
                   action_noise: float = 0.3) -> Dict[str, jax.Array]:
   """`num_episodes` play episodes of env.play_steps (0: env.max_episode_steps) steps of chained
@@ -390,7 +347,8 @@ def play_episodes(env: MultiStageInsertion, key: jax.Array, num_episodes: int,
   "positions" are the states: the tip position, and with a lid its offset as a 4th column.
   """
   steps = env.play_steps or env.max_episode_steps
-  primitive_target = _primitive_target if env.lid is None else _lid_primitive_target
+  primitive_target = (_primitive_target if env.lid is None else
+                      functools.partial(_lid_primitive_target, ordinary=_primitive_target))
 
   def episode(episode_key):
     if env.lid is None:
