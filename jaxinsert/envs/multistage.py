@@ -176,9 +176,9 @@ class MultiStageInsertion:
   def cuts_obstacles(self, start: jax.Array, end: jax.Array, points: int = 16) -> jax.Array:
     """Whether the straight segment start -> end (positions (3,) or states (state_dim,)) passes
     through a tray wall below its top, through a barrier, or with a lid through the lid's box
-    where it is at `start` (offset start[3]; a position (3,): the lid closed): a planned jump no
-    motion can make in a straight line. The lid is held where it is at `start`: a push, along
-    which the lid moves with the plug, is flagged too once the plug enters that box."""
+    (below its top, at the lid offset interpolated along the segment; positions (3,): the lid
+    closed): a planned jump no motion can make in a straight line. A push, along which the lid
+    moves ahead of the plug, is not one."""
     fractions = jnp.linspace(0.0, 1.0, points)[:, None]
     path = start + fractions * (end - start)
     in_tray = jax.vmap(self._in_tray)(path)
@@ -188,8 +188,8 @@ class MultiStageInsertion:
       inside = jax.vmap(lambda p, b=barrier: self._in_barrier(p, b))(path) & (path[:, 2] < barrier[4])
       cuts = cuts | jnp.any(inside)
     if self.lid is not None:
-      lid_offset = start[3] if start.shape[-1] == 4 else 0.0
-      over = jax.vmap(lambda p: self._over_lid(p, lid_offset))(path)
+      offsets = path[:, 3] if start.shape[-1] == 4 else jnp.zeros(points)
+      over = jax.vmap(self._over_lid)(path, offsets)
       cuts = cuts | jnp.any(over & (path[:, 2] < self.lid.height_m))
     return cuts
 
