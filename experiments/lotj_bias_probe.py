@@ -42,12 +42,55 @@ flags.DEFINE_integer("trials", 20, "Evaluation trials per cell.")
 flags.DEFINE_integer("finetune_trials", 0, "Practice trials (0: the config's rl.finetune_trials).")
 flags.DEFINE_float("offline_ratio", 0.75, "Share of offline rows in each practice batch (the "
                    "paper's 0.75; 0: online rows only).")
+flags.DEFINE_float("finetune_beta", 0.0, "The actor's inverse temperature while practising (0: "
+                   "the offline one, the config's state_iql.beta).")
 flags.DEFINE_list("image_connectors", [], "Held-out connectors whose image policy's trial ends are "
                   "measured (before the state probe).")
+flags.DEFINE_bool("summary", False, "Only print the tables of <workdir>/bias_probe.json (mean "
+                  "+- std over seeds) and exit.")
 FLAGS = flags.FLAGS
 
 
+def summary(records) -> str:
+  """Markdown tables of the records: the state probe per setting (k/20 and practice successes,
+  mean +- std over seeds) and the image policy's trial ends per held-out task."""
+  import numpy as np
+
+  def cell(values):
+    return f"{np.mean(values):.1f} +- {np.std(values):.1f}"
+  lines = ["| code | offline ratio | practice beta | practice trials | bias mm | noise | seeds | "
+           "offline /20 | practice successes | after practice /20 |",
+           "|---|---|---|---|---|---|---|---|---|---|"]
+  groups = {}
+  for r in records:
+    if r.get("kind", "state") == "state":
+      key = (r["code_dim"], r.get("offline_ratio", 0.75), r.get("finetune_beta", 0.0),
+             r["practice_trials"], r["bias_mm"], r["act_noise"])
+      groups.setdefault(key, {})[r["seed"]] = r     # a rerun of a seed replaces it
+  for key in sorted(groups):
+    rows = list(groups[key].values())
+    lines.append("| " + " | ".join(str(k) for k in key) + f" | {len(rows)} | "
+                 + " | ".join(cell([r[k] for r in rows])
+                              for k in ("offline", "practice_successes", "after_practice")) + " |")
+  ends = {}
+  for r in records:
+    if r.get("kind") == "image_ends":
+      ends.setdefault(r["task"], {})[r["seed"]] = r
+  if ends:
+    lines += ["", "| held out | seeds | successes /20 | bias mm | spread mm | failures' median "
+              "distance mm |", "|---|---|---|---|---|---|"]
+    for task in sorted(ends):
+      rows = list(ends[task].values())
+      failures = [r["median_failure_distance_mm"] for r in rows
+                  if r["median_failure_distance_mm"] is not None]
+      lines.append(f"| {task} | {len(rows)} | " + " | ".join(
+          cell([r[k] for r in rows]) for k in ("successes", "bias_mm", "spread_mm"))
+          + f" | {cell(failures) if failures else '-'} |")
+  return "\n".join(lines)
+
+
 def main(_):
+  import ml_collections
   import numpy as np
 
   from experiments.configs import lotj_default
@@ -64,6 +107,10 @@ def main(_):
   episodes = lotj_data.read(os.path.join(FLAGS.workdir, "data", "lotj"))
   out_path = os.path.join(FLAGS.workdir, "bias_probe.json")
   records = json.load(open(out_path)) if os.path.exists(out_path) else []
+
+  if FLAGS.summary:
+    print(summary(records))
+    return
 
   def save(record):
     records.append(record)
@@ -111,6 +158,12 @@ def main(_):
     agent, metrics = lotj_rl.train_offline(config.state_iql, seed_data, seed_spec,
                                            rl.offline_steps, rl.batch_size, seed, shift_pad=0,
                                            agent_module=iql)
+    if FLAGS.finetune_beta:
+      practice_config = ml_collections.ConfigDict(agent.config.to_dict())
+      practice_config.beta = FLAGS.finetune_beta
+      practising = agent.replace(config=ml_collections.FrozenConfigDict(practice_config))
+    else:
+      practising = agent
     angle = np.random.default_rng(seed + 2000).uniform(0.0, 2.0 * np.pi)
     direction = np.array([np.cos(angle), np.sin(angle)])
     for bias_mm in [float(b) for b in FLAGS.bias_mm]:
@@ -118,21 +171,22 @@ def main(_):
       offline = lotj_rl.evaluate_shifted_state(agent, task, FLAGS.trials, seed + 7, bias_m, code)
       for noise in [float(n) for n in FLAGS.act_noise]:
         learner, practice = lotj_rl.finetune_shifted_state(
-            agent, seed_spec, seed_data, task, trials, rl.finetune_envs, rl.updates_per_step,
+            practising, seed_spec, seed_data, task, trials, rl.finetune_envs, rl.updates_per_step,
             rl.batch_size, seed + 11, noise, bias_m, code, offline_ratio=FLAGS.offline_ratio)
         after = lotj_rl.evaluate_shifted_state(learner.agent, task, FLAGS.trials, seed + 7,
                                                bias_m, code)
         record = {"task": task.name, "seed": seed, "bias_mm": bias_mm,
                   "bias_direction_deg": round(float(np.degrees(angle)), 1), "act_noise": noise,
                   "code_dim": FLAGS.code_dim, "code_scale_mm": FLAGS.code_scale_mm,
-                  "offline_ratio": FLAGS.offline_ratio, "trials": FLAGS.trials,
+                  "offline_ratio": FLAGS.offline_ratio, "finetune_beta": FLAGS.finetune_beta,
+                  "trials": FLAGS.trials,
                   "practice_trials": trials, "offline": offline,
                   "practice_successes": int(sum(practice)), "after_practice": after,
                   "practice_per_block": [int(sum(practice[i:i + 20])) for i in range(0, trials, 20)],
                   "offline_metrics": metrics, "seconds": round(time.time() - start, 1)}
         save(record)
         print(f"[bias] seed {seed} bias {bias_mm} mm noise {noise} code {FLAGS.code_dim} offline "
-              f"ratio {FLAGS.offline_ratio} trials {trials}: offline "
+              f"ratio {FLAGS.offline_ratio} beta {FLAGS.finetune_beta} trials {trials}: offline "
               f"{offline}/{FLAGS.trials}, practice {record['practice_successes']}/{trials} "
               f"{record['practice_per_block']}, after {after}/{FLAGS.trials} "
               f"({record['seconds']} s)", flush=True)
