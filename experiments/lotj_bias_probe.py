@@ -19,9 +19,11 @@ agent (the config's defaults) trained leave-one-out per connector and seed, and 
 deterministic trials on each robot of the held-out connector end (the tip's lateral offset from
 the hole: its mean is the policy's bias there).
 
-Writes <workdir>/bias_probe.json (one record per seed, bias and noise; appended).
+Writes <workdir>/bias_probe.json (one record per seed, bias and noise; appended under a lock, so
+that runs can be split, on both cores at once).
 """
 
+import fcntl
 import json
 import os
 import time
@@ -104,18 +106,20 @@ def main(_):
   rl, size = config.rl, config.collect.image_size
   trials = FLAGS.finetune_trials or rl.finetune_trials
   task = lotj_rl.held_out_tasks(FLAGS.connector, FLAGS.scenario, config.collect.camera_fovy_deg)[0]
-  episodes = lotj_data.read(os.path.join(FLAGS.workdir, "data", "lotj"))
   out_path = os.path.join(FLAGS.workdir, "bias_probe.json")
-  records = json.load(open(out_path)) if os.path.exists(out_path) else []
-
   if FLAGS.summary:
-    print(summary(records))
+    print(summary(json.load(open(out_path))))
     return
+  episodes = lotj_data.read(os.path.join(FLAGS.workdir, "data", "lotj"))
 
   def save(record):
-    records.append(record)
-    with open(out_path, "w") as handle:
-      json.dump(records, handle, indent=1)
+    """Appends `record` to the file as it is now, under a lock: runs on both cores share it."""
+    with open(out_path + ".lock", "w") as lock:
+      fcntl.flock(lock, fcntl.LOCK_EX)
+      current = json.load(open(out_path)) if os.path.exists(out_path) else []
+      with open(out_path + ".tmp", "w") as handle:
+        json.dump(current + [record], handle, indent=1)
+      os.replace(out_path + ".tmp", out_path)
 
   for connector in FLAGS.image_connectors:
     image_train, _ = lotj_data.leave_one_out(episodes, connector)
