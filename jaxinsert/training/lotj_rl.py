@@ -22,6 +22,7 @@ from jaxinsert.data import samplers, transitions
 from jaxinsert.envs import controllers, factory, insertion
 from jaxinsert.envs import tasks as tasks_lib
 from jaxinsert.training import lotj_data, lotj_finetune
+from jaxinsert.types import Spec
 
 
 def offline_transitions(episodes, image_size: int, obs_key: str = "image",
@@ -280,8 +281,6 @@ def domain_codes(num_domains: int, dim: int, scale_m: float, seed: int) -> np.nd
 
 def with_domain_codes(data, spec, codes: np.ndarray):
   """Transitions and spec with each row's domain code appended to obs and next_obs."""
-  from jaxinsert.types import Spec
-
   row_codes = jnp.asarray(codes)[data.domain_id]
   data = data.replace(obs=jnp.concatenate([data.obs, row_codes], axis=-1),
                       next_obs=jnp.concatenate([data.next_obs, row_codes], axis=-1))
