@@ -46,6 +46,8 @@ flags.DEFINE_float("offline_ratio", 0.75, "Share of offline rows in each practic
                    "paper's 0.75; 0: online rows only).")
 flags.DEFINE_float("finetune_beta", 0.0, "The actor's inverse temperature while practising (0: "
                    "the offline one, the config's state_iql.beta).")
+flags.DEFINE_float("reward_offset", 0.0, "Added to the 0/1 success rewards, offline and in "
+                   "practice (-1: AntMaze's r - 1; LOTJ's default is 0).")
 flags.DEFINE_list("image_connectors", [], "Held-out connectors whose image policy's trial ends are "
                   "measured (before the state probe).")
 flags.DEFINE_bool("summary", False, "Only print the tables of <workdir>/bias_probe.json (mean "
@@ -60,14 +62,14 @@ def summary(records) -> str:
 
   def cell(values):
     return f"{np.mean(values):.1f} +- {np.std(values):.1f}"
-  lines = ["| code | offline ratio | practice beta | practice trials | bias mm | noise | seeds | "
-           "offline /20 | practice successes | after practice /20 |",
-           "|---|---|---|---|---|---|---|---|---|---|"]
+  lines = ["| code | offline ratio | practice beta | reward offset | practice trials | bias mm | "
+           "noise | seeds | offline /20 | practice successes | after practice /20 |",
+           "|---|---|---|---|---|---|---|---|---|---|---|"]
   groups = {}
   for r in records:
     if r.get("kind", "state") == "state":
       key = (r["code_dim"], r.get("offline_ratio", 0.75), r.get("finetune_beta", 0.0),
-             r["practice_trials"], r["bias_mm"], r["act_noise"])
+             r.get("reward_offset", 0.0), r["practice_trials"], r["bias_mm"], r["act_noise"])
       groups.setdefault(key, {})[r["seed"]] = r     # a rerun of a seed replaces it
   for key in sorted(groups):
     rows = list(groups[key].values())
@@ -150,7 +152,7 @@ def main(_):
   if not FLAGS.bias_mm:
     return
   train, _ = lotj_data.leave_one_out(episodes, FLAGS.connector)
-  data, spec = lotj_rl.offline_transitions(train, size, "tcp_pose_in_socket", rl.reward_offset)
+  data, spec = lotj_rl.offline_transitions(train, size, "tcp_pose_in_socket", FLAGS.reward_offset)
   num_domains = 1 + max(t.domain_id for t in suites.get_suite("lotj").tasks)
   for seed in [int(s) for s in FLAGS.seeds]:
     codes = lotj_rl.domain_codes(num_domains, FLAGS.code_dim, FLAGS.code_scale_mm * 1e-3,
@@ -176,13 +178,15 @@ def main(_):
       for noise in [float(n) for n in FLAGS.act_noise]:
         learner, practice = lotj_rl.finetune_shifted_state(
             practising, seed_spec, seed_data, task, trials, rl.finetune_envs, rl.updates_per_step,
-            rl.batch_size, seed + 11, noise, bias_m, code, offline_ratio=FLAGS.offline_ratio)
+            rl.batch_size, seed + 11, noise, bias_m, code, offline_ratio=FLAGS.offline_ratio,
+            reward_offset=FLAGS.reward_offset)
         after = lotj_rl.evaluate_shifted_state(learner.agent, task, FLAGS.trials, seed + 7,
                                                bias_m, code)
         record = {"task": task.name, "seed": seed, "bias_mm": bias_mm,
                   "bias_direction_deg": round(float(np.degrees(angle)), 1), "act_noise": noise,
                   "code_dim": FLAGS.code_dim, "code_scale_mm": FLAGS.code_scale_mm,
                   "offline_ratio": FLAGS.offline_ratio, "finetune_beta": FLAGS.finetune_beta,
+                  "reward_offset": FLAGS.reward_offset,
                   "trials": FLAGS.trials,
                   "practice_trials": trials, "offline": offline,
                   "practice_successes": int(sum(practice)), "after_practice": after,
@@ -190,7 +194,8 @@ def main(_):
                   "offline_metrics": metrics, "seconds": round(time.time() - start, 1)}
         save(record)
         print(f"[bias] seed {seed} bias {bias_mm} mm noise {noise} code {FLAGS.code_dim} offline "
-              f"ratio {FLAGS.offline_ratio} beta {FLAGS.finetune_beta} trials {trials}: offline "
+              f"ratio {FLAGS.offline_ratio} beta {FLAGS.finetune_beta} reward offset "
+              f"{FLAGS.reward_offset} trials {trials}: offline "
               f"{offline}/{FLAGS.trials}, practice {record['practice_successes']}/{trials} "
               f"{record['practice_per_block']}, after {after}/{FLAGS.trials} "
               f"({record['seconds']} s)", flush=True)

@@ -331,15 +331,16 @@ def evaluate_shifted_state(agent, task: tasks_lib.InsertionTask, trials: int, se
 def finetune_shifted_state(agent, spec, offline, task: tasks_lib.InsertionTask, trials: int,
                            num_envs: int, updates_per_step: int, batch_size: int, seed: int,
                            act_noise: float, bias_m, code=(), capacity: int = 8192,
-                           offline_ratio: float = lotj_finetune.OFFLINE_RATIO):
+                           offline_ratio: float = lotj_finetune.OFFLINE_RATIO,
+                           reward_offset: float = 0.0):
   """LOTJ's practice (`lotj_finetune.run_trials`: offline and online buffers mixed 75/25 unless
   `offline_ratio` says otherwise, trials of at most 20 steps ending at a success) by a state IQL
   agent through `ShiftedStateEnv`, labelled with the simulator's success: the upper bound of
-  what practice can correct."""
+  what practice can correct. `reward_offset` is added to the labels, as to the offline data's."""
   if trials % num_envs:
     raise ValueError(f"trials ({trials}) must be a multiple of num_envs ({num_envs})")
   env = factory.make([task], backend="c", num_envs=num_envs, terminate_on_success=False)
-  learner = lotj_finetune.start(agent, None, spec, capacity, agent_name="iql")
+  learner = lotj_finetune.start(agent, None, spec, capacity, reward_offset, agent_name="iql")
   return _practise(learner, env, ShiftedStateEnv(env, bias_m, code), offline, task, trials,
                    updates_per_step, batch_size, seed, act_noise, 0, True, offline_ratio)
 
