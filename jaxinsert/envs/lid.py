@@ -1,10 +1,10 @@
 """The sliding lid of the multi-stage `lid_socket` task (issue 19): its geometry (`SlidingLid`)
-and its play primitives (`_lid_play_start`, `_lid_primitive_target`, the `LID_*` constants).
+and its play primitives (`play_start`, `primitive_target`, the `LID_*` constants).
 
 The lid's physics (`MultiStageInsertion._lid_step`, `lid_footprint_m`, `hole_open`,
 `open_offset_m`) stays in `jaxinsert.envs.multistage`, whose `play_episodes` calls the play
-primitives here; `multistage` imports this module's names back, so `multistage.SlidingLid` and
-the others still resolve there.
+primitives here (as `lid.play_start`, `lid.primitive_target`); `multistage.SlidingLid` still
+resolves.
 """
 
 from __future__ import annotations
@@ -42,14 +42,14 @@ LID_PUSH_M = (0.02, 0.08)
 LID_SIDE_HEIGHT = 0.4
 
 
-def _lid_play_start(env: MultiStageInsertion, key: jax.Array, start: jax.Array) -> jax.Array:
+def play_start(env: MultiStageInsertion, key: jax.Array, start: jax.Array) -> jax.Array:
   """The start state (4,): the lid anywhere in its travel; a start over the lid sits on it."""
   lid_offset = jax.random.uniform(jax.random.fold_in(key, 1), (), maxval=env.lid.max_offset_m)
   inside = env._over_lid(start, lid_offset) & (start[2] < env.lid.height_m)
   return jnp.append(jnp.where(inside, start.at[2].set(env.lid.height_m), start), lid_offset)
 
 
-def _lid_primitive_target(env: MultiStageInsertion, key: jax.Array, state: jax.Array,
+def primitive_target(env: MultiStageInsertion, key: jax.Array, state: jax.Array,
                           ordinary: Callable[..., jax.Array]) -> jax.Array:
   """A primitive's target with a lid: with LID_PRIMITIVE_PROBABILITY, beside the lid below its
   top, push it (from the -y side: open, from the +y side: close) by U(LID_PUSH_M); elsewhere go

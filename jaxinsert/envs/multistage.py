@@ -45,7 +45,8 @@ import jax.numpy as jnp
 
 from jaxinsert.envs.base import EnvSpec, EnvState
 # The lid of lid_socket: its geometry and its play primitives (lid.py).
-from jaxinsert.envs.lid import SlidingLid, _lid_play_start, _lid_primitive_target
+from jaxinsert.envs import lid as lid_play
+from jaxinsert.envs.lid import SlidingLid
 
 
 def _in_rectangle(position, x_low, x_high, y_low, y_high):
@@ -348,7 +349,7 @@ def play_episodes(env: MultiStageInsertion, key: jax.Array, num_episodes: int,
   """
   steps = env.play_steps or env.max_episode_steps
   primitive_target = (_primitive_target if env.lid is None else
-                      functools.partial(_lid_primitive_target, ordinary=_primitive_target))
+                      functools.partial(lid_play.primitive_target, ordinary=_primitive_target))
 
   def episode(episode_key):
     if env.lid is None:
@@ -356,7 +357,7 @@ def play_episodes(env: MultiStageInsertion, key: jax.Array, num_episodes: int,
       start = _play_start(env, start_key)
     else:
       start_key, run_key = jax.random.split(episode_key)
-      start = _lid_play_start(env, start_key, _play_start(env, start_key))
+      start = lid_play.play_start(env, start_key, _play_start(env, start_key))
 
     def step(carry, step_key):
       state, target, left, seen_closed = carry
