@@ -51,7 +51,7 @@ flags.DEFINE_float("reward_offset", 0.0, "Added to the 0/1 success rewards, offl
 flags.DEFINE_list("image_connectors", [], "Held-out connectors whose image policy's trial ends are "
                   "measured (before the state probe).")
 flags.DEFINE_bool("summary", False, "Only print the tables of <workdir>/bias_probe.json (mean "
-                  "+- std over seeds) and exit.")
+                  "+- std over seeds), draw <workdir>/bias_probe.png and exit.")
 FLAGS = flags.FLAGS
 
 
@@ -93,6 +93,49 @@ def summary(records) -> str:
   return "\n".join(lines)
 
 
+def plot(records, path: str) -> str:
+  """Success after the paper's practice (200 trials, 75/25, the offline beta and rewards) against
+  the bias, per code and noise (mean +- std over seeds), the offline policy's before it, the
+  acceptance's 15/20, and the image policy's biases on the held-out connectors (the band)."""
+  import numpy as np
+
+  from jaxinsert.training.logging import pyplot, save_figure
+
+  plt = pyplot()
+  figure, axis = plt.subplots(figsize=(6.5, 4.0))
+  groups = {}
+  for r in records:
+    if (r.get("kind", "state") == "state" and r.get("offline_ratio", 0.75) == 0.75
+        and not r.get("finetune_beta") and not r.get("reward_offset")
+        and r["practice_trials"] == 200):
+      groups.setdefault((r["code_dim"], r["act_noise"]), {}).setdefault(r["bias_mm"], {})[r["seed"]] = r
+  for (code, noise), by_bias in sorted(groups.items()):
+    biases = sorted(by_bias)
+    after = [[r["after_practice"] for r in by_bias[b].values()] for b in biases]
+    axis.errorbar(biases, [np.mean(a) for a in after], yerr=[np.std(a) for a in after],
+                  marker="o" if code else "s", capsize=2, alpha=0.85,
+                  label=f"after practice, code {code}, noise {noise}")
+  if groups:
+    by_bias = next(iter(groups.values()))
+    biases = sorted(by_bias)
+    axis.plot(biases, [np.mean([r["offline"] for r in by_bias[b].values()]) for b in biases],
+              "k--", label="before practice")
+  ends = {}
+  for r in records:
+    if r.get("kind") == "image_ends":
+      ends.setdefault(r["task"], []).append(r["bias_mm"])
+  if ends:
+    means = [np.mean(v) for v in ends.values()]
+    axis.axvspan(min(means), max(means), color="grey", alpha=0.2,
+                 label="image policy's bias, held-out connectors")
+  axis.axhline(15, color="red", lw=0.8, ls=":", label="acceptance (15/20)")
+  axis.set_xlabel("lateral perception bias (mm)")
+  axis.set_ylabel("successes / 20 (dt12@robot0)")
+  axis.set_title("What LOTJ's practice corrects (true-reward labels, 200 trials)")
+  axis.legend(fontsize=6, loc="upper right")
+  return save_figure(figure, path)
+
+
 def main(_):
   import ml_collections
   import numpy as np
@@ -110,7 +153,9 @@ def main(_):
   task = lotj_rl.held_out_tasks(FLAGS.connector, FLAGS.scenario, config.collect.camera_fovy_deg)[0]
   out_path = os.path.join(FLAGS.workdir, "bias_probe.json")
   if FLAGS.summary:
-    print(summary(json.load(open(out_path))))
+    records = json.load(open(out_path))
+    print(summary(records))
+    print(f"[bias] plot: {plot(records, os.path.join(FLAGS.workdir, 'bias_probe.png'))}")
     return
   episodes = lotj_data.read(os.path.join(FLAGS.workdir, "data", "lotj"))
 
