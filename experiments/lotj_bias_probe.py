@@ -23,7 +23,6 @@ Writes <workdir>/bias_probe.json (one record per seed, bias and noise; appended 
 that runs can be split, on both cores at once).
 """
 
-import fcntl
 import json
 import os
 import time
@@ -144,6 +143,7 @@ def main(_):
   from jaxinsert.agents import iql
   from jaxinsert.envs import suites
   from jaxinsert.training import lotj_data, lotj_rl
+  from jaxinsert.training.logging import append_json_record
 
   config = lotj_default.get_config()
   with open(os.path.join(FLAGS.workdir, "provenance.json")) as handle:
@@ -160,13 +160,7 @@ def main(_):
   episodes = lotj_data.read(os.path.join(FLAGS.workdir, "data", "lotj"))
 
   def save(record):
-    """Appends `record` to the file as it is now, under a lock: runs on both cores share it."""
-    with open(out_path + ".lock", "w") as lock:
-      fcntl.flock(lock, fcntl.LOCK_EX)
-      current = json.load(open(out_path)) if os.path.exists(out_path) else []
-      with open(out_path + ".tmp", "w") as handle:
-        json.dump(current + [record], handle, indent=1)
-      os.replace(out_path + ".tmp", out_path)
+    append_json_record(out_path, record)     # under a lock: runs on both cores share the file
 
   for connector in FLAGS.image_connectors:
     image_train, _ = lotj_data.leave_one_out(episodes, connector)

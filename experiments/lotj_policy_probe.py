@@ -7,7 +7,7 @@ connector (k/20, scenario I), so capacity and generalisation are told apart.
 
 A variant is `name:field=value,...` over the LOTJ config (`agent.*`, `rl.*`; `rl.shift_pad` is
 the random-shift pad of the offline batches). Writes <workdir>/policy_probe.json (one record
-per variant, appended, so runs can be split).
+per variant, appended under a lock, so runs can be split, also across processes).
 """
 
 import json
@@ -46,6 +46,7 @@ def main(_):
   from jaxinsert.envs import suites
   from jaxinsert.training import lotj_data, lotj_rl
   from jaxinsert.training.config import parse_variants, with_fields
+  from jaxinsert.training.logging import append_json_record
 
   base = lotj_default.get_config()
   with open(os.path.join(FLAGS.workdir, "provenance.json")) as handle:
@@ -61,7 +62,6 @@ def main(_):
   tasks = {"held_out": lotj_rl.held_out_tasks(FLAGS.connector, FLAGS.scenario, fovy)[0],
            "training": lotj_rl.held_out_tasks(train_connector, FLAGS.scenario, fovy)[0]}
   out_path = os.path.join(FLAGS.workdir, "policy_probe.json")
-  records = json.load(open(out_path)) if os.path.exists(out_path) else []
   if FLAGS.tip_noise_mm:
     for noise_mm in [float(n) for n in FLAGS.tip_noise_mm.split(",")]:
       record = {"variant": f"tip_noise_{noise_mm}mm", "held_out_task": tasks["held_out"].name,
@@ -70,7 +70,7 @@ def main(_):
       for k, task in tasks.items():
         record[k] = lotj_rl.evaluate_noisy_tip(task, FLAGS.trials, base.seed + 7, size,
                                                noise_mm * 1e-3)
-      records.append(record)
+      append_json_record(out_path, record)
       print(f"[probe] controller on the true tip + {noise_mm} mm noise: held out "
             f"{record['held_out']}/{FLAGS.trials}, training {record['training']}/{FLAGS.trials}",
             flush=True)
@@ -93,7 +93,7 @@ def main(_):
       for k, task in tasks.items():
         record[k] = lotj_rl.evaluate_localize(state, task, FLAGS.trials, base.seed + 7, size)
       record["seconds"] = round(time.time() - start, 1)
-      records.append(record)
+      append_json_record(out_path, record)
       print(f"[probe] localize pad {pad}: held out {record['held_out']}/{FLAGS.trials}, training "
             f"{record['training']}/{FLAGS.trials}; lateral rms error mm training "
             f"{record['error_mm_training']['lateral']:.2f}, held out "
@@ -130,11 +130,9 @@ def main(_):
               "training_task": tasks["training"].name, "scenario": FLAGS.scenario,
               "trials": FLAGS.trials, **scores, "metrics": metrics,
               "seconds": round(time.time() - start, 1)}
-    records.append(record)
+    append_json_record(out_path, record)
     print(f"[probe] {name} {fields}: " + ", ".join(f"{k} {v}" for k, v in scores.items())
           + f" ({record['seconds']} s) {metrics}", flush=True)
-    with open(out_path, "w") as handle:
-      json.dump(records, handle, indent=1)
 
 
 if __name__ == "__main__":

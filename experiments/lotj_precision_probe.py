@@ -134,6 +134,7 @@ def main(_):
   from experiments.configs import lotj_default
   from jaxinsert.training.config import parse_variants
   from jaxinsert.training import lotj_data, lotj_rl
+  from jaxinsert.training.logging import append_json_record
 
   base = lotj_default.get_config()
   with open(os.path.join(FLAGS.workdir, "provenance.json")) as handle:
@@ -144,7 +145,6 @@ def main(_):
   tasks = [task for connector in [FLAGS.connector] + FLAGS.train_connectors.split(",")
            for task in lotj_rl.held_out_tasks(connector, "scenario1", fovy)]
   out_path = os.path.join(FLAGS.workdir, "precision_probe.json")
-  records = json.load(open(out_path)) if os.path.exists(out_path) else []
   runs = []
   if FLAGS.localizer_variants:
     runs.append(localizer_study(train, test, parse_variants(FLAGS.localizer_variants)))
@@ -156,11 +156,9 @@ def main(_):
   for run in runs:
     for record in run:
       record.update(connector=FLAGS.connector, trials=FLAGS.trials)
-      records.append(record)
+      append_json_record(out_path, record)
       shown = {k: v for k, v in record.items() if k not in ("metrics", "scores")}
       print(f"[precision] {json.dumps(shown)}", flush=True)
-      with open(out_path, "w") as handle:
-        json.dump(records, handle, indent=1)
 
 
 if __name__ == "__main__":

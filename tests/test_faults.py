@@ -475,3 +475,20 @@ def test_probe_variants_parse_set_fields_and_refuse_unknown_ones():
     run_config.with_fields(base, {"nope.beta": "1.0"})
   with pytest.raises(TypeError):
     run_config.with_fields(base, {"agent.beta": "'a string'"})
+
+
+def test_processes_appending_to_one_record_file_keep_every_record(tmp_path):
+  # Probes that run on both cores append to one JSON record file: read-modify-write without the
+  # lock loses records (it did, 2026-12-07); with it, every record of every process is there.
+  path = str(tmp_path / "records.json")
+  script = ("import sys; from jaxinsert.training.logging import append_json_record\n"
+            "for i in range(25): append_json_record(sys.argv[1], {'writer': int(sys.argv[2]), 'i': i})")
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
+  writers = [subprocess.Popen([sys.executable, "-c", script, path, str(w)], env=env)
+             for w in range(4)]
+  assert all(w.wait(timeout=120) == 0 for w in writers)
+  with open(path) as handle:
+    records = json.load(handle)
+  assert sorted((r["writer"], r["i"]) for r in records) == [(w, i) for w in range(4) for i in range(25)]
+  assert not os.path.exists(path + ".tmp")

@@ -137,6 +137,23 @@ def _read_records(path: str) -> List[Dict[str, Any]]:
   return records
 
 
+def append_json_record(path: str, record: Mapping[str, Any]) -> None:
+  """Appends `record` to the JSON list in `path` (created if missing) as the file is now, under
+  an exclusive lock (`path`.lock) and by an atomic replace: processes that share a record file
+  keep each other's records, and a crash never leaves it torn."""
+  import fcntl
+
+  with open(path + ".lock", "w") as lock:
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    records = []
+    if os.path.exists(path):
+      with open(path) as handle:
+        records = json.load(handle)
+    with open(path + ".tmp", "w") as handle:
+      json.dump(records + [dict(record)], handle, indent=1)
+    os.replace(path + ".tmp", path)
+
+
 def pyplot():
   """matplotlib.pyplot on the Agg backend: figures are written to files, no display needed."""
   import matplotlib
