@@ -1,5 +1,6 @@
 """A finished PTP workdir opened for the diagnosis scripts (ptp_diagnose.py, ptp_eval_agents.py,
-ptp_latent_norms.py, ptp_plan_levels.py, ptp_walled_probe.py): its config file's settings with
+ptp_latent_norms.py, ptp_plan_levels.py, ptp_walled_probe.py, ptp_lid_probe.py): its config
+file's settings with
 the run's seed and task, the pipeline and the saved agents of every seed. The flags that name
 the run are defined by `define_run_flags`, called by each script (none at import)."""
 
@@ -45,8 +46,8 @@ def open_run(config_arg: str, workdir: str, seed: int, task: str, agents: str,
 
 
 def plan_cuts(env: Any, plan_positions: Any) -> Any:
-  """Which jumps of plans cut one of `env`'s obstacles: positions (..., K + 1, 3), the start
-  then the subgoals, -> NumPy bool (..., K), jump j from point j to point j + 1."""
+  """Which jumps of plans cut one of `env`'s obstacles: positions (..., K + 1, state_dim) (3, or 4
+  with a lid), the start then the subgoals, -> NumPy bool (..., K), jump j from point j to j + 1."""
   import jax
   import jax.numpy as jnp
   import numpy as np
