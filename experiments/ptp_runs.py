@@ -1,8 +1,8 @@
 """A finished PTP workdir opened for the diagnosis scripts (ptp_diagnose.py, ptp_eval_agents.py,
 ptp_latent_norms.py, ptp_plan_levels.py, ptp_walled_probe.py, ptp_lid_probe.py): its config
-file's settings with
-the run's seed and task, the pipeline and the saved agents of every seed. The flags that name
-the run are defined by `define_run_flags`, called by each script (none at import)."""
+file's settings with the run's seed and task, the pipeline and the saved agents of every seed.
+The flags that name the run are defined by `define_run_flags`, called by each script (none at
+import)."""
 
 import importlib.util
 from typing import Any, Optional, Tuple
