@@ -159,9 +159,6 @@ def main(_):
     return
   episodes = lotj_data.read(os.path.join(FLAGS.workdir, "data", "lotj"))
 
-  def save(record):
-    append_json_record(out_path, record)     # under a lock: runs on both cores share the file
-
   for connector in FLAGS.image_connectors:
     image_train, _ = lotj_data.leave_one_out(episodes, connector)
     image_data, image_spec = lotj_rl.offline_transitions(image_train, size, reward_offset=rl.reward_offset)
@@ -182,7 +179,7 @@ def main(_):
                       round(float(np.median(np.linalg.norm(lateral_mm[~success], axis=1))), 2)
                       if (~success).any() else None),
                   "seconds": round(time.time() - start, 1)}
-        save(record)
+        append_json_record(out_path, record)   # locked: runs on both cores share it
         print(f"[ends] {held_out.name} seed {seed}: {record['successes']}/{FLAGS.trials}, mean offset "
               f"{record['mean_offset_mm']} mm (bias {record['bias_mm']}), spread "
               f"{record['spread_mm']} mm, failures at median {record['median_failure_distance_mm']} mm "
@@ -231,7 +228,7 @@ def main(_):
                   "practice_successes": int(sum(practice)), "after_practice": after,
                   "practice_per_block": [int(sum(practice[i:i + 20])) for i in range(0, trials, 20)],
                   "offline_metrics": metrics, "seconds": round(time.time() - start, 1)}
-        save(record)
+        append_json_record(out_path, record)   # locked: runs on both cores share it
         print(f"[bias] seed {seed} bias {bias_mm} mm noise {noise} code {FLAGS.code_dim} offline "
               f"ratio {FLAGS.offline_ratio} beta {FLAGS.finetune_beta} reward offset "
               f"{FLAGS.reward_offset} trials {trials}: offline "

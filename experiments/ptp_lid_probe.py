@@ -164,16 +164,16 @@ def classify(env, final):
   """Counts of final states (N, 4) by where they are (the ends probe)."""
   import numpy as np
 
+  from jaxinsert.envs.multistage import _in_rectangle
+
   final = np.asarray(final)
   lid = env.lid
   x_low, x_high, y_low, y_high = env.lid_footprint_m(final[:, 3])   # y: per final state
   inserted = np.asarray([bool(env.is_success(s)) for s in final])
   in_tray = np.asarray([int(env.stage(s)) == 0 for s in final])
-  over = ((final[:, 0] > x_low) & (final[:, 0] < x_high) & (final[:, 1] > y_low)
-          & (final[:, 1] < y_high))
+  over = _in_rectangle(final.T, x_low, x_high, y_low, y_high)
   on_top = over & (np.abs(final[:, 2] - lid.height_m) < 1e-4)
-  near = ((final[:, 0] > x_low - 0.01) & (final[:, 0] < x_high + 0.01)
-          & (final[:, 1] > y_low - 0.01) & (final[:, 1] < y_high + 0.01))
+  near = _in_rectangle(final.T, x_low - 0.01, x_high + 0.01, y_low - 0.01, y_high + 0.01)
   side = near & ~over & (final[:, 2] < lid.height_m)
   lid_open = final[:, 3] >= env.open_offset_m
   groups = {"inserted": inserted, "in_tray": in_tray & ~inserted, "on_lid_top": on_top,

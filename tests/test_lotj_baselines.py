@@ -195,3 +195,7 @@ def test_the_bias_probe_sees_a_shifted_pose_with_its_code_and_practises_on_the_t
   moved = [not np.array_equal(a, b) for a, b in zip(jax.tree_util.tree_leaves(agent.actor.params),
                                                      jax.tree_util.tree_leaves(learner.agent.actor.params))]
   assert any(moved)
+  with pytest.raises(ValueError, match="multiple of num_envs"):
+    lotj_rl.finetune_shifted_state(agent, spec, coded, task, trials=3, num_envs=2,
+                                   updates_per_step=1, batch_size=8, seed=0, act_noise=0.02,
+                                   bias_m=bias, code=code)

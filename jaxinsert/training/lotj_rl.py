@@ -236,8 +236,6 @@ def finetune(agent, reward, spec, offline, task: tasks_lib.InsertionTask,
   LOTJ's agent (representation frozen, heads at `learning_rate` or the offline rate, the actor's
   inverse temperature `beta` or the offline one) or by image SAC (`agent_name="sac"`, every
   parameter at its offline rate)."""
-  if trials % num_envs:
-    raise ValueError(f"trials ({trials}) must be a multiple of num_envs ({num_envs})")
   if agent_name == "lotj":
     agent = lotj.freeze_representation(agent, learning_rate, beta)
   elif learning_rate or beta:
@@ -252,10 +250,13 @@ def finetune(agent, reward, spec, offline, task: tasks_lib.InsertionTask,
 def _practise(learner, env, hidden, offline, task: tasks_lib.InsertionTask, trials: int,
               updates_per_step: int, batch_size: int, seed: int, act_noise: float,
               shift_pad: int, true_reward: bool, offline_ratio: float = lotj_finetune.OFFLINE_RATIO):
-  """`trials` practice trials of `learner` through `hidden` (the view of `env`, closed after);
-  returns the learner and the simulator's success of each trial (0/1, in trial order)."""
+  """`trials` practice trials of `learner` through `hidden` (the view of `env`, closed after,
+  `trials` a multiple of its environments); returns the learner and the simulator's success of
+  each trial (0/1, in trial order)."""
   num_envs = env.num_envs
   try:
+    if trials % num_envs:
+      raise ValueError(f"trials ({trials}) must be a multiple of num_envs ({num_envs})")
     learner = lotj_finetune.run_trials(learner, hidden, offline, trials // num_envs,
                                        task.max_episode_steps, updates_per_step, batch_size, seed,
                                        act_noise, shift_pad=shift_pad, true_reward=true_reward,
@@ -337,8 +338,6 @@ def finetune_shifted_state(agent, spec, offline, task: tasks_lib.InsertionTask, 
   `offline_ratio` says otherwise, trials of at most 20 steps ending at a success) by a state IQL
   agent through `ShiftedStateEnv`, labelled with the simulator's success: the upper bound of
   what practice can correct. `reward_offset` is added to the labels, as to the offline data's."""
-  if trials % num_envs:
-    raise ValueError(f"trials ({trials}) must be a multiple of num_envs ({num_envs})")
   env = factory.make([task], backend="c", num_envs=num_envs, terminate_on_success=False)
   learner = lotj_finetune.start(agent, None, spec, capacity, reward_offset, agent_name="iql")
   return _practise(learner, env, ShiftedStateEnv(env, bias_m, code), offline, task, trials,
